@@ -1,0 +1,665 @@
+/**
+ * A small combinator layer over asn1js: each ASN.1 type is declared once as a Codec,
+ * and encoding (to asn1js blocks, serialised by asn1js as DER), strict decoding
+ * (from asn1js blocks, after the strict DER check of der.ts) and a JSON form
+ * (for vmmc_inspect) are all derived from that one declaration.
+ *
+ * Decoding is strict where upstream's encoder is canonical (minimal INTEGERs,
+ * BOOLEAN 00/FF, exact SEQUENCE contents, known CHOICE tags) and lenient only where
+ * the spec says upstream's decoder is (SET OF order, GeneralizedTime forms).
+ */
+import * as asn1js from 'asn1js';
+import { checkDer, type DerLimits, defaultDerLimits } from './der.js';
+import { type Result, ok, err } from './result.js';
+import { type Name, parseName, nameToString } from './name.js';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type Node = asn1js.AsnType;
+
+/** Thrown inside decoders only; converted to an error value at the boundary. */
+export class DecodeError extends Error {}
+
+const fail = (at: string, msg: string): never => {
+  throw new DecodeError(`${at}: ${msg}`);
+};
+
+/** Tag key: class (0 universal .. 3 private) and number. */
+export type TagKey = number;
+export const tagKey = (cls: number, n: number): TagKey => cls * 0x1000000 + n;
+export const ctx = (n: number): TagKey => tagKey(2, n);
+const U = (n: number): TagKey => tagKey(0, n);
+
+const CLASS_NAMES = ['UNIVERSAL', 'APPLICATION', '', 'PRIVATE'];
+const UNIVERSAL_NAMES: Record<number, string> = {
+  1: 'BOOLEAN', 2: 'INTEGER', 4: 'OCTET STRING', 5: 'NULL', 6: 'OBJECT IDENTIFIER', 12: 'UTF8String',
+  16: 'SEQUENCE', 17: 'SET', 23: 'UTCTime', 24: 'GeneralizedTime',
+};
+export function describeTag(k: TagKey): string {
+  const cls = Math.floor(k / 0x1000000);
+  const n = k % 0x1000000;
+  if (cls === 0) return UNIVERSAL_NAMES[n] ?? `UNIVERSAL ${n}`;
+  if (cls === 2) return `[${n}]`;
+  return `[${CLASS_NAMES[cls]} ${n}]`;
+}
+
+export function nodeTag(n: Node): TagKey {
+  return tagKey(n.idBlock.tagClass - 1, n.idBlock.tagNumber);
+}
+function nodeChildren(n: Node, at: string): Node[] {
+  if (!n.idBlock.isConstructed) fail(at, 'expected a constructed value');
+  return (n.valueBlock as unknown as { value: Node[] }).value;
+}
+function nodeContent(n: Node): Uint8Array {
+  const whole = n.valueBeforeDecodeView;
+  return whole.subarray(n.idBlock.blockLength + n.lenBlock.blockLength);
+}
+function expectTag(n: Node | undefined, k: TagKey, at: string, what: string): Node {
+  if (n === undefined) return fail(at, `missing ${what}`);
+  if (nodeTag(n) !== k) fail(at, `expected ${what} (${describeTag(k)}), got ${describeTag(nodeTag(n))}`);
+  return n;
+}
+
+export interface Codec<T> {
+  /** Human name of the type, used in error messages. */
+  readonly what: string;
+  /** The outer tags this type can start with (for CHOICE and OPTIONAL look-ahead). */
+  readonly tags: ReadonlySet<TagKey>;
+  encode(v: T): Node;
+  decode(n: Node, at: string): T;
+  toJson(v: T): Json;
+  fromJson(j: Json | undefined, at: string): T;
+}
+
+export type TypeOf<C> = C extends Codec<infer T> ? T : never;
+
+// ------------------------------------------------------------------ helpers
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+function unhex(j: Json | undefined, at: string): Uint8Array {
+  if (typeof j !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(j)) return fail(at, 'expected a hex string');
+  return new Uint8Array(Buffer.from(j, 'hex'));
+}
+function jsonBig(v: bigint): Json {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+}
+function bigOfJson(j: Json | undefined, at: string): bigint {
+  if (typeof j === 'number' && Number.isSafeInteger(j)) return BigInt(j);
+  if (typeof j === 'string' && /^-?[0-9]+$/.test(j)) return BigInt(j);
+  return fail(at, 'expected an integer');
+}
+const primitive = (tag: number, content: Uint8Array): Node =>
+  new asn1js.Primitive({ idBlock: { tagClass: 1, tagNumber: tag }, valueHex: content }) as unknown as Node;
+
+/** Encodes a node to its DER bytes. */
+export const derOf = (n: Node): Uint8Array => new Uint8Array(n.toBER());
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+// ------------------------------------------------------------------ INTEGER
+
+export const INT63_MIN = -(2n ** 62n);
+export const INT63_MAX = 2n ** 62n - 1n;
+
+function decodeIntegerContent(c: Uint8Array, at: string): bigint {
+  if (c.length === 0) fail(at, 'empty INTEGER');
+  if (c.length > 8) fail(at, `INTEGER of ${c.length} octets is out of range`);
+  let v = 0n;
+  for (const x of c) v = (v << 8n) | BigInt(x);
+  if (c[0] & 0x80) v -= 1n << BigInt(8 * c.length);
+  return v;
+}
+
+function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) => T, from: (v: T) => bigint): Codec<T> {
+  const check = (v: bigint, at: string): bigint => {
+    if (v < min || v > max) fail(at, `${what} ${v} out of range [${min}, ${max}]`);
+    return v;
+  };
+  return {
+    what,
+    tags: new Set([U(2)]),
+    encode: (v) => {
+      const b = from(v);
+      if (b < min || b > max) throw new RangeError(`${what} ${b} out of range`);
+      return asn1js.Integer.fromBigInt(b) as unknown as Node;
+    },
+    decode: (n, at) => to(check(decodeIntegerContent(nodeContent(expectTag(n, U(2), at, what)), at), at)),
+    toJson: (v) => jsonBig(from(v)),
+    fromJson: (j, at) => to(check(bigOfJson(j, at), at)),
+  };
+}
+
+/** INTEGER in upstream's 63-bit range, as bigint. */
+export const bigInt: Codec<bigint> = makeInteger('INTEGER', INT63_MIN, INT63_MAX, (v) => v, (v) => v);
+/** INTEGER as a JavaScript number: values beyond ±(2^53-1) are refused. */
+export const int: Codec<number> = makeInteger(
+  'INTEGER', BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt);
+/** INTEGER carrying a signed 32-bit value. */
+export const int32: Codec<number> = makeInteger('INTEGER (32 bit)', -(2n ** 31n), 2n ** 31n - 1n, Number, BigInt);
+/** INTEGER that must not be negative. */
+export const uint: Codec<number> = makeInteger('INTEGER (>= 0)', 0n, BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt);
+
+// ------------------------------------------------------------------ simple types
+
+export const bool: Codec<boolean> = {
+  what: 'BOOLEAN',
+  tags: new Set([U(1)]),
+  encode: (v) => new asn1js.Boolean({ value: v }) as unknown as Node,
+  decode: (n, at) => {
+    const c = nodeContent(expectTag(n, U(1), at, 'BOOLEAN'));
+    if (c.length !== 1 || (c[0] !== 0 && c[0] !== 0xff)) fail(at, 'BOOLEAN must be one octet 00 or FF');
+    return c[0] === 0xff;
+  },
+  toJson: (v) => v,
+  fromJson: (j, at) => (typeof j === 'boolean' ? j : fail(at, 'expected true or false')),
+};
+
+export const nul: Codec<null> = {
+  what: 'NULL',
+  tags: new Set([U(5)]),
+  encode: () => new asn1js.Null() as unknown as Node,
+  decode: (n, at) => {
+    if (nodeContent(expectTag(n, U(5), at, 'NULL')).length !== 0) fail(at, 'NULL must be empty');
+    return null;
+  },
+  toJson: () => null,
+  fromJson: (j, at) => (j === null || j === undefined ? null : fail(at, 'expected null')),
+};
+
+export const octets: Codec<Uint8Array> = {
+  what: 'OCTET STRING',
+  tags: new Set([U(4)]),
+  encode: (v) => primitive(4, v),
+  decode: (n, at) => {
+    const x = expectTag(n, U(4), at, 'OCTET STRING');
+    if (x.idBlock.isConstructed) fail(at, 'constructed OCTET STRING');
+    return nodeContent(x).slice();
+  },
+  toJson: (v) => hex(v),
+  fromJson: (j, at) => unhex(j, at),
+};
+
+/** OCTET STRING of exactly `size` octets. */
+export function sizedOctets(what: string, size: number): Codec<Uint8Array> {
+  return refine(octets, what, (v, at) => {
+    if (v.length !== size) fail(at, `${what} must be ${size} octets, got ${v.length}`);
+  });
+}
+
+/** Int64: 8-octet big-endian two's complement in an OCTET STRING. */
+export const int64: Codec<bigint> = {
+  what: 'Int64',
+  tags: new Set([U(4)]),
+  encode: (v) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigInt64(0, BigInt.asIntN(64, v));
+    return primitive(4, b);
+  },
+  decode: (n, at) => {
+    const c = octets.decode(n, at);
+    if (c.length !== 8) fail(at, `Int64 must be 8 octets, got ${c.length}`);
+    return new DataView(c.buffer, c.byteOffset, 8).getBigInt64(0);
+  },
+  toJson: (v) => jsonBig(v),
+  fromJson: (j, at) => {
+    const v = bigOfJson(j, at);
+    if (v < -(2n ** 63n) || v >= 2n ** 63n) fail(at, 'Int64 out of range');
+    return v;
+  },
+};
+
+// UTF8String: upstream does not validate UTF-8, so bytes that are not valid UTF-8
+// are kept losslessly as lone surrogates U+DC80..U+DCFF (the "surrogateescape" idea).
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+export function bytesToText(b: Uint8Array): string {
+  try {
+    return fatalDecoder.decode(b);
+  } catch {
+    let s = '';
+    let i = 0;
+    while (i < b.length) {
+      const n = utf8SeqLength(b, i);
+      if (n > 0) {
+        s += fatalDecoder.decode(b.subarray(i, i + n));
+        i += n;
+      } else {
+        s += String.fromCharCode(0xdc00 | b[i]);
+        i += 1;
+      }
+    }
+    return s;
+  }
+}
+function utf8SeqLength(b: Uint8Array, i: number): number {
+  const c = b[i];
+  let n: number;
+  if (c < 0x80) return 1;
+  else if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c >= 0xe0 && c <= 0xef) n = 3;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4;
+  else return 0;
+  if (i + n > b.length) return 0;
+  try {
+    fatalDecoder.decode(b.subarray(i, i + n));
+    return n;
+  } catch {
+    return 0;
+  }
+}
+const ESCAPED = /[\udc80-\udcff]/;
+export function textToBytes(s: string): Uint8Array {
+  if (!ESCAPED.test(s)) return encoder.encode(s);
+  const parts: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc80 && c <= 0xdcff && !(i > 0 && s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff)) {
+      parts.push(c & 0xff);
+    } else {
+      const cp = s.codePointAt(i) as number;
+      const ch = String.fromCodePoint(cp);
+      for (const x of encoder.encode(ch)) parts.push(x);
+      if (cp > 0xffff) i++;
+    }
+  }
+  return new Uint8Array(parts);
+}
+
+export const utf8: Codec<string> = {
+  what: 'UTF8String',
+  tags: new Set([U(12)]),
+  encode: (v) => primitive(12, textToBytes(v)),
+  decode: (n, at) => {
+    const x = expectTag(n, U(12), at, 'UTF8String');
+    if (x.idBlock.isConstructed) fail(at, 'constructed UTF8String');
+    return bytesToText(nodeContent(x));
+  },
+  toJson: (v) => v,
+  fromJson: (j, at) => (typeof j === 'string' ? j : fail(at, 'expected a string')),
+};
+
+/** A Name in its textual form (WIRE.md §4.3): canonical on encode, validated on decode. */
+export const name: Codec<Name> = {
+  what: 'Name',
+  tags: utf8.tags,
+  encode: (v) => utf8.encode(nameToString(v)),
+  decode: (n, at) => {
+    const s = utf8.decode(n, at);
+    const r = parseName(s);
+    return r.ok ? r.value : fail(at, `${r.error} ${JSON.stringify(s)}`);
+  },
+  toJson: (v) => nameToString(v),
+  fromJson: (j, at) => {
+    const r = parseName(utf8.fromJson(j, at));
+    return r.ok ? r.value : fail(at, r.error);
+  },
+};
+
+// ------------------------------------------------------------------ time
+
+/**
+ * A point in time as milliseconds since the epoch. Upstream keeps sub-millisecond
+ * precision and emits `.000` for a fraction below 1 ms; such a time is represented
+ * with a fractional part (x.5) so that it re-encodes with a fraction.
+ */
+export type Time = number;
+
+const pad = (n: number, w: number): string => String(n).padStart(w, '0');
+
+export function formatGeneralizedTime(t: Time): string {
+  const whole = Math.floor(t);
+  const d = new Date(whole);
+  const base = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1, 2)}${pad(d.getUTCDate(), 2)}${pad(d.getUTCHours(), 2)}${pad(d.getUTCMinutes(), 2)}${pad(d.getUTCSeconds(), 2)}`;
+  const hasFraction = t !== whole || whole % 1000 !== 0;
+  return hasFraction ? `${base}.${pad(((whole % 1000) + 1000) % 1000, 3)}Z` : `${base}Z`;
+}
+
+const GT_RE = /^(\d{4})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,3}))?)?)?(Z|[+-]\d{4})?$/;
+
+export function parseGeneralizedTime(s: string): Result<Time> {
+  const m = GT_RE.exec(s);
+  if (!m) return err(`invalid GeneralizedTime ${JSON.stringify(s)}`);
+  const [, y, mo, d, h, mi = '0', se = '0', frac, zone] = m;
+  const nums = [y, mo, d, h, mi, se].map(Number);
+  if (nums[1] < 1 || nums[1] > 12 || nums[2] < 1 || nums[2] > 31 || nums[3] > 23 || nums[4] > 59 || nums[5] > 60)
+    return err(`invalid GeneralizedTime ${JSON.stringify(s)}`);
+  let t = Date.UTC(nums[0], nums[1] - 1, nums[2], nums[3], nums[4], nums[5]);
+  if (nums[0] < 100) t = new Date(t).setUTCFullYear(nums[0]);
+  if (frac !== undefined) {
+    const ms = Number(frac); // upstream reads the digits as milliseconds
+    t += ms === 0 ? 0.5 : ms;
+  }
+  if (zone !== undefined && zone !== 'Z') {
+    const sign = zone[0] === '+' ? 1 : -1;
+    const off = (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5))) * 60000;
+    if (Number(zone.slice(1, 3)) > 23 || Number(zone.slice(3, 5)) > 59) return err(`invalid time zone ${zone}`);
+    t -= sign * off;
+  }
+  return ok(t);
+}
+
+const ascii = (s: string): Uint8Array => encoder.encode(s);
+const fromAscii = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+export const generalizedTime: Codec<Time> = {
+  what: 'GeneralizedTime',
+  tags: new Set([U(24)]),
+  encode: (t) => primitive(24, ascii(formatGeneralizedTime(t))),
+  decode: (n, at) => {
+    const r = parseGeneralizedTime(fromAscii(nodeContent(expectTag(n, U(24), at, 'GeneralizedTime'))));
+    return r.ok ? r.value : fail(at, r.error);
+  },
+  toJson: (t) => timeToJson(t),
+  fromJson: (j, at) => timeOfJson(j, at),
+};
+
+/** ISO 8601 form for JSON; a fraction is shown exactly when the wire form has one. */
+export function timeToJson(t: Time): string {
+  const g = formatGeneralizedTime(t);
+  return `${g.slice(0, 4)}-${g.slice(4, 6)}-${g.slice(6, 8)}T${g.slice(8, 10)}:${g.slice(10, 12)}:${g.slice(12)}`;
+}
+function timeOfJson(j: Json | undefined, at: string): Time {
+  if (typeof j !== 'string') return fail(at, 'expected an ISO 8601 time');
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{3})?Z$/.exec(j);
+  if (!m) return fail(at, `expected a time like 2024-01-02T03:04:05.678Z, got ${JSON.stringify(j)}`);
+  const r = parseGeneralizedTime(`${m[1]}${m[2]}${m[3]}${m[4]}${m[5]}${m[6]}${m[7] ?? ''}Z`);
+  return r.ok ? r.value : fail(at, r.error);
+}
+
+export function formatUtcTime(t: Time): string {
+  const g = formatGeneralizedTime(Math.floor(t / 1000) * 1000);
+  return `${g.slice(2, 14)}Z`;
+}
+
+/** UTCTime (`YYMMDDHHMMSSZ`), used by the older log family. */
+export const utcTime: Codec<Time> = {
+  what: 'UTCTime',
+  tags: new Set([U(23)]),
+  encode: (t) => primitive(23, ascii(formatUtcTime(t))),
+  decode: (n, at) => {
+    const s = fromAscii(nodeContent(expectTag(n, U(23), at, 'UTCTime')));
+    const m = /^(\d{2})(\d{10})Z$/.exec(s);
+    if (!m) return fail(at, `invalid UTCTime ${JSON.stringify(s)}`);
+    const yy = Number(m[1]);
+    const r = parseGeneralizedTime(`${yy >= 50 ? 19 : 20}${m[1]}${m[2]}Z`);
+    return r.ok ? r.value : fail(at, r.error);
+  },
+  toJson: (t) => timeToJson(Math.floor(t / 1000) * 1000),
+  fromJson: (j, at) => Math.floor(timeOfJson(j, at) / 1000) * 1000,
+};
+
+// ------------------------------------------------------------------ combinators
+
+/** A codec with an extra check on decode (and from JSON). */
+export function refine<T>(c: Codec<T>, what: string, check: (v: T, at: string) => void): Codec<T> {
+  return {
+    what,
+    tags: c.tags,
+    encode: c.encode,
+    decode: (n, at) => {
+      const v = c.decode(n, at);
+      check(v, at);
+      return v;
+    },
+    toJson: c.toJson,
+    fromJson: (j, at) => {
+      const v = c.fromJson(j, at);
+      check(v, at);
+      return v;
+    },
+  };
+}
+
+/**
+ * A codec for B carried as A: `decode` maps A to B (and may fail), `encode` maps back.
+ * The JSON form is A's unless `json` is given.
+ */
+export function map<A, B>(c: Codec<A>, what: string, to: (a: A, at: string) => B, from: (b: B) => A): Codec<B> {
+  return {
+    what,
+    tags: c.tags,
+    encode: (v) => c.encode(from(v)),
+    decode: (n, at) => to(c.decode(n, at), at),
+    toJson: (v) => c.toJson(from(v)),
+    fromJson: (j, at) => to(c.fromJson(j, at), at),
+  };
+}
+
+export const decodeFail = fail;
+
+export function explicit<T>(n: number, c: Codec<T>): Codec<T> {
+  const k = ctx(n);
+  return {
+    what: `[${n}] ${c.what}`,
+    tags: new Set([k]),
+    encode: (v) => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value: [c.encode(v) as never] }) as unknown as Node,
+    decode: (node, at) => {
+      const kids = nodeChildren(expectTag(node, k, at, `[${n}]`), at);
+      if (kids.length !== 1) fail(at, `[${n}] must contain exactly one value, got ${kids.length}`);
+      return c.decode(kids[0], at);
+    },
+    toJson: c.toJson,
+    fromJson: c.fromJson,
+  };
+}
+
+export interface Optional<T> {
+  readonly optional: Codec<T>;
+}
+export const opt = <T>(c: Codec<T>): Optional<T> => ({ optional: c });
+
+type Field = Codec<any> | Optional<any>;
+type Fields = Record<string, Field>;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type SeqValue<F extends Fields> = Simplify<
+  { -readonly [K in keyof F as F[K] extends Optional<any> ? never : K]: F[K] extends Codec<infer T> ? T : never } & {
+    -readonly [K in keyof F as F[K] extends Optional<any> ? K : never]?: F[K] extends Optional<infer T> ? T : never;
+  }
+>;
+
+export interface SeqCodec<T> extends Codec<T> {
+  encodeChildren(v: T): Node[];
+  decodeChildren(kids: Node[], at: string): T;
+}
+
+/** SEQUENCE with named fields, in declaration order; optional fields by tag look-ahead. */
+export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValue<F>> {
+  const entries = Object.entries(fields).map(([k, f]) => {
+    const optional = 'optional' in f;
+    const codec: Codec<unknown> = optional ? (f as Optional<unknown>).optional : (f as Codec<unknown>);
+    return { k, optional, codec };
+  });
+  const encodeChildren = (v: SeqValue<F>): Node[] => {
+    const out: Node[] = [];
+    const rec = v as Record<string, unknown>;
+    for (const e of entries) {
+      const x = rec[e.k];
+      if (x === undefined) {
+        if (!e.optional) throw new TypeError(`${what}.${e.k} is required`);
+      } else out.push(e.codec.encode(x));
+    }
+    return out;
+  };
+  const decodeChildren = (kids: Node[], at: string): SeqValue<F> => {
+    const out: Record<string, unknown> = {};
+    let i = 0;
+    for (const e of entries) {
+      const kid = kids[i];
+      const fat = `${at}.${e.k}`;
+      if (e.optional) {
+        if (kid !== undefined && e.codec.tags.has(nodeTag(kid))) {
+          out[e.k] = e.codec.decode(kid, fat);
+          i++;
+        }
+      } else {
+        if (kid === undefined) fail(fat, `missing ${e.codec.what}`);
+        out[e.k] = e.codec.decode(kid, fat);
+        i++;
+      }
+    }
+    if (i < kids.length) fail(at, `unexpected ${describeTag(nodeTag(kids[i]))} after the last field of ${what}`);
+    return out as SeqValue<F>;
+  };
+  return {
+    what,
+    tags: new Set([U(16)]),
+    encodeChildren,
+    decodeChildren,
+    encode: (v) => new asn1js.Sequence({ value: encodeChildren(v) as never[] }) as unknown as Node,
+    decode: (n, at) => decodeChildren(nodeChildren(expectTag(n, U(16), at, what), at), at),
+    toJson: (v) => {
+      const o: { [k: string]: Json } = {};
+      const rec = v as Record<string, unknown>;
+      for (const e of entries) if (rec[e.k] !== undefined) o[e.k] = e.codec.toJson(rec[e.k]);
+      return o;
+    },
+    fromJson: (j, at) => {
+      if (j === null || typeof j !== 'object' || Array.isArray(j)) return fail(at, `expected an object for ${what}`);
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(j)) if (!(k in fields)) fail(at, `unknown field ${k} of ${what}`);
+      for (const e of entries) {
+        const x = j[e.k];
+        if (x === undefined) {
+          if (!e.optional) fail(`${at}.${e.k}`, `missing field of ${what}`);
+        } else out[e.k] = e.codec.fromJson(x, `${at}.${e.k}`);
+      }
+      return out as SeqValue<F>;
+    },
+  };
+}
+
+/** [n] IMPLICIT SEQUENCE: the sequence's contents under a context tag. */
+export function implicitSeq<T>(n: number, c: SeqCodec<T>): Codec<T> {
+  const k = ctx(n);
+  return {
+    what: `[${n}] IMPLICIT ${c.what}`,
+    tags: new Set([k]),
+    encode: (v) => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value: c.encodeChildren(v) as never[] }) as unknown as Node,
+    decode: (node, at) => c.decodeChildren(nodeChildren(expectTag(node, k, at, `[${n}]`), at), at),
+    toJson: c.toJson,
+    fromJson: c.fromJson,
+  };
+}
+
+function listCodec<T>(what: string, tag: 16 | 17, c: Codec<T>): Codec<T[]> {
+  return {
+    what,
+    tags: new Set([U(tag)]),
+    encode: (v) => {
+      let kids = v.map((x) => c.encode(x));
+      if (tag === 17) {
+        // DER: SET OF elements sorted by their encodings
+        const enc = kids.map((k) => ({ k, b: derOf(k) }));
+        enc.sort((a, b) => compareBytes(a.b, b.b));
+        kids = enc.map((e) => e.k);
+      }
+      const Ctor = tag === 16 ? asn1js.Sequence : asn1js.Set;
+      return new Ctor({ value: kids as never[] }) as unknown as Node;
+    },
+    decode: (n, at) => nodeChildren(expectTag(n, U(tag), at, what), at).map((k, i) => c.decode(k, `${at}[${i}]`)),
+    toJson: (v) => v.map((x) => c.toJson(x)),
+    fromJson: (j, at) => (Array.isArray(j) ? j.map((x, i) => c.fromJson(x, `${at}[${i}]`)) : fail(at, `expected an array for ${what}`)),
+  };
+}
+/** SEQUENCE OF: order preserved. */
+export const seqOf = <T>(c: Codec<T>, what = `SEQUENCE OF ${c.what}`): Codec<T[]> => listCodec(what, 16, c);
+/** SET OF: DER order on encode; any order accepted and kept on decode. */
+export const setOf = <T>(c: Codec<T>, what = `SET OF ${c.what}`): Codec<T[]> => listCodec(what, 17, c);
+
+type Alts = Record<string, Codec<any>>;
+export type ChoiceValue<A extends Alts> = { [K in keyof A]: { kind: K; value: TypeOf<A[K]> } }[keyof A];
+
+/**
+ * CHOICE: decoded as `{ kind, value }` where kind is the alternative's name.
+ * `rejected` maps a tag to the error upstream gives for alternatives it refuses.
+ */
+export function choice<A extends Alts>(what: string, alts: A, rejected: Record<number, string> = {}): Codec<ChoiceValue<A>> {
+  const byTag = new Map<TagKey, { kind: string; codec: Codec<unknown> }>();
+  for (const [kind, codec] of Object.entries(alts)) {
+    for (const t of codec.tags) {
+      if (byTag.has(t)) throw new Error(`${what}: ambiguous tag ${describeTag(t)}`);
+      byTag.set(t, { kind, codec });
+    }
+  }
+  const rejectedTags = new Map<TagKey, string>(Object.entries(rejected).map(([t, m]) => [Number(t), m]));
+  return {
+    what,
+    tags: new Set([...byTag.keys(), ...rejectedTags.keys()]),
+    encode: (v) => {
+      const c = alts[v.kind as string];
+      if (c === undefined) throw new TypeError(`${what}: unknown alternative ${String(v.kind)}`);
+      return c.encode(v.value);
+    },
+    decode: (n, at) => {
+      const t = nodeTag(n);
+      const alt = byTag.get(t);
+      if (alt === undefined) {
+        const r = rejectedTags.get(t);
+        return fail(at, r ?? `unknown ${what} ${describeTag(t)}`);
+      }
+      return { kind: alt.kind, value: alt.codec.decode(n, `${at}.${alt.kind}`) } as ChoiceValue<A>;
+    },
+    toJson: (v) => ({ [v.kind as string]: alts[v.kind as string].toJson(v.value) }),
+    fromJson: (j, at) => {
+      if (j === null || typeof j !== 'object' || Array.isArray(j)) return fail(at, `expected {"<alternative>": value} for ${what}`);
+      const keys = Object.keys(j);
+      if (keys.length !== 1 || !(keys[0] in alts))
+        return fail(at, `expected exactly one of ${Object.keys(alts).join(', ')} for ${what}`);
+      const kind = keys[0];
+      return { kind, value: alts[kind].fromJson(j[kind], `${at}.${kind}`) } as ChoiceValue<A>;
+    },
+  };
+}
+
+/** A CHOICE alternative whose value is a NULL under an explicit tag. */
+export const tagNull = (n: number): Codec<null> => explicit(n, nul);
+
+// ------------------------------------------------------------------ boundary
+
+export interface DecodeLimits extends DerLimits {}
+
+/** Strict DER check, then asn1js, then the declared decoder: never throws on any input. */
+export function decodeDer<T>(c: Codec<T>, bytes: Uint8Array, lim: DecodeLimits = defaultDerLimits): Result<T> {
+  const chk = checkDer(bytes, lim);
+  if (!chk.ok) return err(`${c.what}: ${chk.error}`);
+  let node: Node;
+  try {
+    const r = asn1js.fromBER(bytes, {
+      parseEmbedded: false,
+      copyInput: false,
+      maxDepth: lim.maxDepth + 1,
+      maxNodes: lim.maxElements + 1,
+      maxContentLength: Math.max(lim.maxBytes, 1),
+    });
+    if (r.offset !== bytes.length || r.result.error) return err(`${c.what}: ${r.result.error || 'malformed DER'}`);
+    node = r.result as Node;
+  } catch (e) {
+    return err(`${c.what}: malformed DER (${(e as Error).message})`);
+  }
+  try {
+    return ok(c.decode(node, c.what));
+  } catch (e) {
+    if (e instanceof DecodeError) return err(e.message);
+    if (e instanceof RangeError || e instanceof TypeError) return err(`${c.what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** DER encoding of a value. Throws (a programmer error) on values outside the type. */
+export function encodeDer<T>(c: Codec<T>, v: T): Uint8Array {
+  return derOf(c.encode(v));
+}
+
+/** JSON to value, as a Result. */
+export function fromJson<T>(c: Codec<T>, j: Json): Result<T> {
+  try {
+    return ok(c.fromJson(j, c.what));
+  } catch (e) {
+    if (e instanceof DecodeError) return err(e.message);
+    throw e;
+  }
+}
