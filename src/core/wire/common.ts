@@ -60,3 +60,48 @@ export type NetDevice = TypeOf<typeof netDevice>;
 export const timeval = seq('Timeval', { seconds: int64, microseconds: int });
 export type Timeval = TypeOf<typeof timeval>;
 
+
+/**
+ * A unikernel configuration, normalised: every wire form (current and legacy) decodes
+ * to this, with the defaults of WIRE.md §4.1 applied.
+ */
+export interface UnikernelConfig {
+  typ: Typ;
+  /** TRUE: `image` is a zlib stream. */
+  compressed: boolean;
+  image: Uint8Array;
+  /** Start priority, lower first; absent = 50. */
+  startup?: number;
+  /** Prepend `--name=<label>` to the arguments. */
+  addName: boolean;
+  failBehaviour: FailBehaviour;
+  /** CPU ids to pin to, non-empty. */
+  cpuids: number[];
+  /** Memory in MB. */
+  memory: number;
+  /** Empty when absent on the wire (absent is emitted for an empty list). */
+  blocks: BlockDevice[];
+  /** Empty when absent on the wire. */
+  bridges: NetDevice[];
+  /** Boot arguments; absent and empty are different on the wire. */
+  arguments?: string[];
+  /** Number of vCPUs (bhyve); 1 when absent. */
+  cpus: number;
+  linuxBootPartition?: string;
+}
+
+/** Arguments of `restart` that replace the running unikernel's settings. */
+export interface UnikernelArgs {
+  failBehaviour: FailBehaviour;
+  startup?: number;
+  addName: boolean;
+  cpuids: number[];
+  memory: number;
+  blocks: BlockDevice[];
+  bridges: NetDevice[];
+  arguments?: string[];
+  cpus: number;
+  linuxBootPartition?: string;
+}
+
+export const DEFAULT_STARTUP = 50;
