@@ -575,7 +575,7 @@ export type ChoiceValue<A extends Alts> = { [K in keyof A]: { kind: K; value: Ty
 
 /**
  * CHOICE: decoded as `{ kind, value }` where kind is the alternative's name.
- * `rejected` maps a tag to the error upstream gives for alternatives it refuses.
+ * `rejected` maps a context tag number to the error upstream gives for alternatives it refuses.
  */
 export function choice<A extends Alts>(what: string, alts: A, rejected: Record<number, string> = {}): Codec<ChoiceValue<A>> {
   const byTag = new Map<TagKey, { kind: string; codec: Codec<unknown> }>();
@@ -585,7 +585,7 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
       byTag.set(t, { kind, codec });
     }
   }
-  const rejectedTags = new Map<TagKey, string>(Object.entries(rejected).map(([t, m]) => [Number(t), m]));
+  const rejectedTags = new Map<TagKey, string>(Object.entries(rejected).map(([t, m]) => [ctx(Number(t)), m]));
   return {
     what,
     tags: new Set([...byTag.keys(), ...rejectedTags.keys()]),
