@@ -1,0 +1,3 @@
+import { notImplemented } from './stub.js';
+
+notImplemented('vmmc_bistro');

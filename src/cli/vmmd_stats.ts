@@ -1,0 +1,3 @@
+import { notImplemented } from './stub.js';
+
+notImplemented('vmmd_stats');

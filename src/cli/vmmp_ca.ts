@@ -1,0 +1,3 @@
+import { notImplemented } from './stub.js';
+
+notImplemented('vmmp_ca');
