@@ -1,0 +1,57 @@
+// Bundles each binary's entry src/cli/<binary>.ts into one minified file dist/<binary>.js,
+// which bin/<binary> loads. One esbuild call for all entries; entries that do not exist yet
+// are skipped. Prints each bundle's size and the packages it pulled in, so that a heavy
+// import in a binary that does not need it is noticed at build time.
+import { build } from 'esbuild';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const binaries = [
+  'vmmd', 'vmmd_console', 'vmmd_log', 'vmmd_stats', 'vmmd_influx', 'vmmd_tls', 'vmmd_tls_inetd',
+  'vmmc_local', 'vmmc_remote', 'vmmc_bistro', 'vmmp_request', 'vmmp_ca', 'vmmc_inspect',
+];
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+const present = binaries.filter((b) => existsSync(join(root, 'src', 'cli', `${b}.ts`)));
+const missing = binaries.filter((b) => !present.includes(b));
+
+// Start from an empty dist/ so that no stale bundle outlives its entry.
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+
+const started = performance.now();
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: Object.fromEntries(present.map((b) => [b, `src/cli/${b}.ts`])),
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  legalComments: 'none',
+  define: { ALBATROSS_VERSION: JSON.stringify(version) },
+  metafile: true,
+  logLevel: 'warning',
+});
+const elapsed = Math.round(performance.now() - started);
+
+const kB = (n) => `${(n / 1024).toFixed(1)} kB`;
+const packageOf = (input) => {
+  const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+  return m ? m[1] : undefined;
+};
+
+console.log(`bundled ${present.length} binaries into dist/ in ${elapsed} ms (version ${version}):`);
+const width = Math.max(...binaries.map((b) => `dist/${b}.js`.length));
+for (const b of present) {
+  const out = result.metafile.outputs[`dist/${b}.js`];
+  const packages = [...new Set(Object.keys(out.inputs).map(packageOf).filter(Boolean))].sort();
+  const uses = packages.length > 0 ? `  (${packages.join(', ')})` : '';
+  console.log(`  ${`dist/${b}.js`.padEnd(width)} ${kB(out.bytes).padStart(9)}${uses}`);
+}
+for (const b of missing) console.log(`  skipped ${b}: no src/cli/${b}.ts yet`);
