@@ -1,0 +1,152 @@
+// `npm start`: runs the daemons from this checkout on a run directory under ./run,
+// in upstream's start order, each started once the previous one listens on its socket.
+// Their output is shown line by line, prefixed with the daemon's name. Ctrl-C or SIGTERM
+// stops them all (in reverse order); a daemon that exits on its own stops the rest, and
+// this script then exits non-zero saying which daemon it was and how it ended.
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const rel = (p) => relative(process.cwd(), p) || '.';
+
+const run = join(root, 'run');
+const tmpdir = join(run, 'tmp');
+const util = join(tmpdir, 'util');
+const fifo = join(tmpdir, 'fifo');
+const dbdir = join(run, 'db');
+const logdir = join(run, 'log');
+
+// Upstream order: the console first (vmmd refuses to start without it), then the log,
+// vmmd itself, and the statistics daemon, which connects to vmmd.
+const daemons = [
+  { name: 'vmmd_console', socket: join(util, 'console.sock'), args: ['--tmpdir', tmpdir] },
+  { name: 'vmmd_log', socket: join(util, 'log.sock'), args: ['--tmpdir', tmpdir, '--logfile', join(logdir, 'albatross')] },
+  { name: 'vmmd', socket: join(util, 'vmmd.sock'), args: ['--tmpdir', tmpdir, '--dbdir', dbdir] },
+  { name: 'vmmd_stats', socket: join(util, 'stat.sock'), args: ['--tmpdir', tmpdir] },
+];
+
+/** How long a daemon may take to create its socket. */
+const readyTimeoutMs = 10_000;
+/** How long a daemon may take to exit after SIGTERM before it gets SIGKILL. */
+const stopTimeoutMs = 5_000;
+
+const say = (line) => process.stderr.write(`start: ${line}\n`);
+
+function makeDirectories() {
+  // Modes as the packaging creates them (SEMANTICS §1.1): FIFOs are created by vmmd and read
+  // by the console daemon, so the fifo directory is setgid and group-writable.
+  for (const [dir, mode] of [[run, 0o755], [tmpdir, 0o755], [util, 0o770], [fifo, 0o2770], [dbdir, 0o700], [logdir, 0o750]]) {
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, mode);
+  }
+}
+
+const width = Math.max(...daemons.map((d) => d.name.length));
+
+/** Copies a child's stream to ours, one line at a time, each prefixed with the daemon's name. */
+function relayLines(stream, out, name) {
+  const prefix = `${name.padEnd(width)} | `;
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${prefix}${line}\n`));
+}
+
+/** One running daemon: its process, and a promise settled with how it ended. */
+function startDaemon(d) {
+  const child = spawn(process.execPath, [join(root, 'bin', d.name), ...d.args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  relayLines(child.stdout, process.stdout, d.name);
+  relayLines(child.stderr, process.stderr, d.name);
+  // 'close' rather than 'exit': every line the daemon wrote has been relayed by then.
+  const ended = new Promise((resolve) => {
+    child.on('error', (error) => resolve({ error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  return { ...d, child, ended, stopping: false };
+}
+
+const describeEnd = ({ error, code, signal }) =>
+  error ? `could not be started (${error.message})` : signal ? `was killed by signal ${signal}` : `exited with status ${code}`;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Identifies one socket file, or undefined if there is none. Inode numbers are reused at once
+ * when a daemon unlinks a stale socket and binds a new one, so the change time is part of it.
+ */
+const socketFileId = (path) => {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? undefined : `${st.ino}@${st.ctimeNs}`;
+};
+
+/**
+ * Resolves 'ready' once the daemon has created its socket (a new file: a stale one left by
+ * an earlier run does not count), 'ended' if the daemon ends first, 'timeout' otherwise.
+ */
+async function waitReady(r, staleFile) {
+  let ended = false;
+  r.ended.then(() => { ended = true; });
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (ended) return 'ended';
+    const file = socketFileId(r.socket);
+    if (file !== undefined && file !== staleFile) return 'ready';
+    if (Date.now() > deadline) return 'timeout';
+    await sleep(50);
+  }
+}
+
+const running = [];
+
+async function stopAll() {
+  for (const r of [...running].reverse()) {
+    r.stopping = true;
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
+    const timer = setTimeout(() => r.child.kill('SIGKILL'), stopTimeoutMs);
+    await r.ended;
+    clearTimeout(timer);
+  }
+}
+
+let shuttingDown = false;
+async function shutdown(reason, status) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  say(reason);
+  await stopAll();
+  process.exit(status);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => void shutdown(`${signal}: stopping the daemons`, 0));
+}
+
+makeDirectories();
+say(`run directory ${rel(run)}: --tmpdir ${rel(tmpdir)} --dbdir ${rel(dbdir)}`);
+
+for (const d of daemons) {
+  const staleFile = socketFileId(d.socket);
+  const r = startDaemon(d);
+  running.push(r);
+  const state = await waitReady(r, staleFile);
+  if (shuttingDown) break;
+  if (state === 'ended') {
+    await shutdown(`${r.name} ${describeEnd(await r.ended)} before it listened on ${rel(r.socket)}; not starting the rest`, 1);
+  } else if (state === 'timeout') {
+    await shutdown(`${r.name} did not create ${rel(r.socket)} within ${readyTimeoutMs / 1000} s; stopping`, 1);
+  }
+  // From now on a daemon ending by itself stops everything: a partial set is not a working system.
+  r.ended.then((how) => {
+    if (!r.stopping) void shutdown(`${r.name} ${describeEnd(how)}; stopping the other daemons`, 1);
+  });
+}
+
+if (!shuttingDown) {
+  say('all daemons are running; their sockets:');
+  for (const r of running) say(`  ${r.name.padEnd(width)} ${rel(r.socket)}`);
+  say(`try: bin/vmmc_local --tmpdir ${rel(tmpdir)} info`);
+  say('Ctrl-C stops them.');
+}
