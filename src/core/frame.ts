@@ -1,0 +1,138 @@
+/**
+ * Framing (WIRE.md §1.2): every message is a 4-octet big-endian length followed by that
+ * many octets of body. The length is read as a *signed* 32-bit integer and a value <= 0
+ * means "end of stream" (no body follows), as upstream's readers do.
+ *
+ * FrameReader is a pure incremental parser: push whatever the transport delivered, then
+ * call next() until it says 'need-more'. It never throws on input.
+ *
+ * The raw-chunk sub-protocol of `block set` (§2.4) uses the same reader: chunks are
+ * frames whose bodies are not DER, and `00 00 00 00` marks the end of the data. Both the
+ * end marker and an end of stream come back as `{ kind: 'end', length }`; a caller that
+ * needs to tell them apart looks at `length` (0 = the explicit end marker, negative = a
+ * length with the top bit set). Upstream treats both the same, and so does every caller
+ * of the DER protocol. After an 'end' the reader stays usable: octets that followed the
+ * marker are still buffered and next() goes on parsing them. The transport's own end of
+ * file is not seen here; at EOF a caller checks `buffered` to tell a clean end (0) from
+ * a truncated frame.
+ */
+import { limits } from './limits.js';
+
+export type FrameResult =
+  | { kind: 'frame'; body: Uint8Array }
+  | { kind: 'end'; length: number }
+  | { kind: 'need-more' }
+  | { kind: 'error'; error: string };
+
+/** Largest body a writer may emit: the length field is a signed 32-bit integer. */
+export const MAX_WIRE_FRAME = 0x7fffffff;
+
+export class FrameReader {
+  private chunks: Uint8Array[] = [];
+  /** Offset of the first unread octet in chunks[0]. */
+  private head = 0;
+  private total = 0;
+  private failed: string | undefined;
+
+  /** @param maxFrameBytes largest body accepted; a longer announced length is an error. */
+  constructor(readonly maxFrameBytes: number = limits.maxFrameBytes) {}
+
+  /** Adds received octets. The reader keeps a reference: do not modify the chunk afterwards. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  /** Octets received but not yet returned in a frame. */
+  get buffered(): number {
+    return this.total;
+  }
+
+  next(): FrameResult {
+    if (this.failed !== undefined) return { kind: 'error', error: this.failed };
+    if (this.total < 4) return { kind: 'need-more' };
+    const l = this.peek4();
+    const length = ((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) | 0; // signed
+    if (length <= 0) {
+      this.skip(4);
+      return { kind: 'end', length };
+    }
+    if (length > this.maxFrameBytes) {
+      this.failed = `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`;
+      return { kind: 'error', error: this.failed };
+    }
+    if (this.total < 4 + length) return { kind: 'need-more' };
+    this.skip(4);
+    return { kind: 'frame', body: this.take(length) };
+  }
+
+  private peek4(): Uint8Array {
+    const first = this.chunks[0];
+    if (first.length - this.head >= 4) return first.subarray(this.head, this.head + 4);
+    const out = new Uint8Array(4);
+    let got = 0;
+    let off = this.head;
+    for (const c of this.chunks) {
+      while (off < c.length && got < 4) out[got++] = c[off++];
+      if (got === 4) break;
+      off = 0;
+    }
+    return out;
+  }
+
+  /** Removes n octets (n <= total) and returns them in a fresh array. */
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      const c = this.chunks[0];
+      const k = Math.min(n - got, c.length - this.head);
+      out.set(c.subarray(this.head, this.head + k), got);
+      got += k;
+      this.advance(k);
+    }
+    return out;
+  }
+
+  private skip(n: number): void {
+    while (n > 0) {
+      const k = Math.min(n, this.chunks[0].length - this.head);
+      this.advance(k);
+      n -= k;
+    }
+  }
+
+  private advance(k: number): void {
+    this.head += k;
+    this.total -= k;
+    if (this.head === this.chunks[0].length) {
+      this.chunks.shift();
+      this.head = 0;
+    }
+  }
+}
+
+/** One frame: the 4-octet big-endian length, then the body. */
+export function frame(body: Uint8Array): Uint8Array {
+  if (body.length > MAX_WIRE_FRAME) throw new RangeError(`frame body of ${body.length} bytes is too large`);
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
+}
+
+/** The end-of-data marker of the raw-chunk sub-protocol (a frame of length 0). */
+export const endOfData = (): Uint8Array => new Uint8Array(4);
+
+/** Splits complete frames out of a byte string (for tests and tools); stops at the first end or error. */
+export function readFrames(bytes: Uint8Array, maxFrameBytes?: number): { frames: Uint8Array[]; last: FrameResult } {
+  const r = new FrameReader(maxFrameBytes);
+  r.push(bytes);
+  const frames: Uint8Array[] = [];
+  for (;;) {
+    const x = r.next();
+    if (x.kind !== 'frame') return { frames, last: x };
+    frames.push(x.body);
+  }
+}
