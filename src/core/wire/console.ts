@@ -1,7 +1,7 @@
 /**
  * Console family (WIRE.md §4 ConsoleCmd, SinceCount, Data console [3]).
  */
-import { type TypeOf, bigInt, choice, ctx, explicit, generalizedTime, int, seq, tagNull, utf8 } from '../asn.js';
+import { type TypeOf, bigInt, choice, explicit, generalizedTime, int, seq, tagNull, utf8 } from '../asn.js';
 
 /** Which buffered lines a subscriber wants first: those at or after a time, or the last n. */
 export const sinceCount = choice('SinceCount', {
@@ -23,7 +23,7 @@ export const consoleCmd = choice(
     subscribe: explicit(2, sinceCount),
     list_inactive: tagNull(3),
   },
-  { [ctx(1)]: 'retired ConsoleCmd [1] (subscribe with UTCTime) is not supported' },
+  { 1: 'retired ConsoleCmd [1] (subscribe with UTCTime) is not supported' },
 );
 export type ConsoleCmd = TypeOf<typeof consoleCmd>;
 

@@ -41,7 +41,7 @@
  *   answers, read only by whoever asked.
  */
 import {
-  type Codec, type Node, type Time, type TypeOf, choice, ctx, decodeDer, decodeFail, encodeDer, explicit,
+  type Codec, type Node, type Time, type TypeOf, choice, decodeDer, decodeFail, encodeDer, explicit,
   generalizedTime, int, map, name, octets, opt, seq, seqOf, sizedOctets, tagNull, utcTime, utf8,
 } from '../asn.js';
 import { type Name, nameKey, nameOfKey, parseLabel } from '../name.js';
@@ -246,8 +246,8 @@ export const logPayload = choice(
     data: explicit(5, logEntry),
   },
   {
-    [ctx(0)]: 'payload [0] is a version 5 command, not a log message',
-    [ctx(3)]: 'payload [3] is version 5 data, not a log message',
+    0: 'payload [0] is a version 5 command, not a log message',
+    3: 'payload [3] is version 5 data, not a log message',
   },
 );
 export type LogPayload = TypeOf<typeof logPayload>;

@@ -7,7 +7,7 @@
  * it has one: "support for log dropped", "support for log was dropped").
  */
 import {
-  type TypeOf, bool, choice, ctx, decodeDer, encodeDer, explicit, octets, seq, seqOf, tagNull, name, utf8,
+  type TypeOf, bool, choice, decodeDer, encodeDer, explicit, octets, seq, seqOf, tagNull, name, utf8,
 } from '../asn.js';
 import { readHeader } from '../der.js';
 import { type Name } from '../name.js';
@@ -32,7 +32,7 @@ export const wireCommand = choice(
     policy: explicit(4, policyCmd),
     block: explicit(5, blockCmd),
   },
-  { [ctx(2)]: 'support for log dropped' },
+  { 2: 'support for log dropped' },
 );
 export type Command = TypeOf<typeof wireCommand>;
 
@@ -61,9 +61,9 @@ export const wireSuccess = choice(
     unikernel_info: explicit(13, namedInfoList),
   },
   {
-    [ctx(3)]: 'retired Success [3] (old unikernel list) is not supported',
-    [ctx(5)]: 'retired Success [5] (old unikernel info) is not supported',
-    [ctx(8)]: 'retired Success [8] (old unikernel info) is not supported',
+    3: 'retired Success [3] (old unikernel list) is not supported',
+    5: 'retired Success [5] (old unikernel info) is not supported',
+    8: 'retired Success [8] (old unikernel info) is not supported',
   },
 );
 export type Success = TypeOf<typeof wireSuccess>;
@@ -78,8 +78,8 @@ export const wireData = choice(
     block: explicit(4, blockData),
   },
   {
-    [ctx(0)]: 'retired Data [0] (console data with UTCTime) is not supported',
-    [ctx(2)]: 'support for log was dropped',
+    0: 'retired Data [0] (console data with UTCTime) is not supported',
+    2: 'support for log was dropped',
   },
 );
 export type DataMsg = TypeOf<typeof wireData>;
@@ -96,8 +96,8 @@ export const payload = choice(
   },
   {
     // albatross-ts log protocol (log.ts); never valid in a version-5 Wire message
-    [ctx(4)]: 'unknown Payload [4] (a log command, not a Wire message)',
-    [ctx(5)]: 'unknown Payload [5] (a log event, not a Wire message)',
+    4: 'unknown Payload [4] (a log command, not a Wire message)',
+    5: 'unknown Payload [5] (a log event, not a Wire message)',
   },
 );
 export type Payload = TypeOf<typeof payload>;
