@@ -28,8 +28,10 @@ export type FrameResult =
 export const MAX_WIRE_FRAME = 0x7fffffff;
 
 export class FrameReader {
+  /** Unread chunks are chunks[first..]; an index rather than shift() keeps a trickle of tiny chunks linear. */
   private chunks: Uint8Array[] = [];
-  /** Offset of the first unread octet in chunks[0]. */
+  private first = 0;
+  /** Offset of the first unread octet in chunks[first]. */
   private head = 0;
   private total = 0;
   private failed: string | undefined;
@@ -68,14 +70,14 @@ export class FrameReader {
   }
 
   private peek4(): Uint8Array {
-    const first = this.chunks[0];
-    if (first.length - this.head >= 4) return first.subarray(this.head, this.head + 4);
+    const c0 = this.chunks[this.first];
+    if (c0.length - this.head >= 4) return c0.subarray(this.head, this.head + 4);
     const out = new Uint8Array(4);
     let got = 0;
     let off = this.head;
-    for (const c of this.chunks) {
+    for (let i = this.first; got < 4; i++) {
+      const c = this.chunks[i];
       while (off < c.length && got < 4) out[got++] = c[off++];
-      if (got === 4) break;
       off = 0;
     }
     return out;
@@ -86,7 +88,7 @@ export class FrameReader {
     const out = new Uint8Array(n);
     let got = 0;
     while (got < n) {
-      const c = this.chunks[0];
+      const c = this.chunks[this.first];
       const k = Math.min(n - got, c.length - this.head);
       out.set(c.subarray(this.head, this.head + k), got);
       got += k;
@@ -97,7 +99,7 @@ export class FrameReader {
 
   private skip(n: number): void {
     while (n > 0) {
-      const k = Math.min(n, this.chunks[0].length - this.head);
+      const k = Math.min(n, this.chunks[this.first].length - this.head);
       this.advance(k);
       n -= k;
     }
@@ -106,9 +108,16 @@ export class FrameReader {
   private advance(k: number): void {
     this.head += k;
     this.total -= k;
-    if (this.head === this.chunks[0].length) {
-      this.chunks.shift();
+    if (this.head === this.chunks[this.first].length) {
+      this.first++;
       this.head = 0;
+      if (this.first === this.chunks.length) {
+        this.chunks = [];
+        this.first = 0;
+      } else if (this.first >= 1024 && this.first * 2 >= this.chunks.length) {
+        this.chunks = this.chunks.slice(this.first);
+        this.first = 0;
+      }
     }
   }
 }
