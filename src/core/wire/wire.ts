@@ -7,7 +7,7 @@
  * it has one: "support for log dropped", "support for log was dropped").
  */
 import {
-  type TypeOf, bool, choice, decodeDer, encodeDer, explicit, octets, seq, seqOf, tagNull, name, utf8,
+  type DecodeLimits, type TypeOf, bool, choice, decodeDer, encodeDer, explicit, octets, seq, seqOf, tagNull, name, utf8,
 } from '../asn.js';
 import { readHeader } from '../der.js';
 import { type Name } from '../name.js';
@@ -143,11 +143,14 @@ export function peekVersion(bytes: Uint8Array, depth: number): Result<void> {
 
 // ------------------------------------------------------------------ boundary
 
-/** Decodes one frame body. Never throws; the error says what and where. */
-export function decodeWire(bytes: Uint8Array): Result<Wire> {
+/**
+ * Decodes one frame body. Never throws; the error says what and where. `lim` bounds the
+ * DER walk (default: limits.ts; pass a larger maxBytes with a larger frame limit).
+ */
+export function decodeWire(bytes: Uint8Array, lim?: DecodeLimits): Result<Wire> {
   const v = peekVersion(bytes, 2);
   if (!v.ok) return v;
-  return decodeDer(wire, bytes);
+  return decodeDer(wire, bytes, lim);
 }
 
 /** DER encoding of a message (a frame body). Throws only on values outside the types. */
