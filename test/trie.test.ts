@@ -211,3 +211,17 @@ test('the trie agrees with a Map model under random operations', () => {
     { numRuns: 1000 },
   );
 });
+
+test('updatePrefixes rewrites every prefix of a key in one pass and prunes', () => {
+  const inc = (d: number) => (_: number, old: number | undefined) => { const v = (old ?? 0) + d; return v === 0 ? undefined : v; };
+  let t = Trie.empty<number>().updatePrefixes(['a', 'b'], inc(1));
+  assert.deepEqual(t.all(), [[[], 1], [['a'], 1], [['a', 'b'], 1]]);
+  t = t.updatePrefixes(['a', 'c', 'd'], inc(2));
+  assert.deepEqual(t.all(), [[[], 3], [['a'], 3], [['a', 'b'], 1], [['a', 'c'], 2], [['a', 'c', 'd'], 2]]);
+  assert.equal(t.size, 5);
+  t = t.updatePrefixes(['a', 'b'], inc(-1)).updatePrefixes(['a', 'c', 'd'], inc(-2));
+  assert.equal(t.size, 0);
+  assert.deepEqual(t.childLabels([]), []);
+  const deep = Array.from({ length: 50_000 }, () => 'x');
+  assert.equal(Trie.empty<number>().updatePrefixes(deep, inc(1)).size, 50_001);
+});

@@ -117,6 +117,14 @@ function avlEntries<T>(t: Avl<T> | null, out: Array<[string, T]>): Array<[string
   return out;
 }
 
+/** Pushes the values of an AVL tree onto a stack, largest first (so the smallest is popped first). */
+function pushChildren<T>(t: Avl<T> | null, stack: T[]): void {
+  if (t === null) return;
+  pushChildren(t.r, stack);
+  stack.push(t.v);
+  pushChildren(t.l, stack);
+}
+
 // ------------------------------------------------------------------ trie
 
 interface TrieNode<V> {
@@ -200,6 +208,35 @@ export class Trie<V> {
     return this.insert(key, value).trie;
   }
 
+  /**
+   * Rewrites the entry at every prefix of `key` (the root, ..., `key` itself) in one pass:
+   * `f(prefixLength, old)` returns the new value, or undefined to remove the entry. Nodes left
+   * without entry and children are pruned. O(depth * log fan-out): used for running totals.
+   */
+  updatePrefixes(key: Key, f: (depth: number, old: V | undefined) => V | undefined): Trie<V> {
+    const nodes: Array<TrieNode<V> | undefined> = [];
+    let n: TrieNode<V> | undefined = this.root;
+    for (let i = 0; i <= key.length; i++) {
+      nodes.push(n);
+      if (i < key.length) n = n === undefined ? undefined : avlGet(n.children, key[i]);
+    }
+    let size = this.size;
+    let built: TrieNode<V> | null = null;
+    for (let i = key.length; i >= 0; i--) {
+      const old = nodes[i];
+      const had = old !== undefined && old.has;
+      const nv = f(i, had ? old.value : undefined);
+      let children: Avl<TrieNode<V>> | null = old === undefined ? null : old.children;
+      if (i < key.length) {
+        children = built === null ? avlRemove(children, key[i]) : avlSet(children, key[i], built);
+      }
+      if (had) size--;
+      if (nv !== undefined) size++;
+      built = nv === undefined && children === null ? null : { has: nv !== undefined, value: nv, children };
+    }
+    return new Trie(built ?? (EMPTY_NODE as TrieNode<V>), size);
+  }
+
   /** Removes the entry at the key (if any), pruning nodes left without entries or children. */
   remove(key: Key): Trie<V> {
     const path: TrieNode<V>[] = [];
@@ -227,6 +264,18 @@ export class Trie<V> {
    */
   entries(key: Key = []): Array<[string[], V]> {
     return this.walk(key, false);
+  }
+
+  /** Calls `f` on every value at or below `key` (ascending pre-order) without building keys: for sums. */
+  forEachValue(key: Key, f: (value: V) => void): void {
+    const start = this.node(key);
+    if (start === undefined) return;
+    const stack: TrieNode<V>[] = [start];
+    while (stack.length > 0) {
+      const n = stack.pop() as TrieNode<V>;
+      if (n.has) f(n.value as V);
+      pushChildren(n.children, stack);
+    }
   }
 
   /** All entries of the trie in ascending pre-order (upstream's `all`, as the state file uses it). */
