@@ -1,0 +1,179 @@
+/**
+ * What every command-line program shares: option parsing with `--help` generated from
+ * one declaration, unknown options refused, upstream's exit codes, one-line errors
+ * (never a stack trace), and colour only on a terminal.
+ */
+import minimist from 'minimist';
+import { answerVersion } from './stub.js';
+
+/** Exit codes of upstream's albatross-client (SEMANTICS.md §11.2). */
+export const EXIT = {
+  ok: 0,
+  /** local chain validation failed */
+  chainInvalid: 116,
+  /** the remote command failed: a failure reply was received */
+  remoteFailed: 117,
+  http: 118,
+  /** the server rejected our certificate */
+  localAuth: 119,
+  /** the server's certificate is not trusted */
+  remoteAuth: 120,
+  communication: 121,
+  connect: 122,
+  /** other errors, reported on standard error */
+  other: 123,
+  usage: 124,
+  internal: 125,
+} as const;
+
+export type OptionType = 'string' | 'boolean' | 'number' | 'strings' | 'numbers';
+
+export interface OptionSpec {
+  name: string;
+  alias?: string;
+  type: OptionType;
+  /** Shown as the value placeholder in help, e.g. DIR. */
+  arg?: string;
+  default?: string | number | boolean;
+  help: string;
+}
+
+export interface CliSpec {
+  /** The binary, e.g. `vmmc_local`. */
+  binary: string;
+  /** One line each, e.g. `vmmc_local [OPTIONS] info [--name NAME]`. */
+  synopsis: string[];
+  description: string;
+  options: OptionSpec[];
+  examples?: string[];
+  /** Extra sections (EXIT STATUS, FILES...), already formatted. */
+  more?: string;
+}
+
+export type Opts = Record<string, unknown> & { _: string[] };
+
+export class UsageError extends Error {}
+
+export function helpText(spec: CliSpec): string {
+  const lines: string[] = [];
+  lines.push(`NAME\n  ${spec.binary}\n`);
+  lines.push(`SYNOPSIS\n${spec.synopsis.map((s) => `  ${s}`).join('\n')}\n`);
+  lines.push(`DESCRIPTION\n${spec.description.replace(/^/gm, '  ')}\n`);
+  if (spec.options.length > 0) {
+    lines.push('OPTIONS');
+    for (const o of spec.options) {
+      const flag = `${o.alias ? `-${o.alias}, ` : ''}--${o.name}${o.type === 'boolean' ? '' : `=${o.arg ?? o.type.replace(/s$/, '').toUpperCase()}`}`;
+      const def = o.default !== undefined ? ` (default: ${String(o.default)})` : '';
+      const rep = o.type === 'strings' || o.type === 'numbers' ? ' (repeatable)' : '';
+      lines.push(`  ${flag}\n      ${o.help}${rep}${def}`);
+    }
+    lines.push('  --help\n      Show this help and exit.');
+    lines.push('  --version\n      Print the version and exit.');
+    lines.push('');
+  }
+  if (spec.examples && spec.examples.length > 0) lines.push(`EXAMPLES\n${spec.examples.map((e) => `  ${e}`).join('\n')}\n`);
+  if (spec.more) lines.push(spec.more);
+  return `${lines.join('\n')}\n`;
+}
+
+const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * Parses argv against the declared options. Throws UsageError for unknown options,
+ * missing values and malformed numbers; handles --help and --version itself.
+ */
+export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)): Opts {
+  answerVersion(spec.binary, argv);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText(spec));
+    process.exit(0);
+  }
+  const string: string[] = [];
+  const boolean: string[] = [];
+  const alias: Record<string, string> = {};
+  const known = new Set<string>(['_', '--']);
+  for (const o of spec.options) {
+    (o.type === 'boolean' ? boolean : string).push(o.name);
+    known.add(o.name);
+    if (o.alias) {
+      alias[o.alias] = o.name;
+      known.add(o.alias);
+    }
+  }
+  let unknown: string | undefined;
+  const raw = minimist(argv, {
+    string,
+    boolean,
+    alias,
+    '--': true,
+    unknown: (a) => {
+      if (a.startsWith('-') && a !== '-' && unknown === undefined) unknown = a;
+      return true;
+    },
+  });
+  if (unknown !== undefined) throw new UsageError(`unknown option ${unknown.replace(/=.*$/, '')}`);
+  const out: Opts = { _: raw._.map(String) };
+  for (const o of spec.options) {
+    const v = raw[o.name];
+    switch (o.type) {
+      case 'boolean':
+        out[o.name] = v === undefined ? (o.default ?? false) : Boolean(v);
+        break;
+      case 'string':
+        if (Array.isArray(v)) throw new UsageError(`--${o.name} given more than once`);
+        if (v === '' && argv.some((a) => a === `--${o.name}` || a === `-${o.alias}`)) throw new UsageError(`--${o.name} needs a value`);
+        out[o.name] = v === undefined ? o.default : String(v);
+        break;
+      case 'number': {
+        if (Array.isArray(v)) throw new UsageError(`--${o.name} given more than once`);
+        out[o.name] = v === undefined ? o.default : parseNumber(o.name, String(v));
+        break;
+      }
+      case 'strings':
+        out[o.name] = asList(v).map(String);
+        break;
+      case 'numbers':
+        out[o.name] = asList(v).map((x) => parseNumber(o.name, String(x)));
+        break;
+    }
+  }
+  if (Array.isArray(raw['--'])) out._.push(...raw['--'].map(String));
+  return out;
+}
+
+export function parseNumber(what: string, s: string): number {
+  if (!/^-?[0-9]+$/.test(s.trim())) throw new UsageError(`--${what}: expected an integer, got ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${what}: ${s} is out of range`);
+  return n;
+}
+
+/** Prints one line to stderr and exits. */
+export function die(binary: string, code: number, msg: string): never {
+  process.stderr.write(`${binary}: ${msg}\n`);
+  process.exit(code);
+}
+
+/**
+ * Runs a program's main function: usage errors exit 124 with a hint, any other
+ * exception is one line on stderr and exit 125 (ALBATROSS_DEBUG=1 shows the stack).
+ */
+export function runMain(binary: string, main: () => Promise<number | void> | number | void): void {
+  const crash = (e: unknown): never => {
+    if (e instanceof UsageError) die(binary, EXIT.usage, `${e.message} (see ${binary} --help)`);
+    if (process.env.ALBATROSS_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
+    die(binary, EXIT.internal, `internal error: ${(e as Error)?.message ?? String(e)}`);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  Promise.resolve()
+    .then(main)
+    .then((code) => {
+      process.exitCode = typeof code === 'number' ? code : 0;
+    }, crash);
+}
+
+/** Colour only when writing to a terminal and NO_COLOR is unset. */
+export function useColour(stream: NodeJS.WriteStream = process.stdout): boolean {
+  return stream.isTTY === true && !process.env.NO_COLOR;
+}
