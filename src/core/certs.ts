@@ -1,0 +1,176 @@
+/**
+ * From a verified client certificate chain to what the TLS endpoint executes
+ * (CERTS.md §3): the target name, the policies to install (deepest first) and the one
+ * command carried by the leaf.
+ *
+ * The input is the chain as DER, leaf first, each certificate followed by its issuer,
+ * *without* the trust anchor (the root CA is not part of any name; a root that the
+ * client sent is dropped by the shell as well). OpenSSL has verified signatures,
+ * validity and CA constraints; this module reads the Albatross extensions and refuses,
+ * with a precise message, everything CERTS.md §3.1 refuses. On top of upstream it checks
+ * the validity period and CA flag of the certificates it interprets (so that a chain the
+ * shell assembled can never differ from one OpenSSL would accept in those respects) and
+ * that every delegated policy fits into the one above it, so that an oversized
+ * delegation is refused with a clear reason before any daemon sees it.
+ */
+import { type Result, ok, err } from './result.js';
+import { type Name, type Path, LABEL_ERROR, parseLabel, pathToString, nameToString } from './name.js';
+import { certFacts, type CertFacts } from './x509.js';
+import { limits } from './limits.js';
+import { type Policy, isSubPolicy } from './policy.js';
+import { ALBATROSS_OID, type Command, decodeCertExtension, describeCommand } from './wire/wire.js';
+
+export interface Delegation {
+  /** The path the policy is installed at (`org:team`). */
+  path: Path;
+  policy: Policy;
+}
+
+export interface ChainCommand {
+  /** The target name: always at or below the path formed by the chain's delegations. */
+  name: Name;
+  /** The path formed by the chain's policy-carrying CAs (`org:team`), root if none. */
+  path: Path;
+  /** Deepest first: the leaf's issuer's policy first, the top-most delegation last. */
+  policies: Delegation[];
+  /** The wire version of the leaf's extension (always 5). */
+  version: number;
+  command: Command;
+}
+
+export interface ChainOptions {
+  /** Milliseconds since the epoch; when given, every certificate must be valid at that time. */
+  now?: number;
+}
+
+/** May a leaf certificate carry this command (CERTS.md §3.3)? */
+export function leafCommandAllowed(cmd: Command): boolean {
+  switch (cmd.kind) {
+    case 'console':
+      return cmd.value.kind === 'subscribe' || cmd.value.kind === 'list_inactive';
+    case 'stats':
+      return cmd.value.kind === 'subscribe';
+    case 'unikernel':
+      return true;
+    case 'policy':
+      return cmd.value.kind === 'info';
+    case 'block':
+      return true;
+    default: {
+      const never: never = cmd;
+      return never;
+    }
+  }
+}
+
+/** The error for a leaf without a name (CN absent, `.` or `:`) whose command needs one, if any. */
+function emptyNameError(cmd: Command): string | undefined {
+  if (cmd.kind === 'policy' && (cmd.value.kind === 'add' || cmd.value.kind === 'remove')) {
+    return 'policy add|remove may not have an empty name';
+  }
+  if (cmd.kind === 'block' && cmd.value.kind !== 'info') {
+    return 'block add|add-old|remove|set|set-old|dump|dump-old may not have an empty name';
+  }
+  return undefined;
+}
+
+const what = (i: number, n: number): string => (i === 0 ? 'leaf certificate' : i === n - 1 && n > 1 ? `certificate ${i} (top of the chain)` : `certificate ${i}`);
+
+function checkValidity(f: CertFacts, now: number, which: string): Result<void> {
+  if (f.notBefore !== undefined && now < f.notBefore) {
+    return err(`${which} is not yet valid (valid from ${new Date(f.notBefore).toISOString()})`);
+  }
+  if (f.notAfter !== undefined && now > f.notAfter) {
+    return err(`${which} has expired (valid until ${new Date(f.notAfter).toISOString()})`);
+  }
+  return ok(undefined);
+}
+
+type Ext = { present: false } | { present: true; decoded: Result<{ version: number; command: Command }> };
+
+function albatrossExtension(f: CertFacts): Ext {
+  const e = f.extensions.find((x) => x.oid === ALBATROSS_OID);
+  if (e === undefined) return { present: false };
+  return { present: true, decoded: decodeCertExtension(e.value) };
+}
+
+/**
+ * Every delegation must fit into the one above it (policies are deepest first, so the
+ * parent of policies[i] is policies[i+1]). The top-most one is checked by vmmd against
+ * what the operator installed.
+ */
+export function checkDelegations(policies: readonly Delegation[]): Result<void> {
+  for (let i = 0; i + 1 < policies.length; i++) {
+    const sub = policies[i];
+    const sup = policies[i + 1];
+    const r = isSubPolicy(sub.policy, sup.policy);
+    if (!r.ok) return err(`delegation to ${pathToString(sub.path)} exceeds the one to ${pathToString(sup.path)}: ${r.error}`);
+  }
+  return ok(undefined);
+}
+
+/** CERTS.md §3.1: the name, policies and command of a verified chain (leaf first, no trust anchor). */
+export function commandOfChain(chain: readonly Uint8Array[], opts: ChainOptions = {}): Result<ChainCommand> {
+  if (chain.length >= limits.maxChainLength) return err('certificate chain too long');
+  if (chain.length === 0) return err('empty chain');
+  const facts: CertFacts[] = [];
+  for (let i = 0; i < chain.length; i++) {
+    const f = certFacts(chain[i]);
+    if (!f.ok) return err(`${what(i, chain.length)}: ${f.error}`);
+    facts.push(f.value);
+  }
+  // beyond upstream: the certificates we interpret are the ones OpenSSL accepted
+  for (let i = 0; i < facts.length; i++) {
+    if (opts.now !== undefined) {
+      const v = checkValidity(facts[i], opts.now, what(i, facts.length));
+      if (!v.ok) return v;
+    }
+    if (i > 0 && !facts[i].isCA) return err(`${what(i, facts.length)} (CN ${JSON.stringify(facts[i].subjectCN ?? '')}) is not a CA`);
+  }
+  const [leaf, ...above] = facts;
+  const rest = above.reverse();
+  const path: string[] = [];
+  const policies: Delegation[] = [];
+  for (const c of rest) {
+    const ext = albatrossExtension(c);
+    if (!ext.present) continue;
+    if (!ext.decoded.ok) return err(ext.decoded.error);
+    const cmd = ext.decoded.value.command;
+    if (cmd.kind === 'policy' && cmd.value.kind === 'add') {
+      if (c.subjectCN === undefined) return err('policy add may not have an empty name');
+      const l = parseLabel(c.subjectCN);
+      if (!l.ok) return err(`${LABEL_ERROR}: intermediate CN ${JSON.stringify(c.subjectCN)}`);
+      path.push(l.value);
+      policies.unshift({ path: [...path], policy: cmd.value.value });
+    } else {
+      return err(`unexpected wire ${describeCommand(cmd)}`);
+    }
+  }
+  const leafExt = albatrossExtension(leaf);
+  const cn = leaf.subjectCN;
+  let name: Name;
+  if (cn === undefined || cn === '.' || cn === ':') {
+    if (leafExt.present && leafExt.decoded.ok) {
+      const e = emptyNameError(leafExt.decoded.value.command);
+      if (e !== undefined) return err(e);
+    }
+    name = { path: [...path] };
+  } else {
+    const l = parseLabel(cn);
+    if (!l.ok) return err(`${LABEL_ERROR}: leaf CN ${JSON.stringify(cn)}`);
+    name = { path: [...path], label: l.value };
+  }
+  if (!leafExt.present) return err('leaf certificate does not contain an albatross extension');
+  if (!leafExt.decoded.ok) return err(leafExt.decoded.error);
+  const { version, command } = leafExt.decoded.value;
+  if (!leafCommandAllowed(command)) return err(`unexpected command (${describeCommand(command)} is not allowed in a leaf certificate)`);
+  const d = checkDelegations(policies);
+  if (!d.ok) return d;
+  return ok({ name, path: [...path], policies, version, command });
+}
+
+/** One line for logs: `org:team:hello unikernel create (2 policies)`. */
+export function describeChainCommand(c: ChainCommand): string {
+  const p = c.policies.length;
+  return `${nameToString(c.name)} ${describeCommand(c.command)}${p === 0 ? '' : ` (${p} ${p === 1 ? 'policy' : 'policies'})`}`;
+}

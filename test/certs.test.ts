@@ -1,0 +1,157 @@
+/**
+ * CERTS.md §3: from a chain (leaf first, without the trust anchor) to name, policies and
+ * command, and every refusal with its reason.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { commandOfChain, checkDelegations, leafCommandAllowed } from '../src/core/certs.js';
+import { nameToString } from '../src/core/name.js';
+import { type Identity, cmd, issue, makeRoot, policy } from './helpers/pki.js';
+
+const ders = (...ids: Identity[]): Uint8Array[] => ids.map((i) => i.der);
+const refused = (r: ReturnType<typeof commandOfChain>): string => {
+  assert.equal(r.ok, false, 'expected the chain to be refused');
+  return (r as { error: string }).error;
+};
+
+test('CERTS.md §3.2 examples: names and policies (deepest first)', async () => {
+  const root = await makeRoot();
+  const test1 = await issue(root, { cn: 'test', ca: true });
+  const foo = await issue(test1, { cn: 'foo', command: cmd.consoleSubscribe() });
+  let r = commandOfChain(ders(foo, test1));
+  assert.ok(r.ok);
+  assert.equal(nameToString(r.value.name), ':foo');
+  assert.deepEqual(r.value.policies, []);
+
+  const foobar = await issue(test1, { cn: 'Foo.Bar', command: cmd.info() });
+  r = commandOfChain(ders(foobar, test1));
+  assert.ok(r.ok);
+  assert.equal(nameToString(r.value.name), ':foo.bar');
+
+  const P1 = policy({ unikernels: 4n, memory: 1024, cpuids: [0, 1] });
+  const P2 = policy({ unikernels: 2n, memory: 512, cpuids: [1] });
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(P1) });
+  const team = await issue(org, { cn: 'team', ca: true, command: cmd.policyAdd(P2) });
+  const hello = await issue(team, { cn: 'hello', command: cmd.info() });
+  r = commandOfChain(ders(hello, team, org), { now: Date.now() });
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  assert.equal(nameToString(r.value.name), 'org:team:hello');
+  assert.deepEqual(r.value.policies.map((p) => p.path.join(':')), ['org:team', 'org']);
+  assert.deepEqual(r.value.policies[0].policy, P2);
+  assert.deepEqual(r.value.policies[1].policy, P1);
+  assert.equal(r.value.version, 5);
+
+  for (const cn of ['.', ':', null]) {
+    const leaf = await issue(org, { cn, command: cmd.info() });
+    r = commandOfChain(ders(leaf, org));
+    assert.ok(r.ok);
+    assert.equal(nameToString(r.value.name), 'org:', `leaf CN ${String(cn)}`);
+  }
+  // an intermediate without an extension is not part of the name
+  const plain = await issue(org, { cn: 'plain', ca: true });
+  const x = await issue(plain, { cn: 'x', command: cmd.info() });
+  r = commandOfChain(ders(x, plain, org));
+  assert.ok(r.ok);
+  assert.equal(nameToString(r.value.name), 'org:x');
+});
+
+test('refusals carry upstream reasons', async () => {
+  const root = await makeRoot();
+  const P = policy();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(P) });
+
+  assert.equal(refused(commandOfChain([])), 'empty chain');
+
+  // no extension in the leaf
+  const bare = await issue(org, { cn: 'x' });
+  assert.equal(refused(commandOfChain(ders(bare, org))), 'leaf certificate does not contain an albatross extension');
+
+  // commands not allowed in a leaf
+  for (const c of [cmd.consoleAdd(), cmd.statsAdd(), cmd.policyAdd(P), cmd.policyRemove()]) {
+    const leaf = await issue(org, { cn: 'x', command: c });
+    assert.match(refused(commandOfChain(ders(leaf, org))), /^unexpected command/);
+  }
+  for (const c of [cmd.info(), cmd.consoleSubscribe(), cmd.statsSubscribe(), cmd.policyInfo(), cmd.blockInfo(), cmd.blockDump()]) {
+    assert.ok(leafCommandAllowed(c));
+  }
+
+  // empty names
+  for (const cn of [null, '.', ':']) {
+    const pa = await issue(org, { cn, command: cmd.policyRemove() });
+    assert.equal(refused(commandOfChain(ders(pa, org))), 'policy add|remove may not have an empty name');
+    const ba = await issue(org, { cn, command: cmd.blockAdd(10) });
+    assert.match(refused(commandOfChain(ders(ba, org))), /^block .* may not have an empty name$/);
+  }
+  const noName = await issue(root, { cn: null, ca: true, command: cmd.policyAdd(P) });
+  const l1 = await issue(noName, { cn: 'x', command: cmd.info() });
+  assert.equal(refused(commandOfChain(ders(l1, noName))), 'policy add may not have an empty name');
+
+  // an intermediate carrying something else than a policy
+  const odd = await issue(root, { cn: 'odd', ca: true, command: cmd.info() });
+  const l2 = await issue(odd, { cn: 'x', command: cmd.info() });
+  assert.equal(refused(commandOfChain(ders(l2, odd))), 'unexpected wire unikernel info');
+
+  // an extension that does not decode
+  const junk = await issue(org, { cn: 'x', extValue: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x04]) });
+  assert.match(refused(commandOfChain(ders(junk, org))), /version/);
+});
+
+test('a certificate holder cannot escape its path', async () => {
+  const root = await makeRoot();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+  for (const cn of ['other:web', ':web', 'a:', '', 'x'.repeat(64), 'we b', '../x', 'a/b', '-x']) {
+    const leaf = await issue(org, { cn, command: cmd.consoleSubscribe() });
+    const e = refused(commandOfChain(ders(leaf, org)));
+    assert.match(e, /^invalid label/, `leaf CN ${JSON.stringify(cn)}`);
+  }
+  const evil = await issue(root, { cn: 'org:team', ca: true, command: cmd.policyAdd(policy()) });
+  const leaf = await issue(evil, { cn: 'x', command: cmd.info() });
+  assert.match(refused(commandOfChain(ders(leaf, evil))), /^invalid label/);
+});
+
+test('a delegation larger than its parent is refused before anything is sent', async () => {
+  const root = await makeRoot();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(policy({ memory: 512 })) });
+  const team = await issue(org, { cn: 'team', ca: true, command: cmd.policyAdd(policy({ memory: 1024 })) });
+  const leaf = await issue(team, { cn: 'x', command: cmd.info() });
+  assert.equal(
+    refused(commandOfChain(ders(leaf, team, org))),
+    'delegation to org:team: exceeds the one to org:: policy above allows 512 MB memory, which is fewer than 1024 MB',
+  );
+  assert.ok(checkDelegations([]).ok);
+});
+
+test('chains of 10 or more certificates are refused, 9 are accepted', async () => {
+  const root = await makeRoot();
+  const cas: Identity[] = [];
+  let parent = root;
+  for (let i = 0; i < 9; i++) {
+    parent = await issue(parent, { cn: `l${i}`, ca: true, command: cmd.policyAdd(policy()) });
+    cas.unshift(parent);
+  }
+  const leaf = await issue(cas[0], { cn: 'x', command: cmd.info() });
+  assert.equal(refused(commandOfChain(ders(leaf, ...cas))), 'certificate chain too long');
+  const leaf8 = await issue(cas[1], { cn: 'x', command: cmd.info() });
+  const r = commandOfChain(ders(leaf8, ...cas.slice(1)));
+  assert.ok(r.ok);
+  assert.equal(nameToString(r.value.name), 'l0:l1:l2:l3:l4:l5:l6:l7:x');
+});
+
+test('expired, not yet valid and non-CA certificates are refused when interpreted', async () => {
+  const root = await makeRoot();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+  const expired = await issue(org, { cn: 'x', command: cmd.info(), notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+  assert.match(refused(commandOfChain(ders(expired, org), { now: Date.now() })), /leaf certificate has expired/);
+  const future = await issue(org, { cn: 'x', command: cmd.info(), notBefore: new Date(Date.now() + 3600_000) });
+  assert.match(refused(commandOfChain(ders(future, org), { now: Date.now() })), /leaf certificate is not yet valid/);
+  const notCa = await issue(root, { cn: 'org', ca: true, noBasicConstraints: true, command: cmd.policyAdd(policy()) });
+  const leaf = await issue(notCa, { cn: 'x', command: cmd.info() });
+  assert.match(refused(commandOfChain(ders(leaf, notCa))), /is not a CA/);
+});
+
+test('garbage certificates give an error value, never a throw', () => {
+  for (const bytes of [new Uint8Array(0), new Uint8Array([0x30]), new Uint8Array([0x30, 0x00]), new Uint8Array(100).fill(0x30)]) {
+    const r = commandOfChain([bytes]);
+    assert.equal(r.ok, false);
+  }
+});
