@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CliSpec, EXIT, UsageError, parseCli, runMain } from './common.js';
 import {
-  describeCertificates, jsonToWire, messageBytes, parseJson, stateToJson, wireToJson,
+  describeCertificates, jsonToWire, messageBytes, parseJsonDocuments, stateToJson, wireToJson,
 } from '../inspect/inspect.js';
 import type { Result } from '../core/result.js';
 
@@ -16,15 +16,16 @@ const DEFAULT_DBDIR = process.platform === 'freebsd' ? '/var/db/albatross' : '/v
 const spec: CliSpec = {
   binary: BINARY,
   synopsis: [
-    `${BINARY} wire [--hex] [--frame] FILE`,
+    `${BINARY} wire [--hex] [--frame] FILE...`,
     `${BINARY} encode [--hex] FILE`,
     `${BINARY} dump [--images] [--hex] [--dbdir DIR] [FILE]`,
     `${BINARY} cert [--images] FILE`,
   ],
   description: [
-    'wire    decode one wire message body (DER) and print it as JSON. A message of our log',
-    '        protocol (a log command or event) is printed as {"LogWire": ...}.',
-    'encode  read that JSON and print the DER (raw bytes, or hex with --hex);',
+    'wire    decode one wire message body (DER) per FILE and print each as JSON. A message of',
+    '        our log protocol (a log command or event) is printed as {"LogWire": ...}.',
+    'encode  read that JSON (one or more documents) and print the DER of each message, one',
+    '        after the other (raw bytes, or one line of hex per message with --hex);',
     '        encode of the output of wire gives back the same bytes.',
     'dump    decode a state file of vmmd and print it as JSON: which alternative it used,',
     '        the unikernels with their configuration (images as size and SHA-256 unless',
@@ -90,16 +91,23 @@ async function main(): Promise<number> {
   if (sub === 'cert' && hex) throw new UsageError('--hex does not apply to cert');
   switch (sub) {
     case 'wire': {
-      const file = oneFile(args, 'wire');
-      const body = get(file, messageBytes(await readInput(file), { hex, frame: opts.frame as boolean }));
-      process.stdout.write(pretty(get(file, wireToJson(body)).json));
+      if (args.length === 0) throw new UsageError('wire: FILE is missing');
+      const docs: string[] = [];
+      for (const file of args) {
+        const body = get(file, messageBytes(await readInput(file), { hex, frame: opts.frame as boolean }));
+        docs.push(pretty(get(file, wireToJson(body)).json));
+      }
+      process.stdout.write(docs.join(''));
       return EXIT.ok;
     }
     case 'encode': {
       const file = oneFile(args, 'encode');
       const text = Buffer.from(await readInput(file)).toString('utf8');
-      const { der } = get(file, jsonToWire(get(file, parseJson(text))));
-      process.stdout.write(hex ? `${Buffer.from(der).toString('hex')}\n` : der);
+      const ders = get(file, parseJsonDocuments(text)).map((j, i, all) => {
+        const r = jsonToWire(j);
+        return get(file, r.ok || all.length === 1 ? r : { ok: false, error: `document ${i + 1}: ${r.error}` }).der;
+      });
+      process.stdout.write(hex ? ders.map((d) => `${Buffer.from(d).toString('hex')}\n`).join('') : Buffer.concat(ders));
       return EXIT.ok;
     }
     case 'dump': {

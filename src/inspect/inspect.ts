@@ -106,6 +106,43 @@ export function parseJson(text: string): Result<Json> {
   }
 }
 
+/**
+ * Parses a sequence of JSON objects or arrays separated by whitespace (what `wire` prints
+ * for several files). Each document is located by balancing brackets outside strings,
+ * then parsed; an error names the document and its character offset.
+ */
+export function parseJsonDocuments(text: string): Result<Json[]> {
+  const out: Json[] = [];
+  let i = 0;
+  const n = text.length;
+  for (;;) {
+    while (i < n && /\s/.test(text[i])) i++;
+    if (i === n) break;
+    const start = i;
+    if (text[i] !== '{' && text[i] !== '[') return err(`invalid JSON: document ${out.length + 1} at character ${i} does not start with { or [`);
+    let depth = 0;
+    let inString = false;
+    for (; i < n; i++) {
+      const c = text[i];
+      if (inString) {
+        if (c === '\\') i++;
+        else if (c === '"') inString = false;
+      } else if (c === '"') inString = true;
+      else if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') {
+        if (--depth === 0) break;
+      }
+    }
+    if (i === n) return err(`invalid JSON: document ${out.length + 1} at character ${start} is not closed`);
+    i++;
+    const j = parseJson(text.slice(start, i));
+    if (!j.ok) return err(`document ${out.length + 1} at character ${start}: ${j.error}`);
+    out.push(j.value);
+  }
+  if (out.length === 0) return err('no JSON document in the input');
+  return ok(out);
+}
+
 // ------------------------------------------------------------------ state file
 
 /** The context tag of each state file alternative (WIRE.md §4 State). */
