@@ -29,7 +29,7 @@ test('FramedConn reads frames split arbitrarily, then end of stream', async () =
   const b = await conn.read();
   assert.equal(b.kind, 'frame');
   assert.equal((b as { body: Uint8Array }).body.length, 70000);
-  assert.deepEqual(await conn.read(), { kind: 'end' }); // the raw-chunk end marker
+  assert.deepEqual(await conn.read(), { kind: 'end', marker: true }); // the raw-chunk end marker
   assert.deepEqual(await conn.read(), { kind: 'frame', body: new Uint8Array([9]) });
   assert.deepEqual(await conn.read(), { kind: 'end' }); // EOF
   conn.close();

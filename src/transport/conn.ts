@@ -12,7 +12,8 @@ import { decodeWire, encodeWire, type Wire } from '../core/wire/wire.js';
 
 export type ReadResult =
   | { kind: 'frame'; body: Uint8Array }
-  | { kind: 'end' }
+  /** `marker`: a zero-length frame (end of a raw chunk upload) rather than end of stream. */
+  | { kind: 'end'; marker?: boolean }
   | { kind: 'error'; error: string };
 
 export type MessageResult = { kind: 'message'; wire: Wire } | { kind: 'end' } | { kind: 'error'; error: string };
@@ -59,7 +60,7 @@ export class FramedConn {
     this.waiting = undefined;
     this.stream.pause();
     if (r.kind === 'frame') w({ kind: 'frame', body: r.body });
-    else if (r.kind === 'end') w({ kind: 'end' });
+    else if (r.kind === 'end') w(r.length === 0 ? { kind: 'end', marker: true } : { kind: 'end' });
     else w({ kind: 'error', error: r.error });
   }
 
