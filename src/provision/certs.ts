@@ -240,6 +240,9 @@ export async function keyMatchesCert(kp: KeyPair, cert: x509.X509Certificate): P
 export const isSelfSigned = (c: x509.X509Certificate): boolean =>
   Buffer.from(c.subjectName.toArrayBuffer()).equals(Buffer.from(c.issuerName.toArrayBuffer()));
 
+/** PEM of a CRL with the label OpenSSL expects. */
+export const crlPem = (crl: x509.X509Crl): string => x509.PemConverter.encode(crl.rawData, 'X509 CRL');
+
 /** A CRL by the CA listing `serials` (hex), valid for `days`. */
 export function makeCrl(caCert: x509.X509Certificate, caKey: KeyPair, revoked: { serial: string; date: Date }[], days = 30): Promise<x509.X509Crl> {
   const now = Date.now();
@@ -247,7 +250,8 @@ export function makeCrl(caCert: x509.X509Certificate, caKey: KeyPair, revoked: {
     issuer: caCert.subjectName,
     thisUpdate: new Date(now - BACKDATE_MS),
     nextUpdate: new Date(now + days * DAY_MS),
-    entries: revoked.map((r) => ({ serialNumber: r.serial, revocationDate: r.date })),
+    // a reason code keeps the entry's extensions non-empty (an empty SEQUENCE is invalid DER for them)
+    entries: revoked.map((r) => ({ serialNumber: r.serial, revocationDate: r.date, reason: x509.X509CrlReason.privilegeWithdrawn })),
     signingKey: caKey.keys.privateKey,
     signingAlgorithm: caKey.signingAlgorithm,
     extensions: [new x509.AuthorityKeyIdentifierExtension(keyIdentifier(new Uint8Array(caCert.publicKey.rawData)))],
