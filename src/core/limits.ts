@@ -13,4 +13,8 @@ export const limits = {
   consoleRingLines: 1024,
   /** Certificate chain length: 10 or more is refused. */
   maxChainLength: 10,
+  /** vmmd: connections served at once; more are closed on accept. */
+  vmmdConnections: 256,
+  /** vmmd: a connection that sends no complete frame for this long is closed. */
+  vmmdIdleMs: 120_000,
 } as const;

@@ -1,0 +1,758 @@
+/**
+ * vmmd's effectful shell: the command socket, the tender processes, FIFOs, taps, block files,
+ * the state file, and the connections to the console, stats and log daemons. Decisions are
+ * made by src/state/vmmd.ts; this module feeds it events one at a time and carries out the
+ * effects it returns. A `create` effect (the create pipeline) completes before the next event
+ * is handled: that is upstream's global lock.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createDeflate, createInflate, deflateSync } from 'node:zlib';
+import { type Result, ok, err } from '../core/result.js';
+import { limits } from '../core/limits.js';
+import { type Name, type Path, nameToString, parseName } from '../core/name.js';
+import { consoleLimit, emptyResources } from '../core/resources.js';
+import { type Platform, type ProcessExit, blockDir, blockFilePath, fifoPath, imagePath, tenderArgv } from '../core/unikernel.js';
+import { tenderBase } from '../core/solo5.js';
+import { decodeState, encodeState, type StateDump } from '../core/wire/state.js';
+import { type Header, type Wire, command, decodeWire, failure, reply, replyEmpty, data } from '../core/wire/wire.js';
+import { encodeLogWire, logMessage, type LogEvent } from '../core/wire/log.js';
+import { makeHeader } from '../core/wire/wire.js';
+import { FramedConn, connectUnix } from '../transport/conn.js';
+import {
+  type ConnId, type CreateOrigin, type Effect, type Event, type StartResult, type VmmdOptions, type VmmdState, MB,
+  consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
+} from '../state/vmmd.js';
+import {
+  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting, processAlive,
+  processCmdline, processStartTime, writeFileAtomic,
+} from './host.js';
+
+export interface DaemonOptions extends VmmdOptions {
+  /** Use the socket inherited from systemd (fd 3) instead of binding vmmd.sock. */
+  readonly systemdSocket: boolean;
+  readonly allowZvolFor?: Path;
+  /** Writes one log line (stderr in the binary). */
+  readonly logLine: (level: 'info' | 'warning' | 'error', msg: string) => void;
+  /** Refuse to start without the console daemon (upstream); tests may relax it. */
+  readonly requireConsole: boolean;
+}
+
+/** One tender started by this daemon, recorded under <tmpdir>/tender so a restarted vmmd can find it. */
+interface RuntimeRecord {
+  name: string;
+  pid: number;
+  startTime: string;
+  image: string;
+  taps: string[];
+}
+
+const platformOf = (): Platform => (process.platform === 'freebsd' ? 'freebsd' : 'linux');
+export const defaultPlatform = platformOf;
+
+/** The idle time after which a connection that sends nothing is closed. */
+const IDLE_MS = limits.vmmdIdleMs;
+const CONSOLE_TIMEOUT_MS = 10_000;
+
+export class Vmmd {
+  private state: VmmdState;
+  private readonly queue: Event[] = [];
+  private draining = false;
+  private readonly conns = new Map<ConnId, FramedConn>();
+  private nextConn = 1;
+  private server: net.Server | undefined;
+  private console: FramedConn | undefined;
+  private consoleSeq = 1n;
+  private consoleRetry: NodeJS.Timeout | undefined;
+  private stats: { conn: FramedConn; seq: bigint } | undefined;
+  private log: FramedConn | undefined;
+  private logSeq = 1n;
+  private logLastTry = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly children = new Map<number, ChildProcess>();
+  private stopping = false;
+  private exitResolve: (() => void) | undefined;
+  readonly exited: Promise<void>;
+
+  constructor(private readonly o: DaemonOptions) {
+    this.state = initialState(o, emptyResources(o.allowZvolFor === undefined ? {} : { zvolPath: o.allowZvolFor }));
+    this.exited = new Promise((r) => (this.exitResolve = r));
+  }
+
+  private get util(): string { return path.join(this.o.tmpdir, 'util'); }
+  private get socketPath(): string { return path.join(this.util, 'vmmd.sock'); }
+  private get runtimeDir(): string { return path.join(this.o.tmpdir, 'tender'); }
+  private get stateFile(): string { return path.join(this.o.dbdir, 'state'); }
+  private warn(msg: string): void { this.o.logLine('warning', msg); }
+  private info(msg: string): void { this.o.logLine('info', msg); }
+
+  // ------------------------------------------------------------------ startup
+
+  /** SEMANTICS.md §5.8; a fatal problem is returned as an error. */
+  async start(): Promise<Result<void>> {
+    for (const [what, dir] of [['--tmpdir', this.o.tmpdir], ['--dbdir', this.o.dbdir]] as const) {
+      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return err(`${what} ${dir} does not exist`);
+    }
+    fs.mkdirSync(this.util, { recursive: true });
+    fs.mkdirSync(path.join(this.o.tmpdir, 'fifo'), { recursive: true });
+    fs.mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(blockDir(this.o.dbdir), { recursive: true, mode: 0o700 });
+    this.scanBlocks();
+    const root = await discoverRootPolicy(this.o.platform, blockDir(this.o.dbdir));
+    const dump = this.readState();
+    if (!dump.ok) return dump;
+    try {
+      if (fs.existsSync(this.stateFile)) fs.copyFileSync(this.stateFile, `${this.stateFile}.started`);
+    } catch (e) {
+      this.warn(`copying the state file to state.started: ${(e as Error).message}`);
+    }
+    const r = restore(this.state, dump.value, root);
+    if (!r.ok) return r;
+    for (const w of r.value.warnings) this.warn(w);
+    this.state = r.value.state;
+    await this.stopLeftovers();
+    const c = await this.connectConsole();
+    if (!c.ok) {
+      if (this.o.requireConsole) return c;
+      this.warn(c.error);
+      this.scheduleConsoleRetry();
+    }
+    for (const u of r.value.creates) await this.push({ kind: 'launch', name: u.name, config: u.config });
+    const l = await this.listen();
+    if (!l.ok) return l;
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void this.push({ kind: 'shutdown' }));
+    this.info(`listening on ${this.o.systemdSocket ? 'the systemd socket' : this.socketPath}`);
+    return ok(undefined);
+  }
+
+  private scanBlocks(): void {
+    const dir = blockDir(this.o.dbdir);
+    for (const f of fs.readdirSync(dir)) {
+      const n = parseName(f);
+      let size = -1;
+      try {
+        const st = fs.statSync(path.join(dir, f));
+        if (st.isFile()) size = st.size;
+      } catch {
+        /* vanished */
+      }
+      if (!n.ok || n.value.label === undefined || size <= 0 || size % MB !== 0) {
+        this.warn(`skipping ${path.join(dir, f)}: not a block device (name or size)`);
+        continue;
+      }
+      this.state = withScannedBlock(this.state, n.value, size / MB);
+    }
+  }
+
+  /** The state file, or its backup when it is missing or damaged. */
+  private readState(): Result<StateDump> {
+    const read = (f: string): Result<StateDump> | undefined => {
+      let bytes: Buffer;
+      try {
+        bytes = fs.readFileSync(f);
+      } catch {
+        return undefined;
+      }
+      const d = decodeState(bytes);
+      return d.ok ? ok(d.value.dump) : err(`couldn't parse state ${f}: ${d.error}`);
+    };
+    const main = read(this.stateFile);
+    if (main !== undefined && main.ok) return main;
+    const bak = read(`${this.stateFile}.bak`);
+    if (bak !== undefined && bak.ok) {
+      this.warn(`${main === undefined ? `${this.stateFile} is missing` : main.error}; using the backup ${this.stateFile}.bak`);
+      return bak;
+    }
+    if (main !== undefined) return main;
+    this.warn(`no state file ${this.stateFile}, starting with an empty state`);
+    return ok({ unikernels: [], policies: [] });
+  }
+
+  /**
+   * Tenders left running by a vmmd that was killed: identified by pid and start time from the
+   * records under <tmpdir>/tender, stopped (SIGTERM, then SIGKILL), their taps and files freed,
+   * so that the relaunch from the state file never duplicates a unikernel.
+   */
+  private async stopLeftovers(): Promise<void> {
+    for (const f of fs.readdirSync(this.runtimeDir)) {
+      const file = path.join(this.runtimeDir, f);
+      let rec: RuntimeRecord;
+      try {
+        rec = JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeRecord;
+      } catch {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      const same = processStartTime(rec.pid) === rec.startTime && (processCmdline(rec.pid) ?? []).includes(rec.image);
+      if (same) {
+        this.warn(`stopping ${rec.name} (pid ${rec.pid}) left running by a previous vmmd`);
+        try { process.kill(rec.pid, 'SIGTERM'); } catch { /* gone */ }
+        for (let i = 0; i < 100 && processAlive(rec.pid) && processStartTime(rec.pid) === rec.startTime; i++) await sleep(50);
+        if (processAlive(rec.pid) && processStartTime(rec.pid) === rec.startTime) {
+          try { process.kill(rec.pid, 'SIGKILL'); } catch { /* gone */ }
+        }
+      }
+      for (const t of rec.taps) await destroyTap(this.o.platform, t);
+      const n = parseName(rec.name);
+      if (n.ok) this.removeFiles(n.value);
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  private async listen(): Promise<Result<void>> {
+    const server = net.createServer({ pauseOnConnect: false }, (s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve) => {
+      server.once('error', (e) => resolve(err(`listening on ${this.socketPath}: ${e.message}`)));
+      if (this.o.systemdSocket) {
+        if (process.env.LISTEN_PID !== String(process.pid) || process.env.LISTEN_FDS !== '1') {
+          resolve(err('--systemd-socket-activation: expected exactly one socket from systemd (LISTEN_PID/LISTEN_FDS)'));
+          return;
+        }
+        server.listen({ fd: 3 }, () => resolve(ok(undefined)));
+        return;
+      }
+      fs.rmSync(this.socketPath, { force: true });
+      server.listen({ path: this.socketPath, backlog: 64 }, () => {
+        try { fs.chmodSync(this.socketPath, 0o660); } catch { /* keep the default */ }
+        resolve(ok(undefined));
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ connections
+
+  private accept(s: net.Socket): void {
+    if (this.stopping || this.conns.size >= limits.vmmdConnections) {
+      s.destroy();
+      return;
+    }
+    const id = this.nextConn++;
+    const c = new FramedConn(s, limits.maxFrameBytes);
+    this.conns.set(id, c);
+    s.on('close', () => this.conns.delete(id));
+    s.on('error', () => { /* reported by FramedConn */ });
+    void this.readCommand(id);
+  }
+
+  private async readCommand(id: ConnId): Promise<void> {
+    const c = this.conns.get(id);
+    if (c === undefined) return;
+    const r = await c.read(IDLE_MS);
+    if (r.kind !== 'frame') {
+      if (r.kind === 'error') this.warn(`connection ${id}: ${r.error}`);
+      c.close();
+      return;
+    }
+    const w = decodeWire(r.body, { maxDepth: limits.maxDerDepth, maxElements: limits.maxDerElements, maxBytes: limits.maxFrameBytes });
+    if (!w.ok) {
+      this.warn(`connection ${id}: undecodable message (${w.error}), closing`);
+      c.close();
+      return;
+    }
+    await this.push({ kind: 'command', conn: id, wire: w.value });
+  }
+
+  private async send(id: ConnId, w: Wire, then: 'close' | 'continue'): Promise<void> {
+    const c = this.conns.get(id);
+    if (c === undefined) return;
+    try {
+      await c.writeMessage(w);
+    } catch {
+      c.close();
+      return;
+    }
+    if (then === 'close') c.close();
+    else void this.readCommand(id);
+  }
+
+  // ------------------------------------------------------------------ the event loop
+
+  /** Queues an event; resolves once it (and everything queued before it) has been handled. */
+  push(e: Event): Promise<void> {
+    this.queue.push(e);
+    return this.drain();
+  }
+
+  private drainPromise: Promise<void> = Promise.resolve();
+
+  private drain(): Promise<void> {
+    if (this.draining) return this.drainPromise;
+    this.draining = true;
+    this.drainPromise = (async () => {
+      while (this.queue.length > 0) await this.process(this.queue.shift() as Event);
+      this.draining = false;
+    })();
+    return this.drainPromise;
+  }
+
+  /** Handles one event and carries out its effects, in order. */
+  private async process(e: Event): Promise<void> {
+    const step = handle(this.state, e);
+    this.state = step.state;
+    for (const eff of step.effects) {
+      try {
+        await this.perform(eff);
+      } catch (x) {
+        this.o.logLine('error', `${eff.kind}: ${(x as Error).message}`);
+      }
+    }
+  }
+
+  private async perform(eff: Effect): Promise<void> {
+    switch (eff.kind) {
+      case 'reply':
+        return this.send(eff.conn, eff.wire, eff.then);
+      case 'create': {
+        const result = await this.runCreate(eff.name, eff.config, eff.origin);
+        return this.process({ kind: 'started', origin: eff.origin, name: eff.name, config: eff.config, failures: eff.failures, result });
+      }
+      case 'kill':
+        try {
+          process.kill(eff.pid, 'SIGTERM');
+        } catch (x) {
+          this.warn(`kill ${eff.pid} (${nameToString(eff.name)}): ${(x as Error).message}`);
+        }
+        return;
+      case 'cleanup': {
+        this.removeFiles(eff.name);
+        for (const t of eff.taps) {
+          const r = await destroyTap(this.o.platform, t);
+          if (!r.ok) {
+            this.warn(r.error);
+            break;
+          }
+        }
+        fs.rmSync(path.join(this.runtimeDir, nameToString(eff.name)), { force: true });
+        return;
+      }
+      case 'save_state':
+        writeFileAtomic(this.stateFile, encodeState(eff.dump), { backup: `${this.stateFile}.bak` });
+        return;
+      case 'stats_add':
+        return this.statsSend(eff.name, { kind: 'add', value: { vmmdev: '', pid: eff.pid, network: eff.taps.map((t) => ({ ...t })) } });
+      case 'stats_remove':
+        return this.statsSend(eff.name, { kind: 'remove', value: null });
+      case 'stats_attach':
+        return this.attachStats(eff.conn, eff.header);
+      case 'log':
+        return this.logEvent(eff.event);
+      case 'warn':
+        return this.warn(eff.message);
+      case 'timer': {
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          void this.push({ kind: 'restart_due', name: eff.name });
+        }, eff.delayMs);
+        this.timers.add(t);
+        return;
+      }
+      case 'block_create': {
+        const error = createBlockFile(blockFilePath(this.o.dbdir, eff.name), eff.size * MB);
+        return this.process({ kind: 'block_added', conn: eff.conn, header: eff.header, size: eff.size, ...(error === undefined ? {} : { error }) });
+      }
+      case 'block_delete': {
+        let error: string | undefined;
+        try {
+          fs.unlinkSync(blockFilePath(this.o.dbdir, eff.name));
+        } catch (x) {
+          if ((x as NodeJS.ErrnoException).code !== 'ENOENT') error = `remove block: ${(x as Error).message}`;
+        }
+        return this.process({ kind: 'block_removed', conn: eff.conn, header: eff.header, ...(error === undefined ? {} : { error }) });
+      }
+      case 'block_upload':
+        void this.upload(eff.conn, eff.header, eff.name, eff.sizeBytes, eff.compressed).then((error) =>
+          this.push({ kind: 'block_transferred', conn: eff.conn, header: eff.header, op: 'set', ...(error === undefined ? {} : { error }) }));
+        return;
+      case 'block_dump':
+        void this.dump(eff.conn, eff.header, eff.name, eff.level).then(() =>
+          this.push({ kind: 'block_transferred', conn: eff.conn, header: eff.header, op: 'dump' }));
+        return;
+      case 'block_write': {
+        const file = blockFilePath(this.o.dbdir, eff.name);
+        let error: string | undefined;
+        if (eff.create) error = createBlockFile(file, eff.sizeBytes);
+        if (error === undefined) {
+          try {
+            fs.writeFileSync(file, eff.data, { mode: 0o600 });
+            fs.truncateSync(file, eff.sizeBytes);
+          } catch {
+            error = 'error writing to file descriptor';
+          }
+        }
+        if (eff.create) return this.process({ kind: 'block_added', conn: eff.conn, header: eff.header, size: eff.sizeBytes / MB, ...(error === undefined ? {} : { error }) });
+        return this.send(eff.conn, error === undefined ? reply(eff.header, { kind: 'string', value: 'set block device' }) : failure(eff.header, error), 'close');
+      }
+      case 'block_read': {
+        let bytes: Uint8Array;
+        try {
+          bytes = fs.readFileSync(blockFilePath(this.o.dbdir, eff.name));
+        } catch {
+          return this.send(eff.conn, failure(eff.header, 'error opening block device'), 'close');
+        }
+        const image = eff.level === 0 ? bytes : new Uint8Array(deflateSync(bytes, { level: eff.level }));
+        return this.send(eff.conn, reply(eff.header, { kind: 'old_block_device_image', value: { compressed: eff.level !== 0, image } }), 'close');
+      }
+      case 'exit_daemon':
+        return this.exitDaemon();
+      default: {
+        const never: never = eff;
+        return never;
+      }
+    }
+  }
+
+  private removeFiles(n: Name): void {
+    fs.rmSync(imagePath(this.o.tmpdir, n), { force: true });
+    try {
+      if (fs.lstatSync(fifoPath(this.o.tmpdir, n)).isFIFO()) fs.rmSync(fifoPath(this.o.tmpdir, n), { force: true });
+    } catch {
+      /* absent */
+    }
+  }
+
+  // ------------------------------------------------------------------ create pipeline
+
+  /**
+   * SEMANTICS.md §5.2 steps 3-5: prepare (image, tender, FIFO, taps), console add, exec.
+   * Resources made here are released again on failure; console and exec failures are
+   * answered with upstream's `console failed` text (the cause is logged).
+   */
+  private async runCreate(n: Name, config: import('../core/wire/common.js').UnikernelConfig, origin: CreateOrigin): Promise<StartResult> {
+    const o = this.o;
+    const fifo = fifoPath(o.tmpdir, n);
+    const img = imagePath(o.tmpdir, n);
+    const taps: string[] = [];
+    const undo = async (): Promise<string | undefined> => {
+      this.removeFiles(n);
+      for (const t of taps) {
+        const r = await destroyTap(o.platform, t);
+        if (!r.ok) return r.error;
+      }
+      return undefined;
+    };
+    const failWith = async (msg: string): Promise<StartResult> => {
+      await undo();
+      return { ok: false, error: msg };
+    };
+    this.info(`create ${nameToString(n)}: preparing`);
+    const prep = prepareImage(config);
+    if (!prep.ok) return { ok: false, error: prep.error };
+    const tender = await findTender(tenderBase(prep.value.info.target), prep.value.info.abi, o.dbdir);
+    if (!tender.ok) return { ok: false, error: tender.error };
+    try {
+      fs.writeFileSync(img, prep.value.image, { mode: 0o600 });
+    } catch (x) {
+      return failWith(`writing ${img}: ${(x as Error).message}`);
+    }
+    for (const d of config.bridges) {
+      const b = d.bridge ?? d.netif;
+      if (!(await bridgeExists(o.platform, b))) return failWith(`interface ${b} does not exist`);
+    }
+    const f = await ensureFifo(fifo);
+    if (!f.ok) return failWith(f.error);
+    for (const d of config.bridges) {
+      const t = await createTap(o.platform, d.bridge ?? d.netif, taps);
+      if (!t.ok) return failWith(t.error);
+      taps.push(t.value);
+    }
+    this.info(`create ${nameToString(n)}: console add`);
+    const consoleAdd = await this.consoleAdd(n, consoleLimit(this.state.resources, n));
+    if (!consoleAdd.ok) {
+      this.warn(`${nameToString(n)}: console add failed: ${consoleAdd.error}`);
+      const c = await undo();
+      return { ok: false, error: consoleFailed(c) };
+    }
+    const argv = tenderArgv({ platform: o.platform, tender: tender.value, tmpdir: o.tmpdir, dbdir: o.dbdir, name: n, config, taps, dropPath: o.dropPath });
+    if (!argv.ok) return failWith(argv.error);
+    this.info(`create ${nameToString(n)}: exec`);
+    const fd = await openFifoForWriting(fifo);
+    if (!fd.ok) {
+      this.warn(`${nameToString(n)}: ${fd.error}`);
+      const c = await undo();
+      return { ok: false, error: consoleFailed(c) };
+    }
+    const child = await new Promise<Result<ChildProcess>>((resolve) => {
+      const ch = spawn(argv.value[0], argv.value.slice(1), { stdio: [fd.value, fd.value, fd.value], detached: true });
+      ch.once('spawn', () => resolve(ok(ch)));
+      ch.once('error', (x) => resolve(err(`cmd ${argv.value.join(' ')} exits: ${x.message}`)));
+    });
+    fs.closeSync(fd.value);
+    if (!child.ok) {
+      this.warn(`${nameToString(n)}: ${child.error}`);
+      const c = await undo();
+      return { ok: false, error: consoleFailed(c) };
+    }
+    const ch = child.value;
+    const pid = ch.pid as number;
+    this.children.set(pid, ch);
+    ch.once('exit', (code, signal) => {
+      this.children.delete(pid);
+      const exit: ProcessExit = signal !== null ? { kind: 'signal', signal: os.constants.signals[signal] ?? 0 } : { kind: 'exit', code: code ?? 23 };
+      void this.push({ kind: 'exit', name: n, pid, exit, now: Date.now() });
+    });
+    const started = Date.now();
+    const rec: RuntimeRecord = { name: nameToString(n), pid, startTime: processStartTime(pid) ?? '', image: img, taps };
+    try {
+      writeFileAtomic(path.join(this.runtimeDir, rec.name), Buffer.from(JSON.stringify(rec)));
+    } catch (x) {
+      this.warn(`recording ${rec.name}: ${(x as Error).message}`);
+    }
+    this.info(`started ${nameToString(n)} (pid ${pid}${origin.kind === 'command' ? '' : `, ${origin.kind}`}): ${argv.value.join(' ')}`);
+    return { ok: true, pid, taps, argv: argv.value, started, digest: prep.value.digest };
+  }
+
+  // ------------------------------------------------------------------ console daemon
+
+  private async connectConsole(): Promise<Result<void>> {
+    const p = path.join(this.util, 'console.sock');
+    const c = await connectUnix(p);
+    if (!c.ok) return err(`Failed to connect to ${p}, is vmmd_console started? (${c.error})`);
+    this.console = c.value;
+    c.value.stream.on('close', () => {
+      if (this.console === c.value) {
+        this.console = undefined;
+        if (!this.stopping) {
+          this.warn('lost the connection to the console daemon; reconnecting');
+          this.scheduleConsoleRetry();
+        }
+      }
+    });
+    return ok(undefined);
+  }
+
+  private scheduleConsoleRetry(): void {
+    if (this.consoleRetry !== undefined || this.stopping) return;
+    this.consoleRetry = setTimeout(async () => {
+      this.consoleRetry = undefined;
+      if (this.console !== undefined || this.stopping) return;
+      const r = await this.connectConsole();
+      if (r.ok) this.info('connected to the console daemon');
+      else this.scheduleConsoleRetry();
+    }, 1000);
+  }
+
+  private async consoleAdd(n: Name, limit: bigint): Promise<Result<void>> {
+    if (this.console === undefined) {
+      const r = await this.connectConsole();
+      if (!r.ok) return r;
+    }
+    const c = this.console as FramedConn;
+    const seq = this.consoleSeq++;
+    try {
+      await c.writeMessage(command(n, { kind: 'console', value: { kind: 'add', value: limit } }, seq));
+    } catch (x) {
+      return err(`writing to the console daemon: ${(x as Error).message}`);
+    }
+    const r = await c.readMessage(CONSOLE_TIMEOUT_MS);
+    if (r.kind !== 'message') {
+      c.close();
+      return err(r.kind === 'end' ? 'console daemon closed the connection' : r.error);
+    }
+    if (r.wire.header.sequence !== seq) {
+      c.close();
+      return err(`console daemon answered sequence ${r.wire.header.sequence}, expected ${seq}`);
+    }
+    if (r.wire.payload.kind === 'reply') return ok(undefined);
+    return err(r.wire.payload.kind === 'failure' ? r.wire.payload.value : `unexpected ${r.wire.payload.kind}`);
+  }
+
+  // ------------------------------------------------------------------ stats daemon (inverted connection)
+
+  private async attachStats(id: ConnId, h: Header): Promise<void> {
+    const c = this.conns.get(id);
+    if (c === undefined) return;
+    this.conns.delete(id);
+    try {
+      await c.writeMessage(replyEmpty(h));
+    } catch {
+      c.close();
+      return;
+    }
+    if (this.stats !== undefined) this.stats.conn.close();
+    const st = { conn: c, seq: h.sequence + 1n };
+    this.stats = st;
+    // answers ("added"/"removed") are read and dropped; the connection ends when the peer closes
+    void (async () => {
+      for (;;) {
+        const r = await c.read();
+        if (r.kind !== 'frame') break;
+      }
+      if (this.stats === st) this.stats = undefined;
+      c.close();
+    })();
+    for (const [k, r] of this.state.resources.unikernels.all()) {
+      const n: Name = k.length === 0 ? { path: [] } : { path: k.slice(0, -1), label: k[k.length - 1] };
+      await this.statsSend(n, { kind: 'add', value: { vmmdev: '', pid: r.pid, network: r.config.bridges.map((d, i) => ({ bridge: d.netif, tap: r.taps[i] })) } });
+    }
+  }
+
+  private async statsSend(n: Name, cmd: import('../core/wire/stats.js').StatsCmd): Promise<void> {
+    const st = this.stats;
+    if (st === undefined) return;
+    const seq = st.seq++;
+    try {
+      await st.conn.writeMessage(command(n, { kind: 'stats', value: cmd }, seq));
+    } catch {
+      if (this.stats === st) this.stats = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ log daemon
+
+  private async logEvent(e: LogEvent): Promise<void> {
+    if (this.log === undefined) {
+      if (Date.now() - this.logLastTry < 5000) return;
+      this.logLastTry = Date.now();
+      const c = await connectUnix(path.join(this.util, 'log.sock'));
+      if (!c.ok) return;
+      const conn = c.value;
+      this.log = conn;
+      void (async () => {
+        for (;;) {
+          const r = await conn.read();
+          if (r.kind !== 'frame') break;
+        }
+        if (this.log === conn) this.log = undefined;
+        conn.close();
+      })();
+    }
+    const name = e.kind === 'unikernel_start' || e.kind === 'unikernel_stop' ? e.value.name : { path: [] };
+    try {
+      await this.log.writeBytes(frameOf(encodeLogWire(logMessage.data(makeHeader(name, this.logSeq++), Date.now(), e))));
+    } catch {
+      this.log = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ block streaming
+
+  /** `block set` (WIRE.md §2.4): returns the failure message, or undefined on success. */
+  private async upload(id: ConnId, _h: Header, n: Name, sizeBytes: number, compressed: boolean): Promise<string | undefined> {
+    const c = this.conns.get(id);
+    if (c === undefined) return 'connection closed';
+    const file = blockFilePath(this.o.dbdir, n);
+    let fd: number;
+    try {
+      fs.rmSync(file, { force: true });
+      fd = fs.openSync(file, 'w', 0o600);
+    } catch {
+      return 'error opening block device';
+    }
+    let written = 0;
+    let error: string | undefined;
+    const writeOut = (b: Uint8Array): void => {
+      if (error !== undefined) return;
+      if (written + b.length > sizeBytes) {
+        error = 'stream exceeds size';
+        return;
+      }
+      fs.writeSync(fd, b);
+      written += b.length;
+    };
+    const inflater = compressed ? createInflate() : undefined;
+    const inflated: Promise<void> = inflater === undefined ? Promise.resolve() : new Promise((resolve) => {
+      inflater.on('data', (b: Buffer) => writeOut(b));
+      inflater.on('end', () => resolve());
+      inflater.on('error', () => {
+        if (error === undefined) error = 'error writing to file descriptor';
+        resolve();
+      });
+    });
+    for (;;) {
+      const r = await c.read(IDLE_MS);
+      if (r.kind === 'end') break;
+      if (r.kind === 'error') {
+        error ??= 'error while reading stream';
+        break;
+      }
+      if (inflater !== undefined) {
+        if (!inflater.write(r.body)) await new Promise((res) => inflater.once('drain', res));
+      } else writeOut(r.body);
+      if (error !== undefined) break;
+    }
+    if (inflater !== undefined) {
+      inflater.end();
+      await inflated;
+    }
+    try {
+      fs.ftruncateSync(fd, sizeBytes);
+      fs.closeSync(fd);
+    } catch {
+      error ??= 'error writing to file descriptor';
+    }
+    return error;
+  }
+
+  /** `block dump` (WIRE.md §2.5): reply, data chunks, end marker. */
+  private async dump(id: ConnId, h: Header, n: Name, level: number): Promise<void> {
+    const c = this.conns.get(id);
+    if (c === undefined) return;
+    try {
+      const stream = fs.createReadStream(blockFilePath(this.o.dbdir, n), { highWaterMark: 65536 });
+      await new Promise<void>((resolve, reject) => {
+        stream.once('open', () => resolve());
+        stream.once('error', reject);
+      }).catch(async () => {
+        await c.writeMessage(failure(h, 'error opening block device'));
+        throw new Error('open');
+      });
+      await c.writeMessage(reply(h, { kind: 'block_device_image', value: level !== 0 }));
+      const source: AsyncIterable<Buffer> = level === 0 ? stream : stream.pipe(createDeflate({ level }));
+      for await (const chunk of source) {
+        await c.writeMessage(data(h, { kind: 'block', value: { kind: 'chunk', value: new Uint8Array(chunk) } }));
+      }
+      await c.writeMessage(data(h, { kind: 'block', value: { kind: 'eof', value: null } }));
+    } catch {
+      /* the peer went away, or the failure was sent */
+    }
+    c.close();
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  private exitDaemon(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    if (this.consoleRetry !== undefined) clearTimeout(this.consoleRetry);
+    this.server?.close();
+    if (!this.o.systemdSocket) fs.rmSync(this.socketPath, { force: true });
+    for (const c of this.conns.values()) c.close();
+    this.console?.close();
+    this.stats?.conn.close();
+    this.log?.close();
+    this.info('all unikernels stopped, exiting');
+    this.exitResolve?.();
+  }
+}
+
+const frameOf = (body: Uint8Array): Uint8Array => {
+  const b = new Uint8Array(4 + body.length);
+  new DataView(b.buffer).setUint32(0, body.length);
+  b.set(body, 4);
+  return b;
+};
+
+/** Creates an empty block file of `bytes` (sparse); the error text is upstream's. */
+function createBlockFile(file: string, bytes: number): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  } catch (x) {
+    return (x as NodeJS.ErrnoException).code === 'EEXIST' ? 'file already exists' : `error creating block device: ${(x as Error).message}`;
+  }
+  try {
+    fs.ftruncateSync(fd, bytes);
+  } catch (x) {
+    fs.closeSync(fd);
+    return `error creating block device: ${(x as Error).message}`;
+  }
+  fs.closeSync(fd);
+  return undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,273 @@
+/**
+ * Test helpers for vmmd: a temp run directory with the fake tender installed as solo5-spt and
+ * solo5-hvt, vmmd started as a real process, a minimal console peer, and a tiny wire client.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FramedConn, connectUnix } from '../../src/transport/conn.js';
+import { type Name, parseName } from '../../src/core/name.js';
+import { type Command, type Wire, command } from '../../src/core/wire/wire.js';
+import type { UnikernelConfig } from '../../src/core/wire/common.js';
+import { fifoPath } from '../../src/core/unikernel.js';
+import { solo5Image } from './image.js';
+
+export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+export const fakeTender = path.join(repoRoot, 'test', 'fake-tender');
+export const binary = (name: string): string => path.join(repoRoot, 'bin', name);
+
+export function nm(s: string): Name {
+  const r = parseName(s);
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+}
+
+export interface RunDir {
+  root: string;
+  tmpdir: string;
+  dbdir: string;
+  /** Pid files of running fake tenders (FAKE_TENDER_PIDDIR). */
+  piddir: string;
+  remove(): void;
+}
+
+/** A fresh run directory; the fake tender is installed in dbdir unless `tender` is false. */
+export function makeRunDir(o: { tender?: boolean } = {}): RunDir {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmmd-'));
+  const tmpdir = path.join(root, 'tmp');
+  const dbdir = path.join(root, 'db');
+  const piddir = path.join(root, 'pids');
+  for (const d of [tmpdir, dbdir, piddir, path.join(tmpdir, 'util')]) fs.mkdirSync(d, { recursive: true });
+  if (o.tender !== false) {
+    for (const t of ['solo5-spt', 'solo5-hvt']) {
+      fs.copyFileSync(fakeTender, path.join(dbdir, t));
+      fs.chmodSync(path.join(dbdir, t), 0o755);
+    }
+  }
+  return { root, tmpdir, dbdir, piddir, remove: () => fs.rmSync(root, { recursive: true, force: true }) };
+}
+
+/** Pids of fake tenders currently running in this run directory. */
+export function livePids(d: RunDir): number[] {
+  return fs.readdirSync(d.piddir).map(Number).filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+// ------------------------------------------------------------------ console peer
+
+/**
+ * A minimal console daemon: answers `console add` with `reply empty`, reads the FIFO and keeps
+ * the lines per unikernel so tests can wait for a tender's output.
+ */
+export class ConsolePeer {
+  readonly lines = new Map<string, string[]>();
+  private readonly waiters: Array<() => void> = [];
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  adds = 0;
+
+  constructor(readonly tmpdir: string) {}
+
+  async start(): Promise<void> {
+    const p = path.join(this.tmpdir, 'util', 'console.sock');
+    fs.rmSync(p, { force: true });
+    this.server = net.createServer((s) => this.serve(s));
+    await new Promise<void>((r) => this.server?.listen(p, r));
+  }
+
+  private async serve(s: net.Socket): Promise<void> {
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
+    const c = new FramedConn(s);
+    for (;;) {
+      const m = await c.readMessage();
+      if (m.kind !== 'message') break;
+      const w = m.wire;
+      if (w.payload.kind !== 'command' || w.payload.value.kind !== 'console' || w.payload.value.value.kind !== 'add') {
+        await c.writeMessage({ header: w.header, payload: { kind: 'failure', value: 'unexpected' } });
+        continue;
+      }
+      this.adds++;
+      const key = `${w.header.name.path.join(':')}:${w.header.name.label ?? ''}`;
+      const fd = fs.openSync(fifoPath(this.tmpdir, w.header.name), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      const r = new net.Socket({ fd, readable: true, writable: false });
+      this.sockets.add(r);
+      let partial = '';
+      r.on('data', (b: Buffer) => {
+        const parts = (partial + b.toString('utf8')).split('\n');
+        partial = parts.pop() ?? '';
+        const l = this.lines.get(key) ?? [];
+        l.push(...parts);
+        this.lines.set(key, l);
+        for (const f of this.waiters.splice(0)) f();
+      });
+      r.on('error', () => {});
+      r.on('close', () => this.sockets.delete(r));
+      await c.writeMessage({ header: w.header, payload: { kind: 'reply', value: { kind: 'empty', value: null } } });
+    }
+    c.close();
+  }
+
+  /** Lines of a unikernel (`foo:bar` or `:bar`). */
+  of(name: string): string[] {
+    const n = nm(name);
+    return this.lines.get(`${n.path.join(':')}:${n.label ?? ''}`) ?? [];
+  }
+
+  /** Waits until a line of `name` satisfies `pred` (fails after `ms`). */
+  async waitFor(name: string, pred: (l: string) => boolean, ms = 10_000): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = this.of(name).find(pred);
+      if (hit !== undefined) return hit;
+      if (Date.now() > end) throw new Error(`no matching console line for ${name}; have ${JSON.stringify(this.of(name))}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 100);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+// ------------------------------------------------------------------ vmmd process
+
+export interface VmmdProcess {
+  proc: ChildProcess;
+  sock: string;
+  stderr: () => string;
+  /** SIGTERM and wait for the exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts vmmd on a run directory and waits until its socket accepts connections. */
+export async function startVmmd(d: RunDir, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<VmmdProcess> {
+  const proc = spawn(process.execPath, [binary('vmmd'), '--tmpdir', d.tmpdir, '--dbdir', d.dbdir, '-v', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, FAKE_TENDER_PIDDIR: d.piddir, ...env },
+  });
+  let err = '';
+  proc.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  let done = false;
+  void exited.then(() => (done = true));
+  const sock = path.join(d.tmpdir, 'util', 'vmmd.sock');
+  const end = Date.now() + 20_000;
+  for (;;) {
+    if (done) throw new Error(`vmmd exited during start-up: ${err}`);
+    const c = await connectUnix(sock);
+    if (c.ok) {
+      c.value.close();
+      break;
+    }
+    if (Date.now() > end) throw new Error(`vmmd did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    proc,
+    sock,
+    stderr: () => err,
+    exited,
+    stop: async () => {
+      if (!done) proc.kill('SIGTERM');
+      return (await exited).code;
+    },
+    kill9: async () => {
+      if (!done) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+// ------------------------------------------------------------------ wire client
+
+/** Sends one command and collects every message until vmmd closes the connection. */
+export async function request(sock: string, name: string, cmd: Command, timeoutMs = 20_000): Promise<Wire[]> {
+  const c = await connectUnix(sock);
+  if (!c.ok) throw new Error(c.error);
+  await c.value.writeMessage(command(nm(name), cmd));
+  return readAll(c.value, timeoutMs);
+}
+
+export async function readAll(c: FramedConn, timeoutMs = 20_000): Promise<Wire[]> {
+  const out: Wire[] = [];
+  for (;;) {
+    const m = await c.readMessage(timeoutMs);
+    if (m.kind === 'end') break;
+    if (m.kind === 'error') {
+      if (/timed out/.test(m.error)) throw new Error(m.error);
+      break;
+    }
+    out.push(m.wire);
+  }
+  c.close();
+  return out;
+}
+
+/** The one answer of a single-mode command, as `ok: <string>` / `fail: <message>` / the reply kind. */
+export async function ask(sock: string, name: string, cmd: Command): Promise<string> {
+  const ws = await request(sock, name, cmd);
+  if (ws.length !== 1) throw new Error(`expected one answer, got ${ws.length}`);
+  return describe(ws[0]);
+}
+
+export function describe(w: Wire): string {
+  switch (w.payload.kind) {
+    case 'failure':
+      return `fail: ${w.payload.value}`;
+    case 'reply':
+      return w.payload.value.kind === 'string' ? `ok: ${w.payload.value.value}` : `reply ${w.payload.value.kind}`;
+    default:
+      return w.payload.kind;
+  }
+}
+
+/** A solo5 configuration running the fake tender with these unikernel arguments. */
+export function config(args: string[], o: Partial<UnikernelConfig> & { blocksDeclared?: string[]; netsDeclared?: string[] } = {}): UnikernelConfig {
+  const { blocksDeclared, netsDeclared, ...rest } = o;
+  return {
+    typ: 'solo5',
+    compressed: false,
+    image: solo5Image({ blocks: blocksDeclared ?? (o.blocks ?? []).map((b) => b.blockName), nets: netsDeclared ?? (o.bridges ?? []).map((b) => b.netif) }),
+    addName: false,
+    failBehaviour: { kind: 'quit', value: null },
+    cpuids: [0],
+    memory: 32,
+    blocks: [],
+    bridges: [],
+    cpus: 1,
+    arguments: ['--solo5:quiet', ...args],
+    ...rest,
+  };
+}
+
+export const create = (c: UnikernelConfig): Command => ({ kind: 'unikernel', value: { kind: 'create', value: c } });
+export const forceCreate = (c: UnikernelConfig): Command => ({ kind: 'unikernel', value: { kind: 'force_create', value: c } });
+export const destroy: Command = { kind: 'unikernel', value: { kind: 'destroy', value: null } };
+export const info: Command = { kind: 'unikernel', value: { kind: 'info', value: null } };
+
+/** Polls `f` until it returns true (fails after `ms`). */
+export async function until(what: string, f: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
