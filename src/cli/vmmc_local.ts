@@ -1,3 +1,218 @@
-import { notImplemented } from './stub.js';
+/**
+ * vmmc_local: the operator's client on the host. Sends one subcommand to the daemon that
+ * handles it over its Unix socket and prints the answers (SEMANTICS.md §11.2, §11.3).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, buildRequest, fixAddName } from '../client/commands.js';
+import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
+import { type Style, describeLogMessage, hexdump, logMessageJson, rfc3339 } from '../client/output.js';
+import { connectUnix } from '../transport/conn.js';
+import { command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
+import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
+import { decodeState } from '../core/wire/state.js';
+import { nameEqual, nameToString } from '../core/name.js';
+import { stateToJson } from '../inspect/inspect.js';
+import { formatPolicy } from '../core/policy.js';
 
-notImplemented('vmmc_local');
+const BINARY = 'vmmc_local';
+const DEFAULT_TMPDIR = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
+const DEFAULT_DBDIR = process.platform === 'freebsd' ? '/var/db/albatross' : '/var/lib/albatross';
+const SOCKET = { vmmd: 'vmmd.sock', console: 'console.sock', stats: 'stat.sock', log: 'log.sock' } as const;
+
+const spec: CliSpec = {
+  binary: BINARY,
+  synopsis: [`${BINARY} SUBCOMMAND ARGS... [--tmpdir DIR | --socket PATH] [--json] [OPTIONS]`],
+  description: [
+    'Sends SUBCOMMAND to the daemon that handles it, over its socket in DIR/util (vmmd.sock,',
+    'console.sock, stat.sock, log.sock), and prints the answers: tables for info, policy and',
+    'block, console lines with non-printable characters escaped, one JSON document per message',
+    'with --json. console, stats and log print until the connection ends. get and dump-block',
+    'write to $TMPDIR/<name>.<time> (or --output). --socket - prints the encoded message instead.',
+    '',
+    'Subcommands:',
+    ...Object.entries(SUBCOMMANDS).map(([s, d]) => `  ${`${s} ${d.args.join(' ')}`.padEnd(30)}${d.help}`),
+  ].join('\n'),
+  options: [
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: DEFAULT_TMPDIR, help: 'runtime directory of the daemons (sockets in DIR/util).' },
+    { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
+    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
+    { name: 'dbdir', type: 'string', arg: 'DIR', default: DEFAULT_DBDIR, help: 'inspect-dump, extract-dump: directory of the state file.' },
+    { name: 'color', type: 'string', arg: 'WHEN', default: 'auto', help: 'auto, always or never.' },
+    ...COMMAND_OPTIONS,
+  ],
+  examples: [
+    `${BINARY} info`,
+    `${BINARY} create hello hello.hvt --net service:br0 --mem 64 --arg=--hello=world`,
+    `${BINARY} console hello --since 2024-01-31`,
+    `${BINARY} add-policy dept 3 --mem 256 --cpu 0 --cpu 1 --bridge br0 --size 100`,
+    `${BINARY} set-block storage disk.img --compression-level 6`,
+    `${BINARY} info --socket -`,
+  ],
+  more: [
+    'EXIT STATUS',
+    '  0 success; 117 the daemon answered with a failure; 121 communication failure;',
+    '  122 cannot connect (the message names the socket); 123 other errors; 124 command line error;',
+    '  125 internal error.',
+    '',
+  ].join('\n'),
+};
+
+function stateFile(o: Record<string, unknown>, file: string | undefined): string {
+  const f = file ?? 'state';
+  return f.includes('/') ? f : path.join(String(o.dbdir), f);
+}
+
+function readState(o: Record<string, unknown>, file: string | undefined) {
+  const f = stateFile(o, file);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(fs.readFileSync(f));
+  } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    return die(BINARY, EXIT.other, `cannot read the state file ${f}: ${c === 'ENOENT' ? 'dump file not found' : (e as Error).message}`);
+  }
+  return { file: f, bytes };
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const o = fixAddName(parseCli(spec, argv), argv);
+  const [sub, ...args] = (o as { _: string[] })._;
+  if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
+  const colourOpt = String(o.color);
+  if (!['auto', 'always', 'never'].includes(colourOpt)) throw new UsageError('--color: expected auto, always or never');
+  const style: Style = { colour: colourOpt === 'always' || (colourOpt === 'auto' && useColour(process.stdout)) };
+  const json = o.json === true;
+
+  let image: Uint8Array | undefined;
+  if (sub === 'create' && args.length >= 2) {
+    try {
+      image = new Uint8Array(fs.readFileSync(args[1]));
+    } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      die(BINARY, EXIT.other, `cannot read image ${args[1]}: ${c === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+  }
+  const built = buildRequest({ sub, args, opts: o, dest: 'local', image });
+  if (!built.ok) {
+    if (built.error.kind === 'usage') throw new UsageError(built.error.message);
+    die(BINARY, EXIT.other, built.error.message);
+  }
+  const req: Request = built.value;
+  const socketOpt = o.socket as string | undefined;
+  const util = path.join(String(o.tmpdir), 'util');
+
+  switch (req.kind) {
+    case 'inspect-dump': {
+      const { file, bytes } = readState(o, req.file);
+      if (json) {
+        const j = stateToJson(bytes, false);
+        if (!j.ok) die(BINARY, EXIT.other, `couldn't parse dump file ${file}: ${j.error}`);
+        process.stdout.write(`${JSON.stringify(j.value)}\n`);
+        return EXIT.ok;
+      }
+      const d = decodeState(bytes);
+      if (!d.ok) die(BINARY, EXIT.other, `couldn't parse dump file ${file}: ${d.error}`);
+      const { unikernels, policies } = d.value.dump;
+      process.stdout.write(`parsed ${unikernels.length} unikernels:\n`);
+      for (const u of unikernels) {
+        const c = u.config;
+        process.stdout.write(
+          `${nameToString(u.name)}: ${c.typ}, ${c.image.length} bytes${c.compressed ? ' compressed' : ''}, CPUs ${c.cpuids.join(',')}, ${c.memory} MB` +
+          `${c.blocks.length ? `, blocks ${c.blocks.map((b) => b.blockName).join(',')}` : ''}${c.bridges.length ? `, nets ${c.bridges.map((b) => b.netif).join(',')}` : ''}` +
+          `${c.arguments ? `, args ${JSON.stringify(c.arguments)}` : ''}\n`,
+        );
+      }
+      if (policies.length > 0) {
+        process.stdout.write(`${policies.length} policies:\n`);
+        for (const p of policies) process.stdout.write(`${nameToString(p.name)}: ${formatPolicy(p.policy)}\n`);
+      }
+      return EXIT.ok;
+    }
+    case 'extract-dump': {
+      const { file, bytes } = readState(o, req.file);
+      const d = decodeState(bytes);
+      if (!d.ok) die(BINARY, EXIT.other, `couldn't parse dump file ${file}: ${d.error}`);
+      const u = d.value.dump.unikernels.find((x) => nameEqual(x.name, req.name));
+      if (u === undefined) die(BINARY, EXIT.other, `no unikernel ${nameToString(req.name)} in ${file}`);
+      let img = u.config.image;
+      try {
+        if (u.config.compressed) img = new Uint8Array(zlib.inflateSync(img));
+      } catch (e) {
+        die(BINARY, EXIT.other, `cannot uncompress the image of ${nameToString(req.name)}: ${(e as Error).message}`);
+      }
+      const target = (o.output as string | undefined) ?? path.join(process.env.TMPDIR || '/tmp', `${nameToString(req.name)}.${rfc3339(Date.now())}`);
+      try {
+        fs.writeFileSync(target, img, { mode: 0o600 });
+      } catch (e) {
+        die(BINARY, EXIT.other, `cannot write ${target}: ${(e as Error).message}`);
+      }
+      process.stdout.write(json ? `${JSON.stringify({ wrote: target, bytes: img.length })}\n` : `wrote ${target} (${img.length} bytes)\n`);
+      return EXIT.ok;
+    }
+    case 'log': {
+      const msg = logMessage.subscribe(makeHeader(req.name), req.since);
+      if (socketOpt === '-') {
+        process.stdout.write(hexdump(encodeLogWire(msg)));
+        return EXIT.ok;
+      }
+      const sock = socketOpt ?? path.join(util, SOCKET.log);
+      const c = await connectUnix(sock);
+      if (!c.ok) die(BINARY, EXIT.connect, c.error);
+      const conn = c.value;
+      try {
+        await conn.write(encodeLogWire(msg));
+      } catch (e) {
+        die(BINARY, EXIT.communication, `communication failure: ${(e as Error).message}`);
+      }
+      for (;;) {
+        const r = await conn.read();
+        if (r.kind === 'end') return EXIT.ok;
+        if (r.kind === 'error') die(BINARY, EXIT.communication, `communication failure: ${r.error}`);
+        const m = decodeLogWire(r.body);
+        if (!m.ok) die(BINARY, EXIT.communication, `communication failure: ${m.error}`);
+        if (m.value.payload.kind === 'failure') {
+          process.stderr.write(`${BINARY}: ${describeLogMessage(style, m.value)}`);
+          return CODE.remoteFailed;
+        }
+        process.stdout.write(json ? logMessageJson(m.value) : describeLogMessage(style, m.value));
+      }
+    }
+    case 'commands':
+      break;
+    default: {
+      const never: never = req;
+      return never;
+    }
+  }
+
+  if (socketOpt === '-') {
+    for (const s of req.steps) process.stdout.write(hexdump(encodeWire(command(s.name, s.command))));
+    return EXIT.ok;
+  }
+  for (const s of req.steps) {
+    if (s.upload !== undefined) {
+      const e = checkReadable(s.upload.file);
+      if (e !== undefined) die(BINARY, EXIT.other, e);
+    }
+  }
+  const session: SessionOptions = {
+    binary: BINARY, style, json, stdout: process.stdout, stderr: process.stderr, progress: process.stderr.isTTY === true,
+    outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
+  };
+  for (const s of req.steps) {
+    const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
+    const c = await connectUnix(sock);
+    if (!c.ok) die(BINARY, EXIT.connect, c.error);
+    const code = await runStep(c.value, s, session);
+    c.value.close();
+    if (code !== EXIT.ok) return code;
+  }
+  return EXIT.ok;
+}
+
+runMain(BINARY, main);

@@ -1,0 +1,222 @@
+/**
+ * How a client shows what it received: human-readable text (tables for info, policy and
+ * block, console lines with non-printable characters escaped) or one JSON document per
+ * message for scripts. Pure: returns the text; the caller writes it.
+ */
+import { type Json, formatGeneralizedTime } from '../core/asn.js';
+import { type Name, nameToString } from '../core/name.js';
+import { type Wire, wire } from '../core/wire/wire.js';
+import { type LogWire, type LogEvent, logWire } from '../core/wire/log.js';
+import type { FailBehaviour, Policy } from '../core/wire/common.js';
+import type { NamedInfo } from '../core/wire/unikernel.js';
+import type { BlockDeviceInfo } from '../core/wire/block.js';
+import type { StatsData } from '../core/wire/stats.js';
+import { formatMac } from '../core/unikernel.js';
+import { cpuidSet, stringSet } from '../core/policy.js';
+
+export interface Style {
+  colour: boolean;
+}
+const paint = (s: Style, code: string, text: string): string => (s.colour ? `\x1b[${code}m${text}\x1b[0m` : text);
+export const bold = (s: Style, t: string): string => paint(s, '1', t);
+export const red = (s: Style, t: string): string => paint(s, '31', t);
+
+/** Console text as a terminal can show it safely: control characters and DEL as \xNN, backslash doubled. */
+export function escapeLine(line: string): string {
+  let out = '';
+  for (const ch of line) {
+    const c = ch.codePointAt(0) as number;
+    if (ch === '\\') out += '\\\\';
+    else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out;
+}
+
+/** RFC 3339 time of a wire time (milliseconds). */
+export function rfc3339(t: number): string {
+  const d = new Date(Math.floor(t));
+  return Number.isNaN(d.getTime()) ? formatGeneralizedTime(t) : d.toISOString().replace('.000Z', 'Z');
+}
+
+/** Columns padded to the widest cell; the header is bold. */
+export function table(s: Style, header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [bold(s, line(header)), ...rows.map(line)].join('\n') + '\n';
+}
+
+const failText = (f: FailBehaviour): string =>
+  f.kind === 'quit' ? 'quit' : f.value.length === 0 ? 'restart' : `restart on ${f.value.join(',')}`;
+
+function policyRows(ps: { name: Name; policy: Policy }[]): string[][] {
+  return ps.map(({ name, policy: p }) => [
+    nameToString(name), String(p.unikernels), cpuidSet(p.cpuids).join(','), `${p.memory}`, p.block === undefined ? '-' : `${p.block}`,
+    stringSet(p.bridges).join(',') || '-',
+  ]);
+}
+
+function infoText(s: Style, xs: NamedInfo[]): string {
+  if (xs.length === 0) return 'no unikernels\n';
+  const rows = xs.map(({ name, info: i }) => [
+    nameToString(name), i.typ, i.cpuids.join(','), `${i.memory}`, rfc3339(i.started), failText(i.failBehaviour),
+    [
+      ...i.blocks.map((b) => `block ${b.unikernelDevice}=${b.hostDevice}`),
+      ...i.bridges.map((n) => `net ${n.unikernelDevice}=${n.hostDevice} ${formatMac(n.mac)}`),
+      ...(i.arguments === undefined ? [] : [`args ${JSON.stringify(i.arguments)}`]),
+    ].join('; ') || '-',
+  ]);
+  return table(s, ['NAME', 'TYPE', 'CPUS', 'MEM(MB)', 'STARTED', 'ON EXIT', 'DEVICES / ARGS'], rows);
+}
+
+function blockText(s: Style, xs: BlockDeviceInfo[]): string {
+  if (xs.length === 0) return 'no block devices\n';
+  return table(s, ['NAME', 'SIZE(MB)', 'IN USE'], xs.map((b) => [nameToString(b.name), `${b.size}`, b.active ? 'yes' : 'no']));
+}
+
+function statsText(name: Name, d: StatsData): string {
+  const r = d.resourceUsage;
+  const tv = (t: { seconds: bigint; microseconds: number }): string => `${t.seconds}.${String(t.microseconds).padStart(6, '0')}s`;
+  const lines = [`${nameToString(name)} utime ${tv(r.utime)} stime ${tv(r.stime)} maxrss ${r.maxrss} KB`];
+  if (d.kinfoMem) lines.push(`  memory rss ${d.kinfoMem.rss} vsize ${d.kinfoMem.vsize}`);
+  for (const i of d.ifdata) {
+    lines.push(`  ${i.bridge} in ${i.inputPackets} pkts ${i.inputBytes} B, out ${i.outputPackets} pkts ${i.outputBytes} B, drops ${i.inputDropped}/${i.outputDropped}`);
+  }
+  for (const v of d.vmmStats ?? []) lines.push(`  ${v.key} ${v.value}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Human text of one message (images and block data are handled by the caller and not shown). */
+export function describeMessage(s: Style, w: Wire): string {
+  const p = w.payload;
+  switch (p.kind) {
+    case 'failure':
+      return `${red(s, 'failure')}: ${p.value}\n`;
+    case 'command':
+      return `unexpected command from the daemon\n`;
+    case 'reply': {
+      const r = p.value;
+      switch (r.kind) {
+        case 'empty':
+          return 'success\n';
+        case 'string':
+          return `${r.value}\n`;
+        case 'policies':
+          if (r.value.length === 0) return 'no policies\n';
+          return table(s, ['PATH', 'UNIKERNELS', 'CPUIDS', 'MEM(MB)', 'BLOCK(MB)', 'BRIDGES'], policyRows(r.value));
+        case 'block_devices':
+          return blockText(s, r.value);
+        case 'unikernel_info':
+        case 'unikernel_info_v5':
+        case 'unikernel_info_v4':
+          return infoText(s, r.value);
+        case 'consoles':
+          return r.value.length === 0 ? 'no inactive consoles\n' : r.value.map((n) => `${nameToString(n)}\n`).join('');
+        case 'unikernel_image':
+          return `image of ${r.value.image.length} bytes${r.value.compressed ? ' (compressed)' : ''}\n`;
+        case 'old_block_device_image':
+          return `block device image of ${r.value.image.length} bytes${r.value.compressed ? ' (compressed)' : ''}\n`;
+        case 'block_device_image':
+          return `block device content follows${r.value ? ' (compressed)' : ''}\n`;
+        default: {
+          const never: never = r;
+          return never;
+        }
+      }
+    }
+    case 'data': {
+      const d = p.value;
+      switch (d.kind) {
+        case 'console':
+          return `${bold(s, nameToString(w.header.name))} ${rfc3339(d.value.timestamp)} ${escapeLine(d.value.line)}\n`;
+        case 'statistics':
+          return statsText(w.header.name, d.value);
+        case 'block':
+          return d.value.kind === 'eof' ? 'end of block data\n' : `${d.value.value.length} bytes of block data\n`;
+        default: {
+          const never: never = d;
+          return never;
+        }
+      }
+    }
+    default: {
+      const never: never = p;
+      return never;
+    }
+  }
+}
+
+/** Replaces image octets (hex strings under "image") by their size, so JSON output stays small. */
+function summarise(j: Json): Json {
+  if (Array.isArray(j)) return j.map(summarise);
+  if (j !== null && typeof j === 'object') {
+    const out: { [k: string]: Json } = {};
+    for (const [k, v] of Object.entries(j)) out[k] = k === 'image' && typeof v === 'string' ? { bytes: v.length / 2 } : summarise(v);
+    return out;
+  }
+  return j;
+}
+
+/** One JSON document (one line) per message. */
+export const messageJson = (w: Wire): string => `${JSON.stringify(summarise(wire.toJson(w)))}\n`;
+
+function eventText(e: LogEvent): string {
+  switch (e.kind) {
+    case 'startup':
+      return 'startup';
+    case 'hup':
+      return 'hup';
+    case 'login':
+    case 'logout':
+      return `${e.kind} ${nameToString(e.value.name)} ${e.value.ip.join('.')}:${e.value.port}`;
+    case 'unikernel_start':
+      return `start ${nameToString(e.value.name)} pid ${e.value.pid}` +
+        e.value.taps.map((t) => ` ${t.bridge}=${t.tap}`).join('') +
+        e.value.blocks.map((b) => ` ${b.name}=${nameToString(b.device)}`).join('');
+    case 'unikernel_start_old0':
+    case 'unikernel_start_old1':
+      return `start ${nameToString(e.value.name)} pid ${e.value.pid}`;
+    case 'unikernel_stop': {
+      const st = e.value.status;
+      return `stop ${nameToString(e.value.name)} pid ${e.value.pid} ${st.kind} ${st.value}`;
+    }
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
+}
+
+export function describeLogMessage(s: Style, m: LogWire): string {
+  const p = m.payload;
+  switch (p.kind) {
+    case 'reply':
+      return p.value.kind === 'string' ? `${p.value.value}\n` : '';
+    case 'failure':
+      return `${red(s, 'failure')}: ${p.value}\n`;
+    case 'data':
+      return `${rfc3339(p.value.timestamp)} ${eventText(p.value.event)}\n`;
+    case 'command':
+      return 'unexpected command from the log daemon\n';
+    default: {
+      const never: never = p;
+      return never;
+    }
+  }
+}
+
+export const logMessageJson = (m: LogWire): string => `${JSON.stringify(logWire.toJson(m))}\n`;
+
+/** `out:` and a hexdump (offset, hex, ASCII) of a message body, as `--socket -` prints it. */
+export function hexdump(bytes: Uint8Array): string {
+  const lines: string[] = [];
+  for (let off = 0; off < bytes.length; off += 16) {
+    const row = Array.from(bytes.subarray(off, off + 16));
+    const hex = row.map((b) => b.toString(16).padStart(2, '0'));
+    const left = hex.slice(0, 8).join(' ');
+    const right = hex.slice(8).join(' ');
+    const ascii = row.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${off.toString(16).padStart(8, '0')}  ${left.padEnd(23)}  ${right.padEnd(23)}  |${ascii}|`);
+  }
+  return `out:\n${lines.join('\n')}\n`;
+}

@@ -1,0 +1,243 @@
+/**
+ * One command over a framed connection (a daemon's Unix socket or the TLS endpoint):
+ * send it, stream bulk data after it, read the answers as the command's mode says,
+ * print them, write downloads to files, and turn the outcome into upstream's exit code.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import type { Writable } from 'node:stream';
+import type { FramedConn } from '../transport/conn.js';
+import { type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
+import { type Name, nameToString } from '../core/name.js';
+import type { Step } from './commands.js';
+import { type Style, describeMessage, messageJson, rfc3339 } from './output.js';
+import { Progress } from './progress.js';
+
+/** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
+export const CODE = { ok: 0, remoteFailed: 117, communication: 121, connect: 122, other: 123 } as const;
+
+export interface SessionOptions {
+  binary: string;
+  style: Style;
+  json: boolean;
+  stdout: Writable;
+  stderr: Writable;
+  /** Show a progress bar on stderr (it is a terminal). */
+  progress: boolean;
+  /** `--output FILE` for get and dump-block. */
+  outputFile?: string;
+  /** Where downloads go without --output: $TMPDIR or /tmp. */
+  downloadDir: string;
+  /** Clock for download file names (tests pin it). */
+  now?: () => Date;
+}
+
+/** `$TMPDIR/<name>.<RFC 3339 time>` unless --output was given. */
+export function downloadPath(o: SessionOptions, name: Name): string {
+  if (o.outputFile !== undefined) return o.outputFile;
+  const time = rfc3339((o.now ?? (() => new Date()))().getTime());
+  return path.join(o.downloadDir, `${nameToString(name)}.${time}`);
+}
+
+const say = (o: SessionOptions, text: string): void => {
+  o.stdout.write(text);
+};
+const complain = (o: SessionOptions, text: string): void => {
+  o.stderr.write(`${o.binary}: ${text}\n`);
+};
+
+/** A file being downloaded, inflated on the fly when the data is compressed. */
+class Download {
+  private readonly file: fs.WriteStream;
+  private readonly inflate?: zlib.Inflate;
+  private failed: string | undefined;
+  bytes = 0;
+  private readonly done: Promise<void>;
+
+  constructor(readonly target: string, compressed: boolean, private readonly progress: Progress | undefined) {
+    this.file = fs.createWriteStream(target, { flags: 'w', mode: 0o600 });
+    this.file.on('error', (e) => {
+      this.failed ??= `cannot write ${target}: ${e.message}`;
+    });
+    this.done = new Promise((resolve) => {
+      this.file.on('close', () => resolve());
+    });
+    if (compressed) {
+      this.inflate = zlib.createInflate();
+      this.inflate.on('error', (e) => {
+        this.failed ??= `cannot uncompress the data: ${e.message}`;
+        this.file.end();
+      });
+      this.inflate.on('data', (c: Buffer) => {
+        this.bytes += c.length;
+      });
+      this.inflate.pipe(this.file);
+    }
+  }
+
+  get error(): string | undefined {
+    return this.failed;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    const sink: Writable = this.inflate ?? this.file;
+    if (this.inflate === undefined) this.bytes += chunk.length;
+    this.progress?.add(chunk.length);
+    return new Promise((resolve) => {
+      if (this.failed !== undefined) {
+        resolve();
+        return;
+      }
+      if (sink.write(chunk)) resolve();
+      else sink.once('drain', resolve);
+    });
+  }
+
+  async finish(): Promise<string | undefined> {
+    (this.inflate ?? this.file).end();
+    await this.done;
+    this.progress?.finish();
+    return this.failed;
+  }
+
+  async abort(): Promise<void> {
+    this.file.destroy();
+    this.inflate?.destroy();
+    try {
+      fs.unlinkSync(this.target);
+    } catch {
+      // never created
+    }
+  }
+}
+
+/** Streams `file` (compressed with zlib at `level` > 0) as raw chunks, then the end marker. Stops quietly when the peer goes away. */
+export async function upload(conn: FramedConn, file: string, level: number, progress: Progress | undefined, stop: () => boolean): Promise<void> {
+  const raw = fs.createReadStream(file, { highWaterMark: 4096 });
+  const src: NodeJS.ReadableStream = level > 0 ? raw.pipe(zlib.createDeflate({ level })) : raw;
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) {
+      if (stop() || conn.isClosed) break;
+      progress?.add(chunk.length);
+      await conn.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
+    if (!stop() && !conn.isClosed) await conn.writeEnd();
+  } catch {
+    // the daemon closed the connection or answered early: its answer tells what happened
+  } finally {
+    raw.destroy();
+    progress?.finish();
+  }
+}
+
+/**
+ * Reads the answers to a command of the given mode and prints them; returns the exit code.
+ * single: one message; read: until the connection ends; dump: until `data block eof`.
+ */
+export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions): Promise<number> {
+  let download: Download | undefined;
+  const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w));
+  for (;;) {
+    const m = await conn.readMessage();
+    if (m.kind === 'end') {
+      if (download !== undefined) {
+        await download.abort();
+        complain(o, 'communication failure: the connection ended before the end of the block data');
+        return CODE.communication;
+      }
+      return CODE.ok;
+    }
+    if (m.kind === 'error') {
+      await download?.abort();
+      complain(o, `communication failure: ${m.error}`);
+      return CODE.communication;
+    }
+    const w = m.wire;
+    const p = w.payload;
+    if (p.kind === 'failure') {
+      await download?.abort();
+      if (o.json) say(o, messageJson(w));
+      else o.stderr.write(`${o.binary}: ${describeMessage(o.style, w)}`);
+      return CODE.remoteFailed;
+    }
+    if (p.kind === 'reply' && p.value.kind === 'unikernel_image') {
+      const target = downloadPath(o, name);
+      const { compressed, image } = p.value.value;
+      let bytes: Uint8Array;
+      try {
+        bytes = compressed ? new Uint8Array(zlib.inflateSync(image)) : image;
+      } catch (e) {
+        complain(o, `cannot uncompress the image: ${(e as Error).message}`);
+        return CODE.other;
+      }
+      try {
+        fs.writeFileSync(target, bytes, { mode: 0o600 });
+      } catch (e) {
+        complain(o, `cannot write ${target}: ${(e as Error).message}`);
+        return CODE.other;
+      }
+      say(o, o.json ? `${JSON.stringify({ wrote: target, bytes: bytes.length })}\n` : `wrote ${target} (${bytes.length} bytes)\n`);
+      return CODE.ok;
+    }
+    if (p.kind === 'reply' && p.value.kind === 'block_device_image' && mode === 'dump') {
+      if (download === undefined) {
+        download = new Download(downloadPath(o, name), p.value.value, o.progress ? new Progress(o.stderr, 'downloading') : undefined);
+      }
+      continue;
+    }
+    if (p.kind === 'data' && p.value.kind === 'block' && mode === 'dump') {
+      if (download === undefined) download = new Download(downloadPath(o, name), false, o.progress ? new Progress(o.stderr, 'downloading') : undefined);
+      const d = p.value.value;
+      if (d.kind === 'chunk') {
+        await download.write(d.value);
+        continue;
+      }
+      const e = await download.finish();
+      if (e !== undefined) {
+        complain(o, e);
+        return CODE.other;
+      }
+      say(o, o.json ? `${JSON.stringify({ wrote: download.target, bytes: download.bytes })}\n` : `wrote ${download.target} (${download.bytes} bytes)\n`);
+      return CODE.ok;
+    }
+    show(w);
+    if (mode === 'single') return CODE.ok;
+  }
+}
+
+/**
+ * Runs one step on a connected daemon: writes the command (unless it travels in a
+ * certificate), streams the upload alongside reading the answers, returns the exit code.
+ */
+export async function runStep(conn: FramedConn, step: Step, o: SessionOptions, send = true): Promise<number> {
+  const { mode } = commandEndpoint(step.command);
+  if (send) {
+    try {
+      await conn.writeMessage(command(step.name, step.command));
+    } catch (e) {
+      complain(o, `communication failure: cannot send the command: ${(e as Error).message}`);
+      return CODE.communication;
+    }
+  }
+  let answered = false;
+  const up = step.upload === undefined
+    ? Promise.resolve()
+    : upload(conn, step.upload.file, step.upload.level, o.progress ? new Progress(o.stderr, 'uploading') : undefined, () => answered);
+  const code = await readAnswers(conn, step.name, mode, o);
+  answered = true;
+  await up;
+  return code;
+}
+
+/** Can the upload file be read? Checked before connecting, so a typo does not half-run a command. */
+export function checkReadable(file: string): string | undefined {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    if (fs.statSync(file).isDirectory()) return `cannot read ${file}: is a directory`;
+    return undefined;
+  } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    return `cannot read ${file}: ${c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : (e as Error).message}`;
+  }
+}
