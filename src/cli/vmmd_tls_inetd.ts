@@ -1,3 +1,173 @@
-import { notImplemented } from './stub.js';
+/**
+ * vmmd_tls_inetd: the remote endpoint as a per-connection handler under inetd or systemd
+ * (CERTS.md §5, §6). Also the local handler (`--local`) for Unix connections without TLS.
+ */
+import * as net from 'node:net';
+import { type CliSpec, type Opts, UsageError, parseCli } from './common.js';
+import { limits } from '../core/limits.js';
+import { parsePath } from '../core/name.js';
+import { loadTlsConfig } from '../transport/tls.js';
+import { createHandlerServer, type HandlerOptions } from '../inetd/tls-handler.js';
+import { handleLocalConnection } from '../inetd/local-handler.js';
+import { EventLog } from '../inetd/proxy.js';
+import { type ClosableLogger, fdIsSocket, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
-notImplemented('vmmd_tls_inetd');
+const binary = 'vmmd_tls_inetd';
+const defaultTmpdir = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
+const secs = (n: number): number => n / 1000;
+
+const spec: CliSpec = {
+  binary,
+  synopsis: [
+    `${binary} CA CERT KEY (--logfile=FILE | --syslog | --quiet) [--tmpdir=DIR] [--crl=FILE_OR_DIR] [--wait] [timeouts]`,
+    `${binary} --local (--logfile=FILE | --syslog | --quiet) [--path=PATH] [--tmpdir=DIR]`,
+  ],
+  description:
+    'Handles one remote client per process under inetd (nowait): the accepted TCP socket is\n' +
+    'standard input. TLS 1.3 with a mandatory client certificate that must chain to the single\n' +
+    'certificate in CA; the chain\'s intermediate CAs carry policies and the leaf carries the\n' +
+    'command. The policies are installed at the path the CA names form, the command runs\n' +
+    'below that path, the answer is relayed, then the process exits.\n' +
+    'With --wait, standard input is the listening socket (inetd "wait", systemd Accept=no):\n' +
+    'connections are handled until none arrived for --linger seconds. Under systemd socket\n' +
+    'activation (LISTEN_FDS) descriptor 3 is used instead of standard input.\n' +
+    'With --local, standard input is a Unix stream connection without TLS: one wire message\n' +
+    'is read, confined to --path if given, and relayed in the same way.\n' +
+    'Standard output and error are the client\'s socket, so logging goes to --logfile or to\n' +
+    'syslog via logger(1); one of --logfile, --syslog or --quiet is required (exit 3 otherwise).',
+  options: [
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir, help: 'Runtime directory of the daemons: sockets in DIR/util.' },
+    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory. There must be a CRL from every CA that signs certificates in client chains (the CA and each intermediate), otherwise the connection is refused with "unable to get certificate CRL".' },
+    { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE.' },
+    { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },
+    { name: 'quiet', type: 'boolean', help: 'Do not log.' },
+    { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.handshakeTimeoutMs), help: 'Deadline for the TLS handshake.' },
+    { name: 'command-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.commandTimeoutMs), help: 'Deadline for the command (--local) and for each chunk of an upload.' },
+    { name: 'idle-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.idleTimeoutMs), help: 'Deadline for each answer of a daemon (not for subscriptions); 0 = none.' },
+    { name: 'total-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.totalTimeoutMs), help: 'Deadline for the whole connection, subscriptions included; 0 = none.' },
+    { name: 'wait', type: 'boolean', help: 'Standard input (or descriptor 3) is a listening socket.' },
+    { name: 'linger', type: 'number', arg: 'SECONDS', default: 60, help: 'With --wait: exit after this long without connections.' },
+    { name: 'local', type: 'boolean', help: 'Local handler: a Unix connection without TLS.' },
+    { name: 'path', type: 'string', arg: 'PATH', help: 'With --local: confine requests to names at or below PATH.' },
+  ],
+  examples: [
+    '# /etc/inetd.conf',
+    `1025 stream tcp6 nowait albatross /usr/local/bin/${binary} ${binary} /etc/albatross/cacert.pem /etc/albatross/server.pem /etc/albatross/server.key --syslog`,
+  ],
+  more: 'EXIT STATUS\n  0 the command ran and its answer was relayed; 1 the connection was refused or failed;\n  2 bad configuration (unreadable files, more than one CA certificate); 3 no logging option.\n',
+};
+
+/** The descriptor systemd passed (LISTEN_FDS for this process), if any. */
+function systemdFd(): number | undefined {
+  if (process.env.LISTEN_PID === String(process.pid) && Number(process.env.LISTEN_FDS ?? '0') >= 1) return 3;
+  return undefined;
+}
+
+let log: ClosableLogger = quietLogger;
+
+const finish = (code: number): void => {
+  void log.close().then(() => process.exit(code));
+};
+
+function main(): void {
+  let o: Opts;
+  try {
+    o = parseCli(spec);
+  } catch (e) {
+    if (e instanceof UsageError && !fdIsSocket(2)) stderrLogger(binary).error(`${e.message} (see ${binary} --help)`);
+    process.exit(124);
+  }
+  if (o.logfile !== undefined) log = fileLogger(binary, o.logfile as string);
+  else if (o.syslog) log = syslogLogger(binary);
+  else if (o.quiet) log = quietLogger;
+  else {
+    // standard error may be the client's socket: say it only where an operator reads it
+    if (!fdIsSocket(2)) stderrLogger(binary).error('one of --logfile, --syslog or --quiet is required (standard error is the client\'s socket under inetd)');
+    process.exit(3);
+  }
+  const crash = (e: unknown): void => {
+    log.error(`internal error: ${(e as Error)?.message ?? String(e)}`);
+    finish(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  const ms = (name: string): number => {
+    const v = o[name] as number;
+    if (v < 0) throw new UsageError(`--${name} must not be negative`);
+    return v * 1000;
+  };
+  const tmpdir = o.tmpdir as string;
+  const fd = systemdFd() ?? 0;
+  const events = new EventLog(tmpdir);
+  const common = { tmpdir, commandTimeoutMs: ms('command-timeout'), idleTimeoutMs: ms('idle-timeout'), log };
+
+  if (o.local) {
+    let path;
+    if (o.path !== undefined) {
+      const p = parsePath(o.path as string);
+      if (!p.ok) {
+        log.error(`--path: ${p.error}`);
+        return finish(2);
+      }
+      path = p.value;
+    }
+    const sock = new net.Socket({ fd, readable: true, writable: true });
+    sock.on('error', () => {});
+    handleLocalConnection(sock, { ...common, ...(path ? { path } : {}) }).then((ok) => finish(ok ? 0 : 1), crash);
+    return;
+  }
+
+  const [ca, cert, key, ...extra] = o._;
+  if (key === undefined || extra.length > 0) {
+    log.error('expected three arguments: CA CERT KEY');
+    return finish(124);
+  }
+  const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
+  if (!cfg.ok) {
+    log.error(cfg.error);
+    return finish(2);
+  }
+  const hopts: HandlerOptions = { ...common, totalTimeoutMs: ms('total-timeout'), events };
+
+  if (o.wait) {
+    let active = 0;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const linger = ms('linger');
+    const armIdle = (): void => {
+      if (idleTimer !== undefined) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        if (active === 0) {
+          log.info(`no connection for ${linger / 1000} s, exiting`);
+          events.close();
+          finish(0);
+        }
+      }, linger);
+    };
+    const server = createHandlerServer(cfg.value, hopts, () => {
+      active--;
+      if (active === 0) armIdle();
+    });
+    server.maxConnections = limits.maxTlsConnections;
+    server.on('connection', () => {
+      active++;
+      if (idleTimer !== undefined) clearTimeout(idleTimer);
+    });
+    server.on('error', (e) => {
+      log.error(`listening socket: ${e.message}`);
+      finish(1);
+    });
+    server.listen({ fd });
+    armIdle();
+    return;
+  }
+
+  const sock = new net.Socket({ fd, readable: true, writable: true });
+  sock.on('error', () => {});
+  const server = createHandlerServer(cfg.value, hopts, (ok) => {
+    events.close();
+    finish(ok ? 0 : 1);
+  });
+  server.emit('connection', sock);
+}
+
+main();

@@ -17,4 +17,13 @@ export const limits = {
   vmmdConnections: 256,
   /** vmmd: a connection that sends no complete frame for this long is closed. */
   vmmdIdleMs: 120_000,
+  /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */
+  handshakeTimeoutMs: 10_000,
+  commandTimeoutMs: 30_000,
+  idleTimeoutMs: 300_000,
+  totalTimeoutMs: 3_600_000,
+  /** vmmd_tls: connections handled at once; further ones wait in the kernel's accept queue. */
+  maxTlsConnections: 64,
+  /** Bulk upload through the TLS endpoint (image or block data), in bytes. */
+  maxUploadBytes: 1024 * 1024 * 1024,
 } as const;

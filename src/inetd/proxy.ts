@@ -1,0 +1,329 @@
+/**
+ * The one-command proxy shared by the TLS handler and the local handler (CERTS.md §5):
+ * optional bulk image upload, routing to the daemon's socket, installing the chain's
+ * policies, sending the command, relaying block data, collecting the answer in the
+ * command's mode and writing the final reply. Exactly one command per call.
+ *
+ * Nothing here writes to stdout or stderr: under inetd those are the client's socket.
+ * What happened is returned as an outcome, and the caller logs it.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Name, type Path, nameToString } from '../core/name.js';
+import { limits } from '../core/limits.js';
+import type { Delegation } from '../core/certs.js';
+import {
+  type Command, type Header, type Payload, type Wire, WIRE_VERSION, commandEndpoint, decodeWire, describeCommand, encodeWire,
+} from '../core/wire/wire.js';
+import { type UnikernelConfig } from '../core/wire/common.js';
+import { type LogEvent, encodeLogWire, logMessage, decodeLogWire } from '../core/wire/log.js';
+import { type FramedConn, connectUnix } from '../transport/conn.js';
+
+export interface ProxyRequest {
+  name: Name;
+  /** Deepest first; installed in this order before a vmmd command. */
+  policies: readonly Delegation[];
+  /** Wire version of the final reply and of forwarded messages. */
+  version: number;
+  command: Command;
+}
+
+export interface ProxyOptions {
+  /** The daemons' run directory; sockets are in `<tmpdir>/util/`. */
+  tmpdir: string;
+  /** Deadline for each chunk of a bulk upload from the client (ms). */
+  commandTimeoutMs?: number;
+  /** Deadline for each answer of a daemon in single and dump mode (ms); 0 = none. */
+  idleTimeoutMs?: number;
+  /** Largest bulk upload accepted from the client. */
+  maxUploadBytes?: number;
+}
+
+/**
+ * What happened: `replied` says whether a final reply was written to the client;
+ * `result` is a short description for the log (`success`, `failure: ...`, `aborted: ...`).
+ */
+export interface ProxyOutcome {
+  replied: boolean;
+  ok: boolean;
+  result: string;
+}
+
+export const SOCKET_OF_DAEMON = { vmmd: 'vmmd.sock', console: 'console.sock', stats: 'stat.sock' } as const;
+
+/** One process-wide counter for every message we originate towards a daemon (CERTS.md §5). */
+let sequence = 0n;
+const nextSequence = (): bigint => {
+  const s = sequence;
+  sequence = BigInt.asIntN(64, sequence + 1n);
+  return s;
+};
+
+const hdr = (version: number, name: Name, seq: bigint): Header => ({ version, sequence: seq, name });
+const pathName = (p: Path): Name => ({ path: [...p] });
+
+/** A create whose image travels after the handshake (CERTS.md §5 step 2)? */
+function configOfCreate(cmd: Command): UnikernelConfig | undefined {
+  if (cmd.kind !== 'unikernel') return undefined;
+  const u = cmd.value;
+  switch (u.kind) {
+    case 'create':
+    case 'force_create':
+    case 'create_v3':
+    case 'force_create_v3':
+    case 'create_v4':
+    case 'force_create_v4':
+      return u.value;
+    default:
+      return undefined;
+  }
+}
+
+/** Does raw block data follow the command (CERTS.md §5 step 6)? */
+function blockUploadFollows(cmd: Command): boolean {
+  if (cmd.kind !== 'block') return false;
+  const b = cmd.value;
+  if (b.kind === 'set') return true;
+  if (b.kind === 'add_old') return b.value.data !== undefined && b.value.data.length === 0;
+  if (b.kind === 'set_old') return b.value.data.length === 0;
+  return false;
+}
+
+const describePayload = (p: Payload): string => {
+  switch (p.kind) {
+    case 'reply':
+      return p.value.kind === 'string' ? `reply ${JSON.stringify(p.value.value)}` : `reply ${p.value.kind}`;
+    case 'failure':
+      return `failure ${JSON.stringify(p.value)}`;
+    case 'command':
+      return `command ${describeCommand(p.value)}`;
+    case 'data':
+      return `data ${p.value.kind}`;
+    default: {
+      const never: never = p;
+      return never;
+    }
+  }
+};
+
+/** Reads raw chunks until the end marker; EOF or an error first aborts. */
+async function readUpload(client: FramedConn, timeoutMs: number | undefined, max: number): Promise<{ ok: true; data: Uint8Array } | { ok: false; error: string }> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const r = await client.read(timeoutMs);
+    if (r.kind === 'error') return { ok: false, error: `reading the image upload: ${r.error}` };
+    if (r.kind === 'end') {
+      if (!r.marker) return { ok: false, error: 'connection closed before the end of the image upload' };
+      const out = new Uint8Array(total);
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return { ok: true, data: out };
+    }
+    total += r.body.length;
+    if (total > max) return { ok: false, error: `image upload exceeds ${max} bytes` };
+    parts.push(r.body);
+  }
+}
+
+/** Copies raw chunks from the client to the daemon until the end marker or EOF, then writes the marker. */
+async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs: number | undefined, max: number): Promise<string | undefined> {
+  let total = 0;
+  for (;;) {
+    const r = await client.read(timeoutMs);
+    if (r.kind === 'error') return 'reading tls chunk';
+    if (r.kind === 'end') break;
+    total += r.body.length;
+    if (total > max) return 'reading tls chunk';
+    try {
+      await daemon.write(r.body);
+    } catch {
+      return 'writing block data';
+    }
+  }
+  try {
+    await daemon.writeEnd();
+  } catch {
+    return 'writing block data';
+  }
+  return undefined;
+}
+
+/**
+ * Runs one command for `client` and writes the final reply (CERTS.md §5 steps 2-8).
+ * The caller closes the client connection afterwards.
+ */
+export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: ProxyOptions): Promise<ProxyOutcome> {
+  const maxUpload = opts.maxUploadBytes ?? limits.maxUploadBytes;
+  const idle = opts.idleTimeoutMs === 0 ? undefined : (opts.idleTimeoutMs ?? limits.idleTimeoutMs);
+  const chunkTimeout = opts.commandTimeoutMs ?? limits.commandTimeoutMs;
+  let command = req.command;
+
+  const finalReply = async (payload: Payload): Promise<ProxyOutcome> => {
+    const w: Wire = { header: hdr(req.version, req.name, 0n), payload };
+    const ok = payload.kind !== 'failure';
+    try {
+      await client.writeMessage(w);
+      return { replied: true, ok, result: describePayload(payload) };
+    } catch (e) {
+      return { replied: false, ok: false, result: `could not write the reply to the client: ${(e as Error).message}` };
+    }
+  };
+  const fail = (msg: string): Promise<ProxyOutcome> => finalReply({ kind: 'failure', value: msg });
+
+  // 2. bulk image upload
+  const config = configOfCreate(command);
+  if (config !== undefined && config.image.length === 0) {
+    const up = await readUpload(client, chunkTimeout, maxUpload);
+    if (!up.ok) return { replied: false, ok: false, result: `aborted: ${up.error}` };
+    const withImage: UnikernelConfig = { ...config, image: up.data };
+    command = { kind: 'unikernel', value: { ...(command.value as { kind: 'create' }), value: withImage } } as Command;
+  }
+
+  // 3. route
+  const { daemon, mode } = commandEndpoint(command);
+  const socket = join(opts.tmpdir, 'util', SOCKET_OF_DAEMON[daemon]);
+  const c = await connectUnix(socket);
+  if (!c.ok) {
+    const o = await fail("couldn't reach service");
+    return { ...o, result: `${o.result} (${c.error})` };
+  }
+  const conn = c.value;
+  try {
+    // 4. policies, deepest first, on the same connection
+    if (daemon === 'vmmd') {
+      for (const d of req.policies) {
+        const pw = { header: hdr(WIRE_VERSION, pathName(d.path), nextSequence()), payload: { kind: 'command', value: { kind: 'policy', value: { kind: 'add', value: d.policy } } } } as Wire;
+        try {
+          await conn.writeMessage(pw);
+        } catch {
+          return await fail('failed to write policy');
+        }
+        const a = await conn.readMessage(idle);
+        if (a.kind !== 'message') return await fail('read error after writing policy');
+        if (a.wire.payload.kind !== 'reply') {
+          return await fail(`expected success when adding policy, got: ${describePayload(a.wire.payload)}`);
+        }
+      }
+    }
+    // 5. the command
+    try {
+      await conn.writeMessage({ header: hdr(WIRE_VERSION, req.name, nextSequence()), payload: { kind: 'command', value: command } });
+    } catch {
+      return await fail("couldn't write unikernel to VMMD");
+    }
+    // 6. block data
+    if (blockUploadFollows(command)) {
+      const e = await relayBlockData(client, conn, chunkTimeout, maxUpload);
+      if (e !== undefined) return await fail(e);
+    }
+    // 7. the answer
+    switch (mode) {
+      case 'single': {
+        const a = await conn.readMessage(idle);
+        if (a.kind !== 'message') return await fail('error reading from fd');
+        return await finalReply(a.wire.payload);
+      }
+      case 'read':
+      case 'dump':
+        return await relayStream(client, conn, req, mode === 'dump' ? idle : undefined, finalReply);
+      default: {
+        const never: never = mode;
+        return never;
+      }
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * Forwards every daemon message to the client until the daemon closes (read mode) or the
+ * block end marker arrives (dump mode). The client going away ends the relay too.
+ */
+async function relayStream(
+  client: FramedConn, conn: FramedConn, req: ProxyRequest, idle: number | undefined,
+  finalReply: (p: Payload) => Promise<ProxyOutcome>,
+): Promise<ProxyOutcome> {
+  let clientGone: string | undefined;
+  let wake: (() => void) | undefined;
+  const watchClient = async (): Promise<void> => {
+    for (;;) {
+      const r = await client.read();
+      if (r.kind !== 'frame') {
+        clientGone = r.kind === 'end' ? 'client closed the connection' : r.error;
+        conn.close();
+        wake?.();
+        return;
+      }
+      // anything the client sends while subscribed is ignored
+    }
+  };
+  void watchClient();
+  let forwarded = 0;
+  for (;;) {
+    const r = await conn.read(idle);
+    if (clientGone !== undefined) return { replied: false, ok: true, result: `${clientGone} after ${forwarded} messages` };
+    if (r.kind !== 'frame') return finalReply({ kind: 'failure', value: 'exception while reading from fd' });
+    const w = decodeWire(r.body);
+    if (!w.ok) return finalReply({ kind: 'failure', value: 'exception while reading from fd' });
+    if (w.value.payload.kind === 'data' && w.value.payload.value.kind === 'block' && w.value.payload.value.value.kind === 'eof') {
+      return finalReply(w.value.payload);
+    }
+    try {
+      // the certificate's version is 5, as is every message decodeWire accepts: forward the octets
+      await client.write(w.value.header.version === req.version ? r.body : encodeWire({ ...w.value, header: { ...w.value.header, version: req.version } }));
+      forwarded++;
+    } catch {
+      return { replied: false, ok: false, result: 'failure "exception" (writing to the client failed)' };
+    }
+  }
+}
+
+// ------------------------------------------------------------------ vmmd_log
+
+/** Endpoint of a login/logout event: the peer's IPv4 address (0.0.0.0 for others) and port. */
+export function logEndpoint(name: Name, address: string | undefined, port: number | undefined): { name: Name; ip: Uint8Array; port: number } {
+  const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/i.exec(address ?? '');
+  const ip = m ? new Uint8Array(m.slice(1, 5).map(Number)) : new Uint8Array(4);
+  return { name, ip, port: port ?? 0 };
+}
+
+/**
+ * Reports login/logout to vmmd_log if its socket exists; silent when it does not or
+ * does not answer in time (the log is a record, not a gate).
+ */
+export class EventLog {
+  private conn: FramedConn | undefined;
+  private seq = 1n;
+
+  constructor(private readonly tmpdir: string, private readonly timeoutMs = 2000) {}
+
+  async send(name: Name, event: LogEvent): Promise<void> {
+    const path = join(this.tmpdir, 'util', 'log.sock');
+    if (this.conn === undefined || this.conn.isClosed) {
+      if (!existsSync(path)) return;
+      const c = await connectUnix(path);
+      if (!c.ok) return;
+      this.conn = c.value;
+    }
+    const h = hdr(WIRE_VERSION, name, this.seq++);
+    try {
+      await this.conn.write(encodeLogWire(logMessage.data(h, Date.now(), event)));
+      const r = await this.conn.read(this.timeoutMs);
+      if (r.kind !== 'frame' || !decodeLogWire(r.body).ok) this.close();
+    } catch {
+      this.close();
+    }
+  }
+
+  close(): void {
+    this.conn?.close();
+    this.conn = undefined;
+  }
+}
+
+export const describeRequest = (req: ProxyRequest): string => `${nameToString(req.name)} ${describeCommand(req.command)}`;

@@ -1,0 +1,136 @@
+/**
+ * TLS set-up of the endpoint (CERTS.md §4): TLS 1.3 only, a client certificate is
+ * mandatory and must chain to the one configured CA; OpenSSL verifies the chain
+ * (signatures, validity, CA basic constraints, key usage) and, with `--crl`, revocation.
+ *
+ * The server is created with `rejectUnauthorized: false` on purpose: node would otherwise
+ * destroy a refused connection silently, and the operator must see *why* (expired,
+ * unknown CA, revoked...). `clientChain` therefore refuses every connection that OpenSSL
+ * did not authorize before anything else looks at it.
+ *
+ * Only node:tls/crypto/fs and our core are imported here (start-up cost under inetd).
+ */
+import * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Result, ok, err } from '../core/result.js';
+import { pemBlocks, toPem } from '../core/x509.js';
+import { limits } from '../core/limits.js';
+
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+  /** A CRL file (PEM, one or more CRLs) or a directory of such files. */
+  crl?: string;
+}
+
+export interface TlsConfig {
+  options: tls.TlsOptions;
+  /** DER of the trust anchor. */
+  caDer: Uint8Array;
+  /** Number of CRLs loaded. */
+  crls: number;
+}
+
+function readText(path: string, what: string): Result<string> {
+  try {
+    return ok(readFileSync(path, 'utf8'));
+  } catch (e) {
+    return err(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Every CRL (PEM `X509 CRL` blocks) in a file or in the regular files of a directory. */
+export function loadCrls(path: string): Result<string[]> {
+  let files: string[];
+  try {
+    files = statSync(path).isDirectory() ? readdirSync(path).sort().map((f) => join(path, f)).filter((f) => statSync(f).isFile()) : [path];
+  } catch (e) {
+    return err(`cannot read CRL ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const out: string[] = [];
+  for (const f of files) {
+    const t = readText(f, 'CRL');
+    if (!t.ok) return t;
+    for (const b of pemBlocks(t.value)) if (b.label === 'X509 CRL' || b.label === 'CRL') out.push(toPem('X509 CRL', b.der));
+  }
+  if (out.length === 0) return err(`no CRL (PEM "X509 CRL") found in ${path}`);
+  return ok(out);
+}
+
+/** Reads CA, certificate, key (and CRLs) and builds the server options. */
+export function loadTlsConfig(files: TlsFiles, handshakeTimeoutMs: number = limits.handshakeTimeoutMs): Result<TlsConfig> {
+  const ca = readText(files.ca, 'CA certificate');
+  if (!ca.ok) return ca;
+  const caBlocks = pemBlocks(ca.value).filter((b) => b.label === 'CERTIFICATE');
+  if (caBlocks.length !== 1) return err('expect single ca as cacert');
+  const cert = readText(files.cert, 'certificate');
+  if (!cert.ok) return cert;
+  const key = readText(files.key, 'private key');
+  if (!key.ok) return key;
+  let crl: string[] = [];
+  if (files.crl !== undefined) {
+    const c = loadCrls(files.crl);
+    if (!c.ok) return c;
+    crl = c.value;
+  }
+  const options: tls.TlsOptions = {
+    ca: [toPem('CERTIFICATE', caBlocks[0].der)],
+    cert: cert.value,
+    key: key.value,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: false,
+    handshakeTimeout: handshakeTimeoutMs,
+    ...(crl.length > 0 ? { crl } : {}),
+  };
+  try {
+    tls.createSecureContext(options);
+  } catch (e) {
+    return err(`cannot use ${files.cert} / ${files.key}: ${(e as Error).message}`);
+  }
+  return ok({ options, caDer: caBlocks[0].der, crls: crl.length });
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
+
+/**
+ * The client's verified chain, leaf first, without the trust anchor. Refuses a
+ * connection OpenSSL did not authorize (with OpenSSL's reason), and re-checks that each
+ * certificate of the chain node reports is signed by the next one and the last one by
+ * the CA: node assembles that chain by names, and the policies we install must come
+ * from certificates whose signatures were checked.
+ */
+export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array): Result<Uint8Array[]> {
+  if (!socket.authorized) {
+    const why = socket.authorizationError;
+    return err(`client certificate refused: ${why === undefined ? 'not authorized' : String(why)}`);
+  }
+  const ders: Uint8Array[] = [];
+  let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (c !== undefined && c.raw !== undefined && ders.length <= limits.maxChainLength + 2) {
+    ders.push(new Uint8Array(c.raw));
+    if (c.issuerCertificate === undefined || c.issuerCertificate === c || sameBytes(c.issuerCertificate.raw, c.raw)) break;
+    c = c.issuerCertificate;
+  }
+  if (ders.length === 0) return err('client certificate refused: no certificate');
+  if (sameBytes(ders[ders.length - 1], caDer)) ders.pop();
+  if (ders.length === 0) return err('client certificate refused: the client presented the CA certificate itself');
+  if (ders.length >= limits.maxChainLength) return err('certificate chain too long');
+  try {
+    const certs = ders.map((d) => new X509Certificate(d));
+    const anchor = new X509Certificate(caDer);
+    for (let i = 0; i < certs.length; i++) {
+      const parent = i + 1 < certs.length ? certs[i + 1] : anchor;
+      if (!certs[i].checkIssued(parent) || !certs[i].verify(parent.publicKey)) {
+        return err(`client certificate refused: certificate ${i} of the chain is not signed by its issuer`);
+      }
+    }
+  } catch (e) {
+    return err(`client certificate refused: ${(e as Error).message}`);
+  }
+  return ok(ders);
+}
