@@ -17,6 +17,8 @@ import { solo5Image } from './image.js';
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
 export const fakeTender = path.join(repoRoot, 'test', 'fake-tender');
 export const binary = (name: string): string => path.join(repoRoot, 'bin', name);
+/** vmmd as compiled by tsc (the bundle in dist/ is rebuilt by other builds and may be absent meanwhile). */
+export const vmmdMain = path.join(repoRoot, 'build', 'src', 'cli', 'vmmd.js');
 
 export function nm(s: string): Name {
   const r = parseName(s);
@@ -73,6 +75,8 @@ export class ConsolePeer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   adds = 0;
+  /** Names of `console add` requests, in arrival order. */
+  readonly order: string[] = [];
 
   constructor(readonly tmpdir: string) {}
 
@@ -97,6 +101,7 @@ export class ConsolePeer {
       }
       this.adds++;
       const key = `${w.header.name.path.join(':')}:${w.header.name.label ?? ''}`;
+      this.order.push(key);
       const fd = fs.openSync(fifoPath(this.tmpdir, w.header.name), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       const r = new net.Socket({ fd, readable: true, writable: false });
       this.sockets.add(r);
@@ -159,7 +164,7 @@ export interface VmmdProcess {
 
 /** Starts vmmd on a run directory and waits until its socket accepts connections. */
 export async function startVmmd(d: RunDir, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<VmmdProcess> {
-  const proc = spawn(process.execPath, [binary('vmmd'), '--tmpdir', d.tmpdir, '--dbdir', d.dbdir, '-v', ...args], {
+  const proc = spawn(process.execPath, [vmmdMain, '--tmpdir', d.tmpdir, '--dbdir', d.dbdir, '-v', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, FAKE_TENDER_PIDDIR: d.piddir, ...env },
   });
@@ -221,11 +226,15 @@ export async function readAll(c: FramedConn, timeoutMs = 20_000): Promise<Wire[]
   return out;
 }
 
-/** The one answer of a single-mode command, as `ok: <string>` / `fail: <message>` / the reply kind. */
-export async function ask(sock: string, name: string, cmd: Command): Promise<string> {
-  const ws = await request(sock, name, cmd);
-  if (ws.length !== 1) throw new Error(`expected one answer, got ${ws.length}`);
-  return describe(ws[0]);
+/** The first answer to a command (policy add keeps the connection open, so only one is read). */
+export async function ask(sock: string, name: string, cmd: Command, timeoutMs = 20_000): Promise<string> {
+  const c = await connectUnix(sock);
+  if (!c.ok) throw new Error(c.error);
+  await c.value.writeMessage(command(nm(name), cmd));
+  const m = await c.value.readMessage(timeoutMs);
+  c.value.close();
+  if (m.kind !== 'message') throw new Error(`no answer: ${m.kind === 'error' ? m.error : 'end of stream'}`);
+  return describe(m.wire);
 }
 
 export function describe(w: Wire): string {
