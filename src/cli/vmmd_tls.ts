@@ -1,3 +1,111 @@
-import { notImplemented } from './stub.js';
+/**
+ * vmmd_tls: the remote endpoint as a long-running daemon (upstream's
+ * albatross-tls-endpoint): listens on TCP, and runs the same per-connection code as
+ * vmmd_tls_inetd for each client, in-process, with a bound on concurrent connections.
+ */
+import { isIPv4 } from 'node:net';
+import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
+import { limits } from '../core/limits.js';
+import { loadTlsConfig } from '../transport/tls.js';
+import { createHandlerServer } from '../inetd/tls-handler.js';
+import { EventLog } from '../inetd/proxy.js';
+import { type ClosableLogger, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
-notImplemented('vmmd_tls');
+const binary = 'vmmd_tls';
+const defaultTmpdir = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
+
+const spec: CliSpec = {
+  binary,
+  synopsis: [`${binary} CA CERT KEY [--ip=ADDR] [--port=PORT | --systemd-socket-activation] [--tmpdir=DIR] [--crl=FILE_OR_DIR]`],
+  description:
+    'Accepts remote clients over TLS 1.3 with a mandatory client certificate that must chain to\n' +
+    'the single certificate in CA. The intermediate CAs of the client\'s chain carry policies,\n' +
+    'the leaf carries one command: the policies are installed at the path the CA names form,\n' +
+    'the command runs below that path, the answer is relayed and the connection closed.\n' +
+    'The default address :: also accepts IPv4 clients (as IPv4-mapped addresses).',
+  options: [
+    { name: 'ip', type: 'string', arg: 'ADDR', default: '::', help: 'Address to listen on.' },
+    { name: 'port', type: 'number', arg: 'PORT', default: 1025, help: 'TCP port to listen on.' },
+    { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3; Accept=no).' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir, help: 'Runtime directory of the daemons: sockets in DIR/util.' },
+    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory, one from every CA that signs certificates in client chains.' },
+    { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE instead of standard error.' },
+    { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },
+    { name: 'quiet', alias: 'q', type: 'boolean', help: 'Do not log.' },
+    { name: 'max-connections', type: 'number', arg: 'N', default: limits.maxTlsConnections, help: 'Connections handled at once; more are closed right away.' },
+    { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: limits.handshakeTimeoutMs / 1000, help: 'Deadline for the TLS handshake.' },
+    { name: 'command-timeout', type: 'number', arg: 'SECONDS', default: limits.commandTimeoutMs / 1000, help: 'Deadline for each chunk of an upload.' },
+    { name: 'idle-timeout', type: 'number', arg: 'SECONDS', default: limits.idleTimeoutMs / 1000, help: 'Deadline for each answer of a daemon (not for subscriptions); 0 = none.' },
+    { name: 'total-timeout', type: 'number', arg: 'SECONDS', default: limits.totalTimeoutMs / 1000, help: 'Deadline for a whole connection, subscriptions included; 0 = none.' },
+  ],
+  examples: [`${binary} /etc/albatross/cacert.pem /etc/albatross/server.pem /etc/albatross/server.key --tmpdir /run/albatross`],
+};
+
+runMain(binary, async () => {
+  const o = parseCli(spec);
+  const [ca, cert, key, ...extra] = o._;
+  if (key === undefined || extra.length > 0) throw new UsageError('expected three arguments: CA CERT KEY');
+  const systemd = o['systemd-socket-activation'] === true;
+  if (systemd && process.argv.some((a) => a === '--port' || a.startsWith('--port='))) {
+    throw new UsageError('--port and --systemd-socket-activation exclude each other');
+  }
+  const ms = (name: string): number => {
+    const v = o[name] as number;
+    if (v < 0) throw new UsageError(`--${name} must not be negative`);
+    return v * 1000;
+  };
+  const max = o['max-connections'] as number;
+  if (max < 1) throw new UsageError('--max-connections must be at least 1');
+  const log: ClosableLogger = o.logfile !== undefined ? fileLogger(binary, o.logfile as string) : o.syslog ? syslogLogger(binary) : o.quiet ? quietLogger : stderrLogger(binary);
+  const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
+  if (!cfg.ok) {
+    log.error(cfg.error);
+    await log.close();
+    return 2;
+  }
+  const tmpdir = o.tmpdir as string;
+  const events = new EventLog(tmpdir);
+  const server = createHandlerServer(cfg.value, {
+    tmpdir, log, events,
+    commandTimeoutMs: ms('command-timeout'), idleTimeoutMs: ms('idle-timeout'), totalTimeoutMs: ms('total-timeout'),
+  });
+  server.maxConnections = max;
+  server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
+    log.error(`${d?.remoteAddress ?? 'peer'}:${d?.remotePort ?? ''}: dropped: ${max} connections already (--max-connections)`);
+  });
+  let listenFd: number | undefined;
+  if (systemd) {
+    if (process.env.LISTEN_PID !== String(process.pid) || Number(process.env.LISTEN_FDS ?? '0') < 1) {
+      log.error('--systemd-socket-activation: no socket passed by systemd for this process (LISTEN_PID/LISTEN_FDS)');
+      await log.close();
+      return 1;
+    }
+    listenFd = 3;
+  }
+  const where = await new Promise<string | Error>((resolve) => {
+    server.once('error', resolve);
+    const ip = o.ip as string;
+    const ready = (): void => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a !== null ? (isIPv4(a.address) ? `${a.address}:${a.port}` : `[${a.address}]:${a.port}`) : `fd ${listenFd}`);
+    };
+    if (listenFd !== undefined) server.listen({ fd: listenFd }, ready);
+    else server.listen({ host: ip, port: o.port as number, ipv6Only: false }, ready);
+  });
+  if (where instanceof Error) {
+    log.error(`cannot listen: ${where.message}`);
+    await log.close();
+    return 1;
+  }
+  server.on('error', (e) => log.error(`server: ${e.message}`));
+  log.info(`listening on ${where} (protocol version 5, ${cfg.value.crls} CRLs)`);
+  const stop = (): void => {
+    log.info('stopping');
+    server.close();
+    events.close();
+    void log.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return new Promise<number>(() => undefined);
+});

@@ -1,0 +1,140 @@
+/**
+ * vmmd_tls as a daemon (concurrent clients, the connection bound, systemd socket
+ * activation) and vmmd_tls_inetd --wait (a listening socket as standard input).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nameToString } from '../src/core/name.js';
+import { type Identity, type PkiFiles, cmd, issue, policy, serverPki, writeClient } from './helpers/pki.js';
+import { DaemonPeer, handlerBundle, readLog, root, tlsRequest } from './helpers/tls-peer.js';
+
+const daemonBundle = join(root, 'dist', 'vmmd_tls.js');
+let dir: string;
+let pki: PkiFiles;
+let peer: DaemonPeer;
+let org: Identity;
+let infoClient: { cert: string; key: string };
+let subClient: { cert: string; key: string };
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'albatross-tlsd-'));
+  pki = await serverPki(dir);
+  peer = new DaemonPeer(dir);
+  await peer.start();
+  org = await issue(pki.root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+  infoClient = writeClient(dir, 'info', [await issue(org, { cn: 'hello', command: cmd.info() }), org]);
+  subClient = writeClient(dir, 'sub', [await issue(org, { cn: 'web', command: cmd.consoleSubscribe() }), org]);
+});
+
+after(async () => {
+  await peer.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Daemon { proc: ChildProcess; port: number; stop(): Promise<void> }
+
+/** Starts a listener-style handler and waits for "listening on ...:PORT" in its log. */
+async function startDaemon(argv: string[], opts: { stdio?: (number | 'ignore' | 'pipe')[]; env?: NodeJS.ProcessEnv; logfile: string; port?: number }): Promise<Daemon> {
+  const proc = spawn(argv[0], argv.slice(1), { stdio: (opts.stdio ?? ['ignore', 'ignore', 'ignore']) as never, env: { ...process.env, ...opts.env } });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  let port = opts.port ?? 0;
+  const end = Date.now() + 10_000;
+  while (port === 0) {
+    const m = /listening on .*:(\d+)/.exec(readLog(opts.logfile));
+    if (m) port = Number(m[1]);
+    else if (Date.now() > end || proc.exitCode !== null) throw new Error(`did not start: ${readLog(opts.logfile)}`);
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+  return { proc, port, stop: async () => { if (proc.exitCode === null) proc.kill('SIGTERM'); await exited; } };
+}
+
+test('vmmd_tls: 16 concurrent clients each get their answer', async () => {
+  const logfile = join(dir, 'd1.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile], { logfile });
+  try {
+    const results = await Promise.all(Array.from({ length: 16 }, () => tlsRequest(d.port, infoClient, pki.ca)));
+    for (const r of results) {
+      assert.equal(r.messages.length, 1);
+      assert.equal(nameToString(r.messages[0].header.name), 'org:hello');
+      assert.equal(r.messages[0].payload.kind, 'reply');
+    }
+    // one process, one counter: every message towards vmmd has its own sequence number
+    const seqs = peer.received.filter((x) => x.socket === 'vmmd').map((x) => x.wire.header.sequence);
+    assert.equal(new Set(seqs).size, seqs.length);
+    assert.equal((readLog(logfile).match(/logout /g) ?? []).length, 16);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: the default address :: accepts IPv4 clients', async () => {
+  const logfile = join(dir, 'd4.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--port', '0', '--tmpdir', dir, '--logfile', logfile], { logfile });
+  try {
+    const r = await tlsRequest(d.port, infoClient, pki.ca);
+    assert.equal(r.messages.length, 1);
+    assert.match(readLog(logfile), /login ::ffff:127\.0\.0\.1|login \[::ffff:127\.0\.0\.1\]/);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: connections beyond --max-connections are closed at once', async () => {
+  const logfile = join(dir, 'd2.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--max-connections', '1'], { logfile });
+  try {
+    // a subscription holds the one slot
+    const held = tls.connect({ host: '127.0.0.1', port: d.port, cert: readFileSync(subClient.cert), key: readFileSync(subClient.key), ca: readFileSync(pki.ca), checkServerIdentity: () => undefined });
+    held.on('error', () => {});
+    await new Promise((r) => held.once('data', r));
+    const second = await tlsRequest(d.port, infoClient, pki.ca);
+    assert.deepEqual(second.messages, []);
+    assert.match(readLog(logfile), /dropped: 1 connections already/);
+    held.destroy();
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: systemd socket activation (fd 3)', async () => {
+  const logfile = join(dir, 'd3.log');
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const port = (listener.address() as net.AddressInfo).port;
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  // LISTEN_PID must be the daemon's pid: sh sets it to its own, then execs
+  const d = await startDaemon(['/bin/sh', '-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${daemonBundle}" "$@"`, 'sh', pki.ca, pki.cert, pki.key, '--systemd-socket-activation', '--tmpdir', dir, '--logfile', logfile],
+    { stdio: ['ignore', 'ignore', 'ignore', fd], logfile });
+  listener.close();
+  try {
+    assert.match(readLog(logfile), /listening on /);
+    const r = await tlsRequest(port, infoClient, pki.ca);
+    assert.equal(r.messages.length, 1);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls_inetd --wait: a listening socket as standard input, connections one after another, exit when idle', async () => {
+  const logfile = join(dir, 'w.log');
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const port = (listener.address() as net.AddressInfo).port;
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  const proc = spawn(process.execPath, [handlerBundle, pki.ca, pki.cert, pki.key, '--wait', '--linger', '1', '--tmpdir', dir, '--logfile', logfile], { stdio: [fd, 'ignore', 'ignore'] });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  listener.close();
+  for (let i = 0; i < 3; i++) {
+    const r = await tlsRequest(port, infoClient, pki.ca);
+    assert.equal(r.messages.length, 1);
+  }
+  assert.equal(await exited, 0);
+  assert.equal((readLog(logfile).match(/logout /g) ?? []).length, 3);
+  assert.match(readLog(logfile), /no connection for 1 s, exiting/);
+});
