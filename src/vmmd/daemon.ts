@@ -27,7 +27,7 @@ import {
   consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
 } from '../state/vmmd.js';
 import {
-  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting, processAlive,
+  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting,
   processCmdline, processStartTime, writeFileAtomic,
 } from './host.js';
 
@@ -190,8 +190,8 @@ export class Vmmd {
       if (same) {
         this.warn(`stopping ${rec.name} (pid ${rec.pid}) left running by a previous vmmd`);
         try { process.kill(rec.pid, 'SIGTERM'); } catch { /* gone */ }
-        for (let i = 0; i < 100 && processAlive(rec.pid) && processStartTime(rec.pid) === rec.startTime; i++) await sleep(50);
-        if (processAlive(rec.pid) && processStartTime(rec.pid) === rec.startTime) {
+        for (let i = 0; i < 100 && processStartTime(rec.pid) === rec.startTime; i++) await sleep(20);
+        if (processStartTime(rec.pid) === rec.startTime) {
           try { process.kill(rec.pid, 'SIGKILL'); } catch { /* gone */ }
         }
       }

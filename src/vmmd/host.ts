@@ -194,11 +194,15 @@ export function writeFileAtomic(file: string, data: Uint8Array, opts: { backup?:
   }
 }
 
-/** Start time of a process (clock ticks since boot, /proc/<pid>/stat field 22), if it exists. */
+/**
+ * Start time of a process (clock ticks since boot, /proc/<pid>/stat field 22), if it exists
+ * and is not a zombie (a reparented tender that exited may wait for a reaper that never comes).
+ */
 export function processStartTime(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
     return fields[19];
   } catch {
     return undefined;

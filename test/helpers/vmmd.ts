@@ -2,7 +2,7 @@
  * Test helpers for vmmd: a temp run directory with the fake tender installed as solo5-spt and
  * solo5-hvt, vmmd started as a real process, a minimal console peer, and a tiny wire client.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -162,9 +162,37 @@ export interface VmmdProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * Can vmmd run in a network namespace of its own (root, unshare, tun)? Taps and bridges are
+ * then created there and vanish with it, never touching the host's interfaces.
+ */
+export function netnsAvailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  if (!fs.existsSync('/dev/net/tun')) return 'no /dev/net/tun';
+  const r = spawnSync('unshare', ['-nm', 'sh', '-c', 'mount -t sysfs none /sys && ip link add br9 type bridge && ip tuntap add vmmtap9 mode tap && ip tuntap show'], { encoding: 'utf8' });
+  if (r.status !== 0 || !r.stdout.includes('vmmtap9')) return `unshare/ip failed: ${(r.stderr || r.error?.message || '').trim()}`;
+  return undefined;
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Run in a fresh network namespace with these bridges (see netnsAvailable). */
+  netnsBridges?: string[];
+}
+
 /** Starts vmmd on a run directory and waits until its socket accepts connections. */
-export async function startVmmd(d: RunDir, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<VmmdProcess> {
-  const proc = spawn(process.execPath, [vmmdMain, '--tmpdir', d.tmpdir, '--dbdir', d.dbdir, '-v', ...args], {
+export async function startVmmd(d: RunDir, args: string[] = [], o: StartOptions = {}): Promise<VmmdProcess> {
+  const env = o.env ?? {};
+  const argv = [vmmdMain, '--tmpdir', d.tmpdir, '--dbdir', d.dbdir, '-v', ...args];
+  let file = process.execPath;
+  let fileArgs = argv;
+  if (o.netnsBridges !== undefined) {
+    const q = (x: string): string => `'${x.replace(/'/g, `'\\''`)}'`;
+    const setup = ['mount -t sysfs none /sys', ...o.netnsBridges.flatMap((b) => [`ip link add ${b} type bridge`, `ip link set ${b} up`])];
+    file = 'unshare';
+    fileArgs = ['-nm', 'sh', '-c', `${setup.join(' && ')} && exec ${[process.execPath, ...argv].map(q).join(' ')}`];
+  }
+  const proc = spawn(file, fileArgs, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, FAKE_TENDER_PIDDIR: d.piddir, ...env },
   });
