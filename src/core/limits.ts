@@ -11,6 +11,20 @@ export const limits = {
   /** Console: bytes per line before truncation, lines per ring. */
   consoleLineBytes: 512,
   consoleRingLines: 1024,
+  /** Console: rings kept for unikernels that stopped, over all paths (oldest dropped first). */
+  consoleMaxInactiveRings: 256,
+  /** Console: rings in total, active or not; a `console add` beyond is refused. */
+  consoleMaxRings: 10_000,
+  /** Console: default subscribers per unikernel (`--max-subscribers`). */
+  consoleMaxSubscribers: 5,
+  /** Octets queued for one slow subscriber (console, log, stats) before it is dropped. */
+  subscriberBufferBytes: 1024 * 1024,
+  /** How long one subscriber that stopped reading may hold up a console FIFO before it is dropped. */
+  subscriberStallMs: 1000,
+  /** Largest request frame the companion daemons (console, log, stats) accept from a client. */
+  daemonMaxRequestBytes: 1024 * 1024,
+  /** Connections one companion daemon (console, log, stats) serves at once; more are closed. */
+  daemonMaxConnections: 1024,
   /** Certificate chain length: 10 or more is refused. */
   maxChainLength: 10,
   /** vmmd: connections served at once; more are closed on accept. */

@@ -1,0 +1,104 @@
+/**
+ * What the companion daemons (console, log, stats) share as Unix socket servers: the
+ * listening socket (a fresh one at `<tmpdir>/util/<sock>`, or the one systemd passed),
+ * a bound on concurrent connections, and a logger writing one line per event to stderr
+ * (never stdout).
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { dirname } from 'node:path';
+import { type Result, ok, err } from '../core/result.js';
+import { limits } from '../core/limits.js';
+
+/** Options every companion daemon has (as declared for parseCli in src/cli/common.ts). */
+export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean'; arg?: string; default?: string; help: string }[] = [
+  { name: 'tmpdir', type: 'string', arg: 'DIR', default: '/run/albatross', help: 'Runtime directory: sockets in DIR/util, console FIFOs in DIR/fifo.' },
+  { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3) instead of creating one.' },
+  { name: 'verbose', alias: 'v', type: 'boolean', help: 'Log debug messages too.' },
+  { name: 'quiet', alias: 'q', type: 'boolean', help: 'Log nothing.' },
+  { name: 'verbosity', type: 'string', arg: 'LEVEL', help: 'Log up to LEVEL: quiet, error, warning, info or debug (default info).' },
+];
+
+export type Level = 'error' | 'warning' | 'info' | 'debug';
+export type Logger = (level: Level, msg: string) => void;
+
+const LEVELS: Record<Level, number> = { error: 1, warning: 2, info: 3, debug: 4 };
+
+/** A logger for a daemon: `<binary>: <level>: <message>` on stderr, up to `verbosity`. */
+export function stderrLogger(binary: string, verbosity: Level | 'quiet' = 'info'): Logger {
+  const max = verbosity === 'quiet' ? 0 : LEVELS[verbosity];
+  return (level, msg) => {
+    if (LEVELS[level] <= max) process.stderr.write(`${binary}: ${level}: ${msg}\n`);
+  };
+}
+
+/** The verbosity from the common options (-v, -q, --verbosity). */
+export function verbosityOf(o: Record<string, unknown>): Level | 'quiet' {
+  if (o.quiet === true) return 'quiet';
+  const v = o.verbosity;
+  if (typeof v === 'string' && (v === 'quiet' || v in LEVELS)) return v as Level | 'quiet';
+  return o.verbose === true ? 'debug' : 'info';
+}
+
+/** The listening fd passed by systemd socket activation (sd_listen_fds: fd 3). */
+export function systemdListenFd(env: NodeJS.ProcessEnv = process.env): Result<number> {
+  const pid = env.LISTEN_PID;
+  const fds = env.LISTEN_FDS;
+  if (fds === undefined) return err('--systemd-socket-activation: LISTEN_FDS is not set (not started by systemd?)');
+  if (pid !== undefined && pid !== String(process.pid)) return err(`--systemd-socket-activation: LISTEN_PID ${pid} is not this process`);
+  if (Number(fds) < 1) return err('--systemd-socket-activation: no socket passed (LISTEN_FDS=0)');
+  return ok(3);
+}
+
+function isListening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Listens on `path` (creating its directory; a stale socket file left by a killed daemon
+ * is replaced, a live one is an error) or on systemd's socket.
+ */
+export async function listenDaemon(server: net.Server, path: string, systemd: boolean): Promise<Result<string>> {
+  if (systemd) {
+    const fd = systemdListenFd();
+    if (!fd.ok) return fd;
+    return new Promise((resolve) => {
+      server.once('error', (e) => resolve(err(`cannot use the socket passed by systemd: ${e.message}`)));
+      server.listen({ fd: fd.value }, () => resolve(ok('systemd socket')));
+    });
+  }
+  try {
+    fs.mkdirSync(dirname(path), { recursive: true });
+  } catch (e) {
+    return err(`cannot create ${dirname(path)}: ${(e as Error).message}`);
+  }
+  if (fs.existsSync(path)) {
+    if (await isListening(path)) return err(`${path} is in use: is another daemon running?`);
+    try {
+      fs.unlinkSync(path);
+    } catch (e) {
+      return err(`cannot remove stale socket ${path}: ${(e as Error).message}`);
+    }
+  }
+  return new Promise((resolve) => {
+    const onError = (e: Error): void => resolve(err(`cannot listen on ${path}: ${e.message}`));
+    server.once('error', onError);
+    server.listen(path, () => {
+      server.off('error', onError);
+      resolve(ok(path));
+    });
+  });
+}
+
+/** Closes connections beyond `max` at once (they get no answer), logging it. */
+export function capConnections(server: net.Server, log: Logger, max: number = limits.daemonMaxConnections): void {
+  server.maxConnections = max;
+  server.on('drop', () => log('warning', `connection refused: ${max} connections already open`));
+}
