@@ -7,7 +7,8 @@
  * kind of the Wire message, the log protocol, the state file and the cert extension.
  *
  * FUZZ_RUNS scales every property (default 1000: over 100,000 cases in all); `npm run fuzz`
- * sets 200000. The number of cases per decoder is printed as a diagnostic.
+ * sets 200000. The seed is fixed (FUZZ_SEED overrides it; FUZZ_SEED=random draws one) and
+ * printed with the number of cases per decoder as diagnostics.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,8 +39,9 @@ import { certFacts, csrFacts, pemBlocks } from '../src/core/x509.js';
 import { solo5Image } from './helpers/image.js';
 
 const RUNS = Math.max(1, Number(process.env.FUZZ_RUNS ?? 1000));
-const FIXED_SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-const params = (numRuns: number): fc.Parameters<unknown> => ({ numRuns: Math.max(1, Math.round(numRuns)), seed: FIXED_SEED, includeErrorInReport: true });
+/** Runs are reproducible: a fixed seed unless FUZZ_SEED gives another one (FUZZ_SEED=random for a new one each run). */
+const SEED = process.env.FUZZ_SEED === 'random' ? Date.now() | 0 : Number(process.env.FUZZ_SEED ?? 20261125);
+const params = (numRuns: number): fc.Parameters<unknown> => ({ numRuns: Math.max(1, Math.round(numRuns)), seed: SEED, includeErrorInReport: true });
 const root = join(__dirname, '..', '..');
 const fixtureDir = join(root, 'test', 'fixtures', 'upstream-2.7.2', 'run1');
 const fixtures = readdirSync(fixtureDir).filter((f) => f.endsWith('.der')).sort()
@@ -457,6 +459,17 @@ test('decodeWire: every recorded frame and generated messages, mutated; DER-shap
   const before = counts.get('decodeWire') ?? 0;
   exhaustive(wireTarget, [...small.map((f) => f.bytes), ...large.map((f) => f.bytes), ...wireSeeds.slice(fixtures.length)], small.length);
   fuzzTarget(wireTarget, wireSeeds, RUNS * 8, envelope);
+  // nesting at and beyond the depth limit, and lengths that claim far more than is there
+  for (let depth = 1; depth <= 300; depth += depth < 40 ? 1 : 26) {
+    let b: Uint8Array = new Uint8Array([0x05, 0x00]);
+    for (let i = 0; i < depth; i++) b = tlv(i % 2 === 0 ? 0x30 : 0xa1, b);
+    check(wireTarget, b);
+    check(wireTarget, envelope(b));
+  }
+  for (const len of [[0x84, 0x7f, 0xff, 0xff, 0xff], [0x84, 0xff, 0xff, 0xff, 0xff], [0x85, 1, 0, 0, 0, 0], [0x83, 0x10, 0, 0], [0x80]]) {
+    check(wireTarget, Uint8Array.from([0x30, ...len, 0x30, 0x00]));
+    check(wireTarget, envelope(Uint8Array.from([0xa0, ...len, 0x05, 0x00])));
+  }
   t.diagnostic(`decodeWire: ${(counts.get('decodeWire') ?? 0) - before} cases (${fixtures.length} recorded frames, ${wireSeeds.length - fixtures.length} generated seeds)`);
 });
 
@@ -657,7 +670,7 @@ test('case counts', (t) => {
     t.diagnostic(`${name}: ${n}`);
     total += n;
   }
-  t.diagnostic(`total: ${total} cases (FUZZ_RUNS=${RUNS})`);
+  t.diagnostic(`total: ${total} cases (FUZZ_RUNS=${RUNS}, FUZZ_SEED=${SEED})`);
   assert.ok(total >= 40 * RUNS, `only ${total} cases`);
   if (process.env.FUZZ_RUNS === undefined) assert.ok(total >= 100_000, `only ${total} cases by default`);
 });
