@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -227,4 +227,17 @@ test('malformed input exits 1 with one line on stderr; usage errors exit 124', a
   assert.match(help.stdout.toString(), /SYNOPSIS\n  vmmc_inspect wire/);
   const version = await run(['--version']);
   assert.match(version.stdout.toString(), /^vmmc_inspect version \S+ protocol version 5\n$/);
+});
+
+test('a reader that closes the pipe early ends the output quietly (exit 0, nothing on stderr)', async () => {
+  // about 190 KB of JSON: more than a pipe holds, so the writer meets the closed pipe
+  const child = spawn(process.execPath, [bundle, 'wire', join(fixtures, 'vmmd.8.000.req.der')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(code, 0);
+  assert.equal(stderr, '');
 });
