@@ -6,7 +6,7 @@
 import { type Json, formatGeneralizedTime } from '../core/asn.js';
 import { type Name, nameToString } from '../core/name.js';
 import { type Wire, wire } from '../core/wire/wire.js';
-import { type LogWire, type LogEvent, logWire } from '../core/wire/log.js';
+import { type LogWire, type LogEvent, describeLogAction, logWire } from '../core/wire/log.js';
 import type { FailBehaviour, Policy } from '../core/wire/common.js';
 import type { NamedInfo } from '../core/wire/unikernel.js';
 import type { BlockDeviceInfo } from '../core/wire/block.js';
@@ -180,6 +180,8 @@ function eventText(e: LogEvent): string {
       const st = e.value.status;
       return `stop ${nameToString(e.value.name)} pid ${e.value.pid} ${st.kind} ${st.value}`;
     }
+    case 'action':
+      return `${nameToString(e.value.name)} ${describeLogAction(e.value.action)}`;
     default: {
       const never: never = e;
       return never;

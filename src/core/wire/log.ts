@@ -100,6 +100,39 @@ function makeLogEvent(what: string, nm: Codec<Name>) {
     unikernel_start: explicit(7, seq('UnikernelStart', {
       name: nm, digest: octets, pid: int, taps: seqOf(tap), blocks: seqOf(seq('LogBlock', { name: utf8, device: nm })),
     })),
+    /** albatross-ts: what happened to a unikernel, policy, block device or session (logAction). */
+    action: explicit(8, seq('LogActionEvent', { name: nm, action: logAction(tap) })),
+  });
+}
+
+/**
+ * albatross-ts events beyond upstream's (tag [8] of LogEvent, never written by upstream):
+ *
+ * ```asn1
+ * LogAction ::= CHOICE {
+ *     create         [0] NULL,                  -- unikernel created (before its start)
+ *     destroy        [1] NULL,                  -- unikernel destroyed on request
+ *     exec           [2] SEQUENCE { pid INTEGER, argv SEQUENCE OF UTF8String,
+ *                                   taps SEQUENCE OF SEQUENCE { bridge UTF8String, tap UTF8String } },
+ *     policy-add     [3] NULL,                  -- name = the path
+ *     policy-remove  [4] NULL,
+ *     block-add      [5] INTEGER,               -- size in MB
+ *     block-remove   [6] NULL,
+ *     login          [7] UTF8String,            -- peer address ("192.0.2.1:4711", "[2001:db8::1]:4711")
+ *     logout         [8] UTF8String }
+ * ```
+ */
+function logAction(tap: Codec<{ bridge: string; tap: string }>) {
+  return choice('LogAction', {
+    create: tagNull(0),
+    destroy: tagNull(1),
+    exec: explicit(2, seq('LogExec', { pid: int, argv: seqOf(utf8), taps: seqOf(tap) })),
+    policy_add: tagNull(3),
+    policy_remove: tagNull(4),
+    block_add: explicit(5, int),
+    block_remove: tagNull(6),
+    login: explicit(7, utf8),
+    logout: explicit(8, utf8),
   });
 }
 
@@ -108,6 +141,30 @@ export const logEvent = makeLogEvent('LogEvent', name);
 /** LogEvent as written by upstream in 2021 (names as label lists); same TypeScript shape. */
 export const logEventV4 = makeLogEvent('LogEvent (version 4)', nameV4);
 export type LogEvent = TypeOf<typeof logEvent>;
+export type LogAction = Extract<LogEvent, { kind: 'action' }>['value']['action'];
+
+/** One line of text for an albatross-ts action event (without its name). */
+export function describeLogAction(a: LogAction): string {
+  switch (a.kind) {
+    case 'create':
+    case 'destroy':
+    case 'policy_add':
+    case 'policy_remove':
+    case 'block_remove':
+      return a.kind.replace('_', ' ');
+    case 'exec':
+      return `exec pid ${a.value.pid} argv ${JSON.stringify(a.value.argv)}${a.value.taps.map((t) => ` ${t.bridge}=${t.tap}`).join('')}`;
+    case 'block_add':
+      return `block add ${a.value} MB`;
+    case 'login':
+    case 'logout':
+      return `${a.kind} from ${a.value}`;
+    default: {
+      const never: never = a;
+      return never;
+    }
+  }
+}
 
 /** The name an event is about (for subscriptions), if any. */
 export function logEventName(e: LogEvent): Name | undefined {
@@ -121,6 +178,7 @@ export function logEventName(e: LogEvent): Name | undefined {
     case 'unikernel_stop':
     case 'unikernel_start_old1':
     case 'unikernel_start':
+    case 'action':
       return e.value.name;
     default: {
       const never: never = e;
