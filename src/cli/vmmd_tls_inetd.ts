@@ -163,6 +163,7 @@ function main(): void {
 
   const sock = new net.Socket({ fd, readable: true, writable: true });
   sock.on('error', () => {});
+  sock.setNoDelay(true);
   const server = createHandlerServer(cfg.value, hopts, (ok) => {
     events.close();
     finish(ok ? 0 : 1);

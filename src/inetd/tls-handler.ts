@@ -74,7 +74,9 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
  * once per connection (handshake failures included) with whether it succeeded.
  */
 export function createHandlerServer(cfg: TlsConfig, opts: HandlerOptions, done: (ok: boolean) => void = () => {}): tls.Server {
-  const server = tls.createServer(cfg.options);
+  // no Nagle: the final reply and the close_notify that follows it are small writes, and
+  // waiting for the client's delayed ACK in between costs up to 40 ms per connection
+  const server = tls.createServer({ ...cfg.options, noDelay: true });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     socket.on('error', () => {});
     handleSecureConnection(socket, cfg, opts).then(done, (e: unknown) => {

@@ -1,0 +1,183 @@
+/**
+ * The remote endpoint's cost per connection, measured with the client operators use in
+ * scripts: `openssl s_client -tls1_3 -quiet` presenting a chain whose leaf says
+ * `unikernel info`, reading the reply until the server closes. A small in-process vmmd
+ * stand-in answers, so what is measured is the endpoint, not vmmd.
+ *
+ * Latencies are medians over rounds that alternate with a bare `node -e 0` (spawned and
+ * waited for the same way), and are reported as a ratio to it, because the machine's
+ * speed varies between runs more than these ratios do:
+ *
+ * - inetd nowait: one vmmd_tls_inetd process per connection (the real openbsd-inetd
+ *   when installed, else a stand-in that spawns the same way); target <= 1.25x;
+ * - vmmd_tls_inetd --wait, warm (the process already runs); target <= 0.20x;
+ * - vmmd_tls; target <= 0.20x;
+ * - vmmd_tls throughput with 16 clients at once (requests per second).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cmd, issue, policy, serverPki, writeClient } from '../test/helpers/pki.js';
+import { DaemonPeer, MiniInetd, handlerBundle, readLog, root } from '../test/helpers/tls-peer.js';
+
+const ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? '15');
+const INETD = '/usr/sbin/inetd';
+
+function timed(cmd: string, args: string[], opts: { input?: string } = {}): Promise<{ ms: number; out: number; code: number | null; err: string }> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = 0;
+    let err = '';
+    p.stdout?.on('data', (b: Buffer) => (out += b.length));
+    p.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+    p.stdin?.end(opts.input ?? '');
+    p.on('close', (code) => resolve({ ms: performance.now() - start, out, code, err }));
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); r(true); });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+const fmtMs = (x: number): string => `${x.toFixed(1)} ms`;
+
+export async function run(): Promise<void> {
+  if (!existsSync(handlerBundle)) throw new Error('run npm run build first');
+  const dir = mkdtempSync(join(tmpdir(), 'albatross-bench-tls-'));
+  const children: ChildProcess[] = [];
+  const peer = new DaemonPeer(dir);
+  let mini: MiniInetd | undefined;
+  try {
+    await peer.start(['vmmd']);
+    const pki = await serverPki(dir);
+    const org = await issue(pki.root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+    const leaf = await issue(org, { cn: '.', command: cmd.info() });
+    const files = writeClient(dir, 'info', [leaf]);
+    const chain = join(dir, 'chain.pem');
+    writeFileSync(chain, org.pem);
+    const logfile = join(dir, 'handler.log');
+    const sClient = (port: number) => timed('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-quiet', '-cert', files.cert, '-cert_chain', chain, '-key', files.key, '-CAfile', pki.ca]);
+    const handlerArgs = [pki.ca, pki.cert, pki.key, '--tmpdir', dir, '--logfile', logfile];
+
+    // inetd nowait
+    let nowaitPort: number;
+    let nowaitHow: string;
+    if (existsSync(INETD)) {
+      nowaitPort = await freePort();
+      const conf = join(dir, 'inetd.conf');
+      writeFileSync(conf, `127.0.0.1:${nowaitPort} stream tcp nowait.100000 root ${process.execPath} node ${handlerBundle} ${handlerArgs.join(' ')}\n`);
+      children.push(spawn(INETD, ['-d', conf], { stdio: 'ignore' }));
+      await waitPort(nowaitPort);
+      nowaitHow = 'openbsd-inetd';
+    } else {
+      mini = new MiniInetd(handlerArgs);
+      nowaitPort = await mini.start();
+      nowaitHow = 'an inetd stand-in (openbsd-inetd not installed)';
+    }
+
+    // --wait: the listening socket as standard input
+    const listener = net.createServer();
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const waitPortN = (listener.address() as net.AddressInfo).port;
+    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    children.push(spawn(process.execPath, [handlerBundle, ...handlerArgs, '--wait', '--linger', '3600'], { stdio: [fd, 'ignore', 'ignore'] }));
+    listener.close();
+
+    // vmmd_tls
+    const dlog = join(dir, 'vmmd_tls.log');
+    children.push(spawn(process.execPath, [join(root, 'dist', 'vmmd_tls.js'), pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', dlog], { stdio: 'ignore' }));
+    let daemonPort = 0;
+    for (let i = 0; i < 500 && daemonPort === 0; i++) {
+      const m = /listening on .*:(\d+)/.exec(readLog(dlog));
+      if (m) daemonPort = Number(m[1]);
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    if (daemonPort === 0) throw new Error('vmmd_tls did not start');
+
+    // sanity: each variant answers with one reply
+    for (const p of [nowaitPort, waitPortN, daemonPort]) {
+      const r = await sClient(p);
+      if (r.out === 0) throw new Error(`no answer on port ${p}: ${readLog(logfile)}`);
+    }
+
+    const base: number[] = [];
+    const nowait: number[] = [];
+    const warm: number[] = [];
+    const daemon: number[] = [];
+    const sOnly: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      base.push((await timed(process.execPath, ['-e', '0'])).ms);
+      nowait.push((await sClient(nowaitPort)).ms);
+      warm.push((await sClient(waitPortN)).ms);
+      daemon.push((await sClient(daemonPort)).ms);
+      // the client alone, against a port where nothing listens: its own start-up share
+      sOnly.push((await timed('openssl', ['version'])).ms);
+    }
+    const b = median(base);
+    const row = (what: string, xs: number[], target?: number): void => {
+      const m = median(xs);
+      const ratio = m / b;
+      const verdict = target === undefined ? '' : ratio <= target ? `  (target <= ${target}x: met)` : `  (target <= ${target}x: NOT met)`;
+      process.stdout.write(`  ${what.padEnd(44)} ${fmtMs(m).padStart(9)}  ${ratio.toFixed(2)}x${verdict}\n`);
+    };
+    process.stdout.write(`  medians of ${ROUNDS} alternating rounds; ratio to node -e 0; nowait under ${nowaitHow}\n`);
+    row('node -e 0 (baseline)', base);
+    row('openssl version (the client\'s own start-up)', sOnly);
+    row('inetd nowait: s_client info', nowait, 1.25);
+    row('vmmd_tls_inetd --wait, warm: s_client info', warm, 0.2);
+    row('vmmd_tls: s_client info', daemon, 0.2);
+
+    // throughput: 16 clients, each running requests back to back
+    const clients = 16;
+    const perClient = Number(process.env.BENCH_TLS_PER_CLIENT ?? '10');
+    const start = performance.now();
+    let failed = 0;
+    let firstFailure = '';
+    await Promise.all(Array.from({ length: clients }, async () => {
+      for (let i = 0; i < perClient; i++) {
+        const r = await sClient(daemonPort);
+        if (r.out === 0) {
+          failed++;
+          firstFailure ||= `exit ${r.code}: ${r.err.trim().split('\n').slice(0, 3).join(' | ')}`;
+        }
+      }
+    }));
+    const secs = (performance.now() - start) / 1000;
+    process.stdout.write(`  vmmd_tls, ${clients} concurrent s_client loops: ${((clients * perClient) / secs).toFixed(0)} requests/s (${clients * perClient} requests, ${failed} without answer)\n`);
+    if (failed > 0) process.stdout.write(`  first client without answer: ${firstFailure}\n`);
+    const errors = readLog(dlog).split('\n').filter((l) => / error: /.test(l));
+    if (errors.length > 0) process.stdout.write(`  vmmd_tls logged ${errors.length} errors, first: ${errors[0]}\n`);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await mini?.close();
+    await peer.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) void run();
