@@ -21,6 +21,8 @@ export const limits = {
   subscriberBufferBytes: 1024 * 1024,
   /** How long one subscriber that stopped reading may hold up a console FIFO before it is dropped. */
   subscriberStallMs: 1000,
+  /** Log: entries kept in memory for the history of new subscribers (older ones stay on disk). */
+  logHistoryEntries: 4096,
   /** Largest request frame the companion daemons (console, log, stats) accept from a client. */
   daemonMaxRequestBytes: 1024 * 1024,
   /** Connections one companion daemon (console, log, stats) serves at once; more are closed. */

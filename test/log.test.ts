@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { unwrap } from '../src/core/result.js';
+import { parseName, nameToString } from '../src/core/name.js';
+import { type LogEntry, type LogEvent, encodeLogRecord } from '../src/core/wire/log.js';
+import { frame } from '../src/core/frame.js';
+import { recoverLog, selectHistory, subscriptionMatches, type SequencedEntry } from '../src/log/store.js';
+import { LogSender, subscribeLog } from '../src/log/client.js';
+import { CLI_DIR, startDaemon, tempDir, waitFor } from './console-helpers.js';
+
+const nm = (s: string) => unwrap(parseName(s));
+const start = (name: string, pid: number): LogEvent => ({
+  kind: 'unikernel_start',
+  value: { name: nm(name), digest: new Uint8Array(32), pid, taps: [{ bridge: 'service', tap: 'tap0' }], blocks: [] },
+});
+const stop = (name: string, pid: number, code: number): LogEvent => ({
+  kind: 'unikernel_stop',
+  value: { name: nm(name), pid, status: { kind: 'exit', value: code } },
+});
+const action = (name: string, a: Extract<LogEvent, { kind: 'action' }>['value']['action']): LogEvent => ({ kind: 'action', value: { name: nm(name), action: a } });
+
+test('subscriptions see events at or below their name; root alone sees startup; history by count and since', () => {
+  assert.ok(subscriptionMatches(nm('dept:'), start('dept:web', 1)));
+  assert.ok(subscriptionMatches(nm(':dept'), start('dept:web', 1)), ':dept has the trie key of dept:');
+  assert.ok(!subscriptionMatches(nm('dept:'), start('other:web', 1)));
+  assert.ok(subscriptionMatches(nm(':'), { kind: 'startup', value: null }));
+  assert.ok(!subscriptionMatches(nm('dept:'), { kind: 'startup', value: null }));
+  const entries: SequencedEntry[] = [0, 1, 2, 3, 4].map((i) => ({ seq: BigInt(i), entry: { timestamp: i * 1000, event: start(i % 2 ? 'a:x' : 'b:x', i) } }));
+  assert.deepEqual(selectHistory(entries, nm('a:'), { kind: 'count', value: 1 }).map((x) => x.seq), [3n]);
+  assert.deepEqual(selectHistory(entries, nm(':'), { kind: 'count', value: -1 }).length, 5);
+  assert.deepEqual(selectHistory(entries, nm(':'), { kind: 'count', value: 1e15 }).length, 5);
+  assert.deepEqual(selectHistory(entries, nm('b:'), { kind: 'since', value: 2500 }).map((x) => x.seq), [2n, 4n], 'compared at whole seconds (the precision on disk)');
+  assert.deepEqual(selectHistory(entries, nm('b:'), { kind: 'since', value: 3000 }).map((x) => x.seq), [4n]);
+});
+
+test('recoverLog: a torn last record is reported with the valid length', () => {
+  const e: LogEntry = { timestamp: 1_700_000_000_000, event: stop(':x', 5, 0) };
+  const one = encodeLogRecord(e);
+  const bytes = Buffer.concat([one, one, one.subarray(0, one.length - 3)]);
+  const r = recoverLog(bytes);
+  assert.equal(r.entries.length, 2);
+  assert.equal(r.validLength, one.length * 2);
+  assert.equal(r.torn, one.length - 3);
+});
+
+async function collect(tmpdir: string, name: string, count: number, want: number): Promise<{ seq: bigint; entry: LogEntry }[]> {
+  const got: { seq: bigint; entry: LogEntry }[] = [];
+  const s = unwrap(await subscribeLog(tmpdir, nm(name), { kind: 'count', value: count }, (entry, seq) => got.push({ seq, entry })));
+  await waitFor(`${want} events`, () => got.length >= want);
+  s.close();
+  return got;
+}
+
+test('vmmd_log: events acknowledged after they are on disk, sequence numbers, prefix subscriptions, live events', async () => {
+  const dir = tempDir('alb-log-');
+  const logfile = join(dir, 'log', 'albatross');
+  const sock = join(dir, 'util', 'log.sock');
+  const d = await startDaemon('vmmd_log', ['--tmpdir', dir, '--logfile', logfile], sock);
+  try {
+    const sender = new LogSender(dir);
+    const events = [
+      action('dept:web', { kind: 'create', value: null }),
+      action('dept:web', { kind: 'exec', value: { pid: 42, argv: ['solo5-hvt', '--mem=32', 'web.hvt'], taps: [{ bridge: 'service', tap: 'tap0' }] } }),
+      start('dept:web', 42),
+      action('other:db', { kind: 'login', value: '[2001:db8::1]:4711' }),
+      stop('dept:web', 42, 1),
+      action('dept:', { kind: 'policy_add', value: null }),
+    ];
+    const sizes: number[] = [];
+    for (const e of events) {
+      assert.deepEqual(await sender.send(e), { ok: true, value: undefined });
+      sizes.push(fs.statSync(logfile).size);
+    }
+    assert.ok(sizes.every((s, i) => i === 0 || s > sizes[i - 1]), 'each acknowledged event is already in the file');
+    const all = await collect(dir, ':', -1, 7);
+    assert.equal(all[0].entry.event.kind, 'startup');
+    assert.deepEqual(all.map((x) => x.seq), [0n, 1n, 2n, 3n, 4n, 5n, 6n]);
+    const dept = await collect(dir, 'dept:', 100, 5);
+    assert.deepEqual(dept.map((x) => x.entry.event.kind), ['action', 'action', 'unikernel_start', 'unikernel_stop', 'action']);
+    assert.ok(dept.every((x) => x.entry.event.kind !== 'action' || nameToString(x.entry.event.value.name).startsWith('dept:')));
+    // live: a subscriber to one unikernel sees only its later events
+    const live: LogEntry[] = [];
+    const s = unwrap(await subscribeLog(dir, nm('dept:web'), { kind: 'count', value: 0 }, (e) => live.push(e)));
+    await sender.send(start('other:db', 7));
+    await sender.send(action('dept:web', { kind: 'destroy', value: null }));
+    await waitFor('live event', () => live.length === 1);
+    assert.equal(live[0].event.kind, 'action');
+    s.close();
+    // malformed input closes only that connection
+    const raw = net.createConnection({ path: sock });
+    raw.write(frame(new Uint8Array([1, 2, 3])));
+    await new Promise((r) => raw.once('close', r));
+    assert.ok((await sender.send(stop('dept:web', 43, 0))).ok);
+    sender.close();
+    const printed = execFileSync(process.execPath, [join(CLI_DIR, 'vmmd_log.js'), '--read-only', '--logfile', logfile]).toString();
+    assert.match(printed, /^0 \S+Z log daemon started$/m);
+    assert.match(printed, /^2 \S+ dept:web exec pid 42 argv \["solo5-hvt","--mem=32","web.hvt"\] service=tap0$/m);
+    assert.match(printed, /other:db login from \[2001:db8::1\]:4711/);
+    assert.match(printed, /dept:web stopped pid 42 exit code 1/);
+  } finally {
+    await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vmmd_log survives kill -9 with a torn last record, and rotation keeps numbering across restarts', async () => {
+  const dir = tempDir('alb-log-');
+  const logfile = join(dir, 'albatross');
+  const sock = join(dir, 'util', 'log.sock');
+  let d = await startDaemon('vmmd_log', ['--tmpdir', dir, '--logfile', logfile, '--max-size', '2048'], sock);
+  try {
+    const sender = new LogSender(dir);
+    for (let i = 0; i < 40; i++) assert.ok((await sender.send(start(`t:u${i}`, 100 + i))).ok);
+    sender.close();
+    assert.ok(fs.existsSync(`${logfile}.1`), 'rotated');
+    assert.ok(fs.statSync(logfile).size <= 2048);
+    d.proc.kill('SIGKILL');
+    await d.exited;
+    // an append interrupted half-way
+    const rec = encodeLogRecord({ timestamp: Date.now(), event: start('t:torn', 1) });
+    fs.appendFileSync(logfile, rec.subarray(0, 10));
+    const sizeWithTorn = fs.statSync(logfile).size;
+    d = await startDaemon('vmmd_log', ['--tmpdir', dir, '--logfile', logfile, '--max-size', '2048'], sock);
+    assert.match(d.stderr(), /cutting off 10 bytes of an incomplete last record/);
+    assert.ok(fs.statSync(logfile).size < sizeWithTorn + 100);
+    const sender2 = new LogSender(dir);
+    assert.ok((await sender2.send(start('t:after', 1))).ok);
+    sender2.close();
+    const got = await collect(dir, 't:', 3, 3);
+    // u39, then the restart's startup is not under t:, then the new one
+    assert.deepEqual(got.map((x) => (x.entry.event as { value: { name: { label?: string } } }).value.name.label), ['u38', 'u39', 'after']);
+    const seqs = got.map((x) => x.seq);
+    assert.equal(seqs[1], 40n, 'startup is 0, u0..u39 are 1..40');
+    assert.equal(seqs[2], 42n, 'the second startup is 41');
+    const printed = execFileSync(process.execPath, [join(CLI_DIR, 'vmmd_log.js'), '--read-only', '--logfile', logfile]).toString().trim().split('\n');
+    assert.match(printed[printed.length - 1], /^42 .* t:after started pid 1/);
+  } finally {
+    await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
