@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { decodeState } from '../src/core/wire/state.js';
 import { nameToString } from '../src/core/name.js';
 import {
-  ConsolePeer, ask, config, create, info, livePids, makeRunDir, request, startVmmd, until, vmmdMain,
+  RealConsole, ask, config, create, info, livePids, makeRunDir, request, startVmmd, until, vmmdMain,
 } from './helpers/vmmd.js';
 
 const names = async (sock: string): Promise<string[]> => {
@@ -23,7 +23,7 @@ const names = async (sock: string): Promise<string[]> => {
 
 test('kill -9 of vmmd: tenders left running are stopped and the state file relaunches each unikernel once, by startup priority', async () => {
   const d = makeRunDir();
-  const cp = new ConsolePeer(d.tmpdir);
+  const cp = new RealConsole(d.tmpdir);
   await cp.start();
   try {
     let v = await startVmmd(d);
@@ -36,9 +36,9 @@ test('kill -9 of vmmd: tenders left running are stopped and the state file relau
     await v.kill9();
     assert.deepEqual(livePids(d).sort(), old.sort(), 'the unikernels outlive a killed vmmd');
 
-    cp.order.length = 0;
     v = await startVmmd(d);
-    assert.deepEqual(cp.order, ['p:early', 'p:middle', 'p:late'], 'relaunched in startup order (absent = 50)');
+    const launched = [...v.stderr().matchAll(/started (p:\w+) \(pid \d+, startup\)/g)].map((m) => m[1]);
+    assert.deepEqual(launched, ['p:early', 'p:middle', 'p:late'], 'relaunched in startup order (absent = 50)');
     for (const pid of old) assert.ok(!livePids(d).includes(pid), `leftover tender ${pid} stopped`);
     await until('the relaunched tenders', () => livePids(d).length >= 3);
     await new Promise((r) => setTimeout(r, 300));
@@ -61,7 +61,6 @@ test('kill -9 of vmmd: tenders left running are stopped and the state file relau
     const bak = decodeState(fs.readFileSync(path.join(d.dbdir, 'state.bak')));
     assert.ok(bak.ok);
     fs.writeFileSync(path.join(d.dbdir, 'state'), Buffer.from('garbage, not DER'));
-    cp.order.length = 0;
     v = await startVmmd(d);
     assert.match(v.stderr(), /couldn't parse state .*; using the backup .*state\.bak/);
     assert.deepEqual(await names(v.sock), bak.value.dump.unikernels.map((u) => nameToString(u.name)).sort());
@@ -110,12 +109,35 @@ test('vmmd refuses to start without the console daemon, and without its director
 
 test('without a tender, create fails naming the tenders looked for', async () => {
   const d = makeRunDir({ tender: false });
-  const cp = new ConsolePeer(d.tmpdir);
+  const cp = new RealConsole(d.tmpdir);
   await cp.start();
   const v = await startVmmd(d, [], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
   try {
     const r = await ask(v.sock, 'hello', create(config([])));
     assert.equal(r, `fail: tender does not exist, looked for ${d.dbdir}/solo5-spt.2, solo5-spt.2, ${d.dbdir}/solo5-spt, solo5-spt`);
+  } finally {
+    await v.stop();
+    await cp.stop();
+    d.remove();
+  }
+});
+
+test('the console daemon going away: creates fail with upstream\'s message until vmmd has reconnected', async () => {
+  const d = makeRunDir();
+  let cp = new RealConsole(d.tmpdir);
+  await cp.start();
+  const v = await startVmmd(d);
+  try {
+    assert.equal(await ask(v.sock, 'c:one', create(config(['--exit=0']))), 'ok: created unikernel');
+    await cp.waitFor('c:one', (l) => l.startsWith('Solo5: solo5_exit'));
+    await cp.stop();
+    assert.equal(await ask(v.sock, 'c:two', create(config(['--sleep']))), 'fail: could not create unikernel: console failed');
+    assert.ok(!fs.existsSync(path.join(d.tmpdir, 'c:two.img')), 'resources of the failed create are freed');
+    cp = new RealConsole(d.tmpdir);
+    await cp.start();
+    await until('vmmd reconnected', async () => (await ask(v.sock, 'c:two', create(config(['--lines=1', '--sleep'])))) === 'ok: created unikernel');
+    await cp.waitFor('c:two', (l) => l === 'line 1');
+    assert.deepEqual(await names(v.sock), ['c:two']);
   } finally {
     await v.stop();
     await cp.stop();

@@ -15,7 +15,7 @@ import { decodeWire, encodeWire, command, type Wire } from '../src/core/wire/wir
 import { frame } from '../src/core/frame.js';
 import { nameToString } from '../src/core/name.js';
 import {
-  ConsolePeer, ask, config, create, describe, destroy, info, livePids, makeRunDir, netnsAvailable, nm, request, startVmmd, until,
+  RealConsole, ask, config, create, describe, destroy, info, livePids, makeRunDir, netnsAvailable, nm, request, startVmmd, until,
 } from './helpers/vmmd.js';
 
 /** Sends raw bytes, then waits for the daemon to close; returns what it sent back. */
@@ -34,7 +34,7 @@ function raw(sock: string, bytes: Uint8Array, o: { end?: boolean } = {}): Promis
 
 test('hostile input: random frames, a huge length, a slow writer, 100 concurrent clients; vmmd keeps serving', async () => {
   const d = makeRunDir();
-  const cp = new ConsolePeer(d.tmpdir);
+  const cp = new RealConsole(d.tmpdir);
   await cp.start();
   const v = await startVmmd(d);
   try {
@@ -85,7 +85,7 @@ test('hostile input: random frames, a huge length, a slow writer, 100 concurrent
 
 test('stats initial: vmmd answers, then reports running unikernels and later starts and stops over that connection', async () => {
   const d = makeRunDir();
-  const cp = new ConsolePeer(d.tmpdir);
+  const cp = new RealConsole(d.tmpdir);
   await cp.start();
   const v = await startVmmd(d);
   try {
@@ -129,7 +129,7 @@ const netns = netnsAvailable();
 
 test('the recorded upstream 2.7.2 requests get answers of the same kind and message (taps on br0 in a private network namespace)', { skip: netns === undefined ? false : `needs root and network namespaces: ${netns}` }, async () => {
   const d = makeRunDir();
-  const cp = new ConsolePeer(d.tmpdir);
+  const cp = new RealConsole(d.tmpdir);
   await cp.start();
   const v = await startVmmd(d, [], { netnsBridges: ['br0'] });
   try {

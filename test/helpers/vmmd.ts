@@ -308,3 +308,77 @@ export async function until(what: string, f: () => boolean | Promise<boolean>, m
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+// ------------------------------------------------------------------ the real vmmd_console
+
+export const consoleMain = path.join(repoRoot, 'build', 'src', 'cli', 'vmmd_console.js');
+
+/**
+ * The real vmmd_console on a run directory, with a way to read a unikernel's console lines
+ * (history and live, by subscription) like ConsolePeer does.
+ */
+export class RealConsole {
+  private proc: ChildProcess | undefined;
+  private err = '';
+  constructor(readonly tmpdir: string) {}
+
+  get sock(): string {
+    return path.join(this.tmpdir, 'util', 'console.sock');
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn(process.execPath, [consoleMain, '--tmpdir', this.tmpdir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    proc.stderr?.on('data', (b: Buffer) => (this.err += b.toString()));
+    const end = Date.now() + 20_000;
+    for (;;) {
+      const c = await connectUnix(this.sock);
+      if (c.ok) {
+        c.value.close();
+        return;
+      }
+      if (proc.exitCode !== null || Date.now() > end) throw new Error(`vmmd_console did not start: ${this.err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Every line of the unikernel's ring now (subscription with history, read until quiet). */
+  async of(name: string): Promise<string[]> {
+    const c = await connectUnix(this.sock);
+    if (!c.ok) throw new Error(c.error);
+    await c.value.writeMessage(command(nm(name), { kind: 'console', value: { kind: 'subscribe', value: { kind: 'count', value: 1024 } } }));
+    const out: string[] = [];
+    for (;;) {
+      const m = await c.value.readMessage(150);
+      if (m.kind !== 'message') break;
+      const p = m.wire.payload;
+      if (p.kind === 'data' && p.value.kind === 'console') out.push(p.value.value.line);
+    }
+    c.value.close();
+    return out;
+  }
+
+  async waitFor(name: string, pred: (l: string) => boolean, ms = 10_000): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const lines = await this.of(name);
+      const hit = lines.find(pred);
+      if (hit !== undefined) return hit;
+      if (Date.now() > end) throw new Error(`no matching console line for ${name}; have ${JSON.stringify(lines)}`);
+    }
+  }
+
+  /** How many times the unikernel started (the fake tender prints its arguments once per run). */
+  async runs(name: string): Promise<number> {
+    return (await this.of(name)).filter((l) => l.startsWith('args: ')).length;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (p === undefined || p.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      p.once('exit', () => r());
+      p.kill('SIGTERM');
+    });
+  }
+}
