@@ -15,6 +15,7 @@ import { nameToString } from '../src/core/name.js';
 import { readFrames } from '../src/core/frame.js';
 import { type Wire, decodeWire, command } from '../src/core/wire/wire.js';
 import { connectUnix } from '../src/transport/conn.js';
+import { subscribeLog } from '../src/log/client.js';
 import { type Identity, type PkiFiles, cmd, issue, policy, serverPki, writeClient } from './helpers/pki.js';
 import { handlerBundle, readLog, tlsRequest } from './helpers/tls-peer.js';
 import { type RunDir, type VmmdProcess, binary, config, create, destroy, makeRunDir, nm, readAll, startVmmd, until } from './helpers/vmmd.js';
@@ -26,6 +27,7 @@ let d: RunDir;
 let pki: PkiFiles;
 let inetd: ChildProcess | undefined;
 let consoleD: ChildProcess | undefined;
+let logD: ChildProcess | undefined;
 let vmmd: VmmdProcess | undefined;
 let port = 0;
 let logfile: string;
@@ -62,6 +64,8 @@ before(async () => {
   logfile = join(d.root, 'handler.log');
   consoleD = spawn(process.execPath, [binary('vmmd_console'), '--tmpdir', d.tmpdir], { stdio: 'ignore' });
   await waitFor('console.sock', () => canConnect({ path: join(d.tmpdir, 'util', 'console.sock') }));
+  logD = spawn(process.execPath, [binary('vmmd_log'), '--tmpdir', d.tmpdir, '--logfile', join(d.root, 'events')], { stdio: 'ignore' });
+  await waitFor('log.sock', () => canConnect({ path: join(d.tmpdir, 'util', 'log.sock') }));
   vmmd = await startVmmd(d);
   port = await freePort();
   localSock = join(d.tmpdir, 'util', 'local.sock');
@@ -82,6 +86,8 @@ after(async () => {
   inetd?.kill('SIGTERM');
   await vmmd?.stop();
   consoleD?.kill('SIGTERM');
+  logD?.kill('SIGTERM');
+  if (logD && logD.exitCode === null) await new Promise((r) => logD?.once('exit', r));
   if (inetd && inetd.exitCode === null) await new Promise((r) => inetd?.once('exit', r));
   if (consoleD && consoleD.exitCode === null) await new Promise((r) => consoleD?.once('exit', r));
   d.remove();
@@ -132,6 +138,16 @@ test('remote create, console stream and info through inetd against vmmd and vmmd
   const refused = await tlsRequest(port, client([greedy, team, org]), pki.ca);
   assert.deepEqual(refused.messages, []);
   assert.match(readLog(logfile), /refused: delegation to org:team: exceeds the one to org:/);
+
+  // every connection that ran a command was reported to vmmd_log as login and logout
+  const events: string[] = [];
+  const subscription = await subscribeLog(d.tmpdir, nm('org:'), { kind: 'count', value: 100 }, (e) => {
+    if (e.event.kind === 'login' || e.event.kind === 'logout') events.push(`${e.event.kind} ${nameToString(e.event.value.name)}`);
+  });
+  assert.ok(subscription.ok);
+  await until('login events', () => events.filter((e) => e === 'logout org:hello').length >= 2);
+  subscription.value.close();
+  assert.ok(events.includes('login org:hello') && events.includes('login org:'));
 
   const bye = await issue(org, { cn: 'hello', command: destroy });
   const destroyed = await tlsRequest(port, client([bye, org]), pki.ca);

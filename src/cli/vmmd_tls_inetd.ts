@@ -85,6 +85,9 @@ function main(): void {
     if (!fdIsSocket(2)) stderrLogger(binary).error('one of --logfile, --syslog or --quiet is required (standard error is the client\'s socket under inetd)');
     process.exit(3);
   }
+  // node prints warnings on standard error, which is the client's socket: log them instead
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.error(`warning: ${w.name}: ${w.message}`));
   const crash = (e: unknown): void => {
     log.error(`internal error: ${(e as Error)?.message ?? String(e)}`);
     finish(1);

@@ -23,6 +23,8 @@ export const limits = {
   subscriberStallMs: 1000,
   /** Log: entries kept in memory for the history of new subscribers (older ones stay on disk). */
   logHistoryEntries: 4096,
+  /** Stats: unikernels known at once (vmmd's are bounded by policies; clients may add too). */
+  statsMaxUnikernels: 100_000,
   /** Largest request frame the companion daemons (console, log, stats) accept from a client. */
   daemonMaxRequestBytes: 1024 * 1024,
   /** Connections one companion daemon (console, log, stats) serves at once; more are closed. */
@@ -40,6 +42,6 @@ export const limits = {
   totalTimeoutMs: 3_600_000,
   /** vmmd_tls: connections handled at once; further ones wait in the kernel's accept queue. */
   maxTlsConnections: 64,
-  /** Bulk upload through the TLS endpoint (image or block data), in bytes. */
-  maxUploadBytes: 1024 * 1024 * 1024,
+  /** Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one frame. */
+  maxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
 } as const;

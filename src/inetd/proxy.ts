@@ -16,7 +16,8 @@ import {
   type Command, type Header, type Payload, type Wire, WIRE_VERSION, commandEndpoint, decodeWire, describeCommand, encodeWire,
 } from '../core/wire/wire.js';
 import { type UnikernelConfig } from '../core/wire/common.js';
-import { type LogEvent, encodeLogWire, logMessage, decodeLogWire } from '../core/wire/log.js';
+import type { LogEvent } from '../core/wire/log.js';
+import { LogSender, logSocketPath } from '../log/client.js';
 import { type FramedConn, connectUnix } from '../transport/conn.js';
 
 export interface ProxyRequest {
@@ -35,8 +36,10 @@ export interface ProxyOptions {
   commandTimeoutMs?: number;
   /** Deadline for each answer of a daemon in single and dump mode (ms); 0 = none. */
   idleTimeoutMs?: number;
-  /** Largest bulk upload accepted from the client. */
+  /** Largest image upload accepted from the client (block data is streamed, vmmd bounds it). */
   maxUploadBytes?: number;
+  /** Aborting closes the daemon connection, which ends whatever the proxy waits for. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -130,14 +133,11 @@ async function readUpload(client: FramedConn, timeoutMs: number | undefined, max
 }
 
 /** Copies raw chunks from the client to the daemon until the end marker or EOF, then writes the marker. */
-async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs: number | undefined, max: number): Promise<string | undefined> {
-  let total = 0;
+async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs: number | undefined): Promise<string | undefined> {
   for (;;) {
     const r = await client.read(timeoutMs);
     if (r.kind === 'error') return 'reading tls chunk';
     if (r.kind === 'end') break;
-    total += r.body.length;
-    if (total > max) return 'reading tls chunk';
     try {
       await daemon.write(r.body);
     } catch {
@@ -192,6 +192,9 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
     return { ...o, result: `${o.result} (${c.error})` };
   }
   const conn = c.value;
+  const abort = (): void => conn.close();
+  opts.signal?.addEventListener('abort', abort);
+  if (opts.signal?.aborted) conn.close();
   try {
     // 4. policies, deepest first, on the same connection
     if (daemon === 'vmmd') {
@@ -217,7 +220,7 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
     }
     // 6. block data
     if (blockUploadFollows(command)) {
-      const e = await relayBlockData(client, conn, chunkTimeout, maxUpload);
+      const e = await relayBlockData(client, conn, chunkTimeout);
       if (e !== undefined) return await fail(e);
     }
     // 7. the answer
@@ -236,6 +239,7 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
       }
     }
   } finally {
+    opts.signal?.removeEventListener('abort', abort);
     conn.close();
   }
 }
@@ -293,36 +297,29 @@ export function logEndpoint(name: Name, address: string | undefined, port: numbe
 }
 
 /**
- * Reports login/logout to vmmd_log if its socket exists; silent when it does not or
- * does not answer in time (the log is a record, not a gate).
+ * Reports login/logout to vmmd_log if its socket exists; silent when it does not, fails,
+ * or does not acknowledge within `timeoutMs` (the log is a record, not a gate, and a
+ * slow log daemon must not hold client connections).
  */
 export class EventLog {
-  private conn: FramedConn | undefined;
-  private seq = 1n;
+  private readonly sender: LogSender;
 
-  constructor(private readonly tmpdir: string, private readonly timeoutMs = 2000) {}
+  constructor(private readonly tmpdir: string, private readonly timeoutMs = 2000) {
+    this.sender = new LogSender(tmpdir);
+  }
 
-  async send(name: Name, event: LogEvent): Promise<void> {
-    const path = join(this.tmpdir, 'util', 'log.sock');
-    if (this.conn === undefined || this.conn.isClosed) {
-      if (!existsSync(path)) return;
-      const c = await connectUnix(path);
-      if (!c.ok) return;
-      this.conn = c.value;
-    }
-    const h = hdr(WIRE_VERSION, name, this.seq++);
-    try {
-      await this.conn.write(encodeLogWire(logMessage.data(h, Date.now(), event)));
-      const r = await this.conn.read(this.timeoutMs);
-      if (r.kind !== 'frame' || !decodeLogWire(r.body).ok) this.close();
-    } catch {
-      this.close();
-    }
+  async send(event: LogEvent): Promise<void> {
+    if (!existsSync(logSocketPath(this.tmpdir))) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.sender.send(event).catch(() => undefined),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, this.timeoutMs); }),
+    ]);
+    if (timer !== undefined) clearTimeout(timer);
   }
 
   close(): void {
-    this.conn?.close();
-    this.conn = undefined;
+    this.sender.close();
   }
 }
 

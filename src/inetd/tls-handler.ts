@@ -50,16 +50,17 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   const what = describeChainCommand(req.value);
   opts.log.info(`login ${peer}: ${what}`);
   const endpoint = logEndpoint(req.value.name, socket.remoteAddress, socket.remotePort);
-  await opts.events?.send(req.value.name, { kind: 'login', value: endpoint });
+  await opts.events?.send({ kind: 'login', value: endpoint });
   const client = new FramedConn(socket);
   const total = opts.totalTimeoutMs ?? limits.totalTimeoutMs;
   let timedOut = false;
-  const timer = total > 0 ? setTimeout(() => { timedOut = true; socket.destroy(); }, total) : undefined;
-  const outcome = await proxyCommand(client, req.value, opts);
+  const deadline = new AbortController();
+  const timer = total > 0 ? setTimeout(() => { timedOut = true; deadline.abort(); socket.destroy(); }, total) : undefined;
+  const outcome = await proxyCommand(client, req.value, { ...opts, signal: deadline.signal });
   if (timer !== undefined) clearTimeout(timer);
   const result = timedOut ? `cut off at the ${total} ms connection deadline` : outcome.result;
   (outcome.replied ? opts.log.info : opts.log.error).call(opts.log, `logout ${peer}: ${what}: ${result}`);
-  await opts.events?.send(req.value.name, { kind: 'logout', value: endpoint });
+  await opts.events?.send({ kind: 'logout', value: endpoint });
   await new Promise<void>((resolve) => {
     if (socket.destroyed) return resolve();
     socket.once('close', () => resolve());
