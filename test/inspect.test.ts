@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../src/core/frame.js';
@@ -48,6 +48,7 @@ function assertOneLineError(r: Run, code: number, pattern: RegExp): void {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
+test.before(() => assert.ok(existsSync(bundle), `${bundle} is missing: run npm run build (npm test does)`));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('every recorded upstream frame: wire then encode gives identical bytes', async () => {
