@@ -155,3 +155,24 @@ test('garbage certificates give an error value, never a throw', () => {
     assert.equal(r.ok, false);
   }
 });
+
+test('mutated certificates never throw: always an error value or a name below the chain path', async () => {
+  const fc = await import('fast-check');
+  const root = await makeRoot();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+  const leaf = await issue(org, { cn: 'web', command: cmd.consoleSubscribe() });
+  const mutate = (der: Uint8Array, at: number, byte: number, cut: boolean): Uint8Array => {
+    const b = der.slice();
+    const i = at % b.length;
+    b[i] = byte;
+    return cut ? b.subarray(0, i) : b;
+  };
+  fc.assert(
+    fc.property(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), fc.boolean(), (at, byte, cut, which) => {
+      const chain = which ? [mutate(leaf.der, at, byte, cut), org.der] : [leaf.der, mutate(org.der, at, byte, cut)];
+      const r = commandOfChain(chain);
+      if (r.ok) assert.ok(r.value.name.path.length <= 1 && (r.value.name.path.length === 0 || r.value.name.path[0] === r.value.path[0]));
+    }),
+    { numRuns: process.env.FUZZ_RUNS ? Math.ceil(Number(process.env.FUZZ_RUNS) / 20) : 400 },
+  );
+});

@@ -138,3 +138,36 @@ test('vmmd_tls_inetd --wait: a listening socket as standard input, connections o
   assert.equal((readLog(logfile).match(/logout /g) ?? []).length, 3);
   assert.match(readLog(logfile), /no connection for 1 s, exiting/);
 });
+
+test('vmmd_tls_inetd under systemd Accept=yes: the connection is descriptor 3', async () => {
+  const logfile = join(dir, 'sy.log');
+  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
+    const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${handlerBundle}" "$@"`, 'sh', pki.ca, pki.cert, pki.key, '--tmpdir', dir, '--logfile', logfile],
+      { stdio: ['ignore', 'ignore', 'ignore', fd] });
+    child.on('exit', () => server.emit('handled'));
+    sock.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const handled = new Promise((r) => server.once('handled', r));
+  const r = await tlsRequest((server.address() as net.AddressInfo).port, infoClient, pki.ca);
+  await handled;
+  server.close();
+  assert.equal(r.messages.length, 1);
+  assert.match(readLog(logfile), /logout .*org:hello unikernel info/);
+});
+
+test('vmmd_tls_inetd --wait under systemd Accept=no: the listening socket is descriptor 3', async () => {
+  const logfile = join(dir, 'sw.log');
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const port = (listener.address() as net.AddressInfo).port;
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${handlerBundle}" "$@"`, 'sh', pki.ca, pki.cert, pki.key, '--wait', '--linger', '1', '--tmpdir', dir, '--logfile', logfile],
+    { stdio: ['ignore', 'ignore', 'ignore', fd] });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  listener.close();
+  const r = await tlsRequest(port, infoClient, pki.ca);
+  assert.equal(r.messages.length, 1);
+  assert.equal(await exited, 0);
+});
