@@ -25,6 +25,11 @@ export const limits = {
   logHistoryEntries: 4096,
   /** Stats: unikernels known at once (vmmd's are bounded by policies; clients may add too). */
   statsMaxUnikernels: 100_000,
+  /** Influx: bytes of line protocol queued per sink while the target is away (oldest dropped). */
+  influxQueueBytes: 4 * 1024 * 1024,
+  /** Influx: unikernels whose latest sample is kept for /metrics, and how long a sample stays. */
+  influxMaxUnikernels: 10_000,
+  influxSampleMaxAgeMs: 10 * 60 * 1000,
   /** Largest request frame the companion daemons (console, log, stats) accept from a client. */
   daemonMaxRequestBytes: 1024 * 1024,
   /** Connections one companion daemon (console, log, stats) serves at once; more are closed. */

@@ -1,0 +1,169 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as http from 'node:http';
+import { join } from 'node:path';
+import { unwrap } from '../src/core/result.js';
+import { parseName } from '../src/core/name.js';
+import { data, replyString } from '../src/core/wire/wire.js';
+import type { StatsData } from '../src/core/wire/stats.js';
+import { FramedConn } from '../src/transport/conn.js';
+import { escapeKey, prometheusText, samplePayload, vmTag } from '../src/influx/lineproto.js';
+import { BoundedQueue, parseHostPort } from '../src/influx/sinks.js';
+import { startDaemon, tempDir, waitFor } from './console-helpers.js';
+
+const nm = (s: string) => unwrap(parseName(s));
+
+const sample: StatsData = {
+  resourceUsage: {
+    utime: { seconds: 1n, microseconds: 250000 }, stime: { seconds: 0n, microseconds: 31000 }, maxrss: 3210n, ixrss: 0n, idrss: 0n, isrss: 0n,
+    minflt: 100n, majflt: 7n, nswap: 0n, inblock: 0n, outblock: 0n, msgsnd: 0n, msgrcv: 0n, nsignals: 0n, nvcsw: 150n, nivcsw: -1n,
+  },
+  ifdata: [{
+    bridge: 'service', flags: 0x1103, sendLength: 0, maxSendLength: 0, sendDrops: 0, mtu: 1500, baudrate: 0n, inputPackets: 10n, inputErrors: 0n,
+    outputPackets: 20n, outputErrors: 0n, collisions: 0n, inputBytes: 1000n, outputBytes: 2000n, inputMcast: 1n, outputMcast: 0n, inputDropped: 2n, outputDropped: 3n,
+  }],
+  vmmStats: [{ key: 'vcpu total runtime', value: 5n }],
+  kinfoMem: { vsize: 123456789n, rss: 3210n, tsize: 52n, dsize: 2400n, ssize: 2400n, runtime: 2810000n, cow: 0, start: { seconds: 1_700_000_000n, microseconds: 0 } },
+};
+
+test('line protocol: upstream measurement, tag and field names, order and number formats', () => {
+  const p = samplePayload('web', sample, 1_700_000_100_500);
+  assert.equal(p, [
+    'resource_usage,vm=web utime=1.250000,stime=0.031000,maxrss=3210i,ixrss=0i,idrss=0i,isrss=0i,minflt=100i,maxflt=7i,nswap=0i,inblock=0i,outblock=0i,msgsnd=0i,msgrcv=0i,nsignals=0i,nvcsw=150i,nivcsw=18446744073709551615i',
+    'kinfo_mem,vm=web vsize=123456789i,rss=3210i,tsize=52i,dsize=2400i,ssize=2400i,cow_faults=0i,runtime=2810000i,uptime=100.500000',
+    'vmm,vm=web vcpu\\ total\\ runtime=5i',
+    'interface,vm=web,bridge=service send_queue_length=0i,max_send_queue_length=0i,send_queue_drops=0i,mtu=1500i,baudrate=0i,vm_to_host_packets=10i,vm_to_host_errors=0i,vm_to_host_bytes=1000i,vm_to_host_mcast=1i,vm_to_host_dropped=2i,collisions=0i,host_to_vm_packets=20i,host_to_vm_errors=0i,host_to_vm_bytes=2000i,host_to_vm_mcast=0i,host_to_vm_dropped=3i',
+    '',
+  ].join('\n'));
+  assert.equal(vmTag(nm('dept:web'), true), 'web');
+  assert.equal(vmTag(nm('dept:web'), false), 'dept:web');
+  assert.equal(escapeKey('a,b=c d'), 'a\\,b\\=c\\ d');
+  assert.deepEqual(unwrap(parseHostPort('[::1]:9', 1)), { host: '::1', port: 9 });
+  assert.deepEqual(unwrap(parseHostPort('influx', 8094)), { host: 'influx', port: 8094 });
+  assert.ok(!parseHostPort('a:b:c', 1).ok);
+  const q = new BoundedQueue(10);
+  for (const s of ['aaaa', 'bbbb', 'cccc']) q.push(s);
+  assert.equal(q.takeAll(), 'bbbbcccc');
+  assert.equal(q.dropped, 1);
+  const prom = prometheusText(new Map([['web', { data: sample, at: 0 }]]), 1_700_000_100_000);
+  assert.match(prom, /^albatross_interface_vm_to_host_bytes_total\{vm="web",bridge="service"\} 1000$/m);
+  assert.match(prom, /^# TYPE albatross_cpu_user_seconds_total counter$/m);
+});
+
+/** A stand-in for vmmd_stats: answers subscribe, then sends a sample for two unikernels every 50 ms. */
+async function fakeStats(path: string): Promise<{ server: net.Server; subscriptions: string[]; conns: FramedConn[] }> {
+  const st = { server: net.createServer(), subscriptions: [] as string[], conns: [] as FramedConn[] };
+  st.server.on('connection', (s) => {
+    const c = new FramedConn(s);
+    st.conns.push(c);
+    void (async () => {
+      const m = await c.readMessage();
+      if (m.kind !== 'message') return;
+      st.subscriptions.push(`${m.wire.header.sequence}`);
+      await c.writeMessage(replyString(m.wire.header, 'subscribed'));
+      const timer = setInterval(() => {
+        for (const n of ['dept:web', 'dept:db']) {
+          c.writeMessage(data({ version: 5, sequence: 0n, name: nm(n) }, { kind: 'statistics', value: sample })).catch(() => clearInterval(timer));
+        }
+      }, 50);
+      s.once('close', () => clearInterval(timer));
+    })();
+  });
+  await new Promise<void>((r) => st.server.listen(path, r));
+  return st;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+test('vmmd_influx: line protocol to a TCP listener (started late), the HTTP write API (retried after a 500), /metrics', async () => {
+  const dir = tempDir('alb-influx-');
+  fs.mkdirSync(join(dir, 'util'));
+  const stats = await fakeStats(join(dir, 'util', 'stat.sock'));
+  const tcpPort = await freePort();
+  const promPort = await freePort();
+  // HTTP write API: the first request fails with 500, later ones succeed
+  const requests: { url: string; auth?: string; body: string; status: number }[] = [];
+  const httpServer = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const status = requests.length === 0 ? 500 : 204;
+      requests.push({ url: req.url ?? '', auth: req.headers.authorization, body, status });
+      res.writeHead(status);
+      res.end(status === 500 ? 'try again' : '');
+    });
+  });
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const httpPort = (httpServer.address() as net.AddressInfo).port;
+  const d = await startDaemon('vmmd_influx', [
+    '--tmpdir', dir, '--name', 'dept:', '--influx', `127.0.0.1:${tcpPort}`,
+    '--influx-url', `http://127.0.0.1:${httpPort}/api/v2/write?org=o&bucket=b`, '--influx-token', 'secret',
+    '--prometheus', `127.0.0.1:${promPort}`,
+  ]);
+  let tcp: net.Server | undefined;
+  const tcpSockets: net.Socket[] = [];
+  try {
+    await waitFor('subscribed', () => stats.subscriptions.length === 1);
+    assert.equal(stats.subscriptions[0], '1', 'sequence numbers count from 1');
+    // the TCP listener appears only now: the reporter retries with backoff
+    let received = '';
+    tcp = net.createServer((s) => {
+      tcpSockets.push(s);
+      s.on('data', (b: Buffer) => (received += b.toString()));
+    });
+    await new Promise<void>((r) => (tcp as net.Server).listen(tcpPort, '127.0.0.1', r));
+    await waitFor('line protocol over TCP', () => received.includes('vm=db') && received.includes('vm=web'), 10_000);
+    const lines = received.split('\n').filter((l) => l !== '');
+    assert.ok(lines.every((l) => /^(resource_usage|kinfo_mem|vmm|interface),vm=(web|db)[, ]/.test(l)), lines[0]);
+    assert.ok(received.endsWith('\n'));
+    await waitFor('HTTP writes', () => requests.some((r) => r.status === 204), 10_000);
+    const okReq = requests.find((r) => r.status === 204);
+    assert.equal(okReq?.url, '/api/v2/write?org=o&bucket=b');
+    assert.equal(okReq?.auth, 'Token secret');
+    assert.match(okReq?.body ?? '', /^resource_usage,vm=(web|db) utime=1\.250000,/m);
+    // the body of the failed request was sent again
+    const first = requests[0].body.split('\n')[0];
+    assert.ok(requests.slice(1).some((r) => r.body.includes(first)));
+    const metrics = await new Promise<string>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${promPort}/metrics`, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => (b += c.toString()));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    assert.match(metrics, /^albatross_interface_host_to_vm_bytes_total\{vm="web",bridge="service"\} 2000$/m);
+    assert.match(metrics, /^albatross_virtual_memory_bytes\{vm="db"\} 123456789$/m);
+    // the stats daemon restarts: the reporter subscribes again, with the next sequence number
+    for (const c of stats.conns) c.close();
+    await waitFor('resubscribed', () => stats.subscriptions.length === 2, 10_000);
+    assert.equal(stats.subscriptions[1], '2');
+    // a write error on the TCP side does not end the process
+    for (const s of tcpSockets) s.destroy();
+    const before = received.length;
+    await waitFor('TCP reconnected', () => received.length > before, 10_000);
+    assert.equal(d.proc.exitCode, null);
+  } finally {
+    await d.stop();
+    for (const s of tcpSockets) s.destroy();
+    tcp?.close();
+    httpServer.closeAllConnections();
+    httpServer.close();
+    for (const c of stats.conns) c.close();
+    stats.server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vmmd_influx refuses to start without a target', async () => {
+  const d = await startDaemon('vmmd_influx', ['--tmpdir', '/nonexistent']);
+  assert.equal(await d.exited, 124);
+  assert.match(d.stderr(), /influx host not provided/);
+});
