@@ -17,7 +17,8 @@ import { type Name, type Path, nameToString, parseName } from '../core/name.js';
 import { consoleLimit, emptyResources } from '../core/resources.js';
 import { type Platform, type ProcessExit, blockDir, blockFilePath, fifoPath, imagePath, tenderArgv } from '../core/unikernel.js';
 import { tenderBase } from '../core/solo5.js';
-import { decodeState, encodeState, type StateDump } from '../core/wire/state.js';
+import { decodeState, type StateDump } from '../core/wire/state.js';
+import { StateEncoder } from '../state/persist.js';
 import { type Header, type Wire, command, decodeWire, failure, reply, replyEmpty, data } from '../core/wire/wire.js';
 import { encodeLogWire, logMessage, type LogEvent } from '../core/wire/log.js';
 import { makeHeader } from '../core/wire/wire.js';
@@ -73,6 +74,8 @@ export class Vmmd {
   private logLastTry = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly children = new Map<number, ChildProcess>();
+  private readonly stateEncoder = new StateEncoder();
+  private deferredSave: { dump?: StateDump } | undefined;
   private stopping = false;
   private exitResolve: (() => void) | undefined;
   readonly exited: Promise<void>;
@@ -120,7 +123,11 @@ export class Vmmd {
       this.warn(c.error);
       this.scheduleConsoleRetry();
     }
+    this.deferredSave = {};
     for (const u of r.value.creates) await this.push({ kind: 'launch', name: u.name, config: u.config });
+    const pending = this.deferredSave.dump;
+    this.deferredSave = undefined;
+    if (pending !== undefined) await this.perform({ kind: 'save_state', dump: pending });
     const l = await this.listen();
     if (!l.ok) return l;
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void this.push({ kind: 'shutdown' }));
@@ -330,7 +337,12 @@ export class Vmmd {
         return;
       }
       case 'save_state':
-        writeFileAtomic(this.stateFile, encodeState(eff.dump), { backup: `${this.stateFile}.bak` });
+        if (this.deferredSave !== undefined) {
+          // start-up relaunches: one write at the end instead of one per unikernel
+          this.deferredSave.dump = eff.dump;
+          return;
+        }
+        writeFileAtomic(this.stateFile, this.stateEncoder.encode(eff.dump), { backup: `${this.stateFile}.bak` });
         return;
       case 'stats_add':
         return this.statsSend(eff.name, { kind: 'add', value: { vmmdev: '', pid: eff.pid, network: eff.taps.map((t) => ({ ...t })) } });
