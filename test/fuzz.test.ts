@@ -37,6 +37,7 @@ import {
 } from '../src/core/wire/wire.js';
 import { certFacts, csrFacts, pemBlocks } from '../src/core/x509.js';
 import { solo5Image } from './helpers/image.js';
+import { jsonToWire, messageBytes, parseJsonDocuments, wireToJson } from '../src/inspect/inspect.js';
 
 const RUNS = Math.max(1, Number(process.env.FUZZ_RUNS ?? 1000));
 /** Runs are reproducible: a fixed seed unless FUZZ_SEED gives another one (FUZZ_SEED=random for a new one each run). */
@@ -662,6 +663,39 @@ test('readAbi and readManifest: mutated Solo5 images, random bytes', (t) => {
     checkElf(withMagic);
   }), params(RUNS / 2));
   report(t, 'readAbi/readManifest');
+});
+
+test('vmmc_inspect core: JSON of any message encodes back; input forms and JSON documents never throw', (t) => {
+  const viaJson: Target<Uint8Array> = {
+    what: 'vmmc_inspect wire/encode',
+    decode: (b) => {
+      const j = wireToJson(b);
+      if (!j.ok) return j;
+      const d = jsonToWire(JSON.parse(JSON.stringify(j.value.json)));
+      assert.ok(d.ok, d.ok ? '' : d.error);
+      return { ok: true, value: d.value.der };
+    },
+    encode: (der) => der,
+  };
+  fc.assert(fc.property(fc.oneof(wireArb.map(encodeWire), logWireArb.map(encodeLogWire)), (b) => roundTrip(viaJson, undefined, b)), params(RUNS / 2));
+  const sites = wireSeeds.map(lengthSites);
+  fc.assert(fc.property(fc.nat(wireSeeds.length - 1), mutationArb, (i, m) => check(viaJson, mutate(wireSeeds[i], m, sites[i]))), params(RUNS / 2));
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), fc.boolean(), fc.boolean(), (b, h, f) => {
+    count('vmmc_inspect input forms');
+    const r = messageBytes(b, { hex: h, frame: f });
+    if (!r.ok) assert.ok(r.error.length > 0);
+    else if (!h && !f) assert.equal(hex(r.value), hex(b));
+  }), params(RUNS));
+  const jsonish = fc.array(fc.constantFrom(...'{}[]",:\\ a1\n'.split('')), { maxLength: 30 }).map((cs) => cs.join(''));
+  fc.assert(fc.property(fc.oneof(jsonish, fc.json()), fc.json(), (a, b) => {
+    count('vmmc_inspect JSON documents');
+    const r = parseJsonDocuments(a);
+    if (!r.ok) assert.ok(r.error.length > 0);
+    const two = parseJsonDocuments(`[${b}]\n {"x": ${b}}`);
+    assert.ok(two.ok);
+    assert.deepEqual(two.value, [[JSON.parse(b)], { x: JSON.parse(b) }]);
+  }), params(RUNS));
+  report(t, 'vmmc_inspect wire/encode', 'vmmc_inspect input forms', 'vmmc_inspect JSON documents');
 });
 
 test('case counts', (t) => {
