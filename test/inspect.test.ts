@@ -223,6 +223,7 @@ test('malformed input exits 1 with one line on stderr; usage errors exit 124', a
   assertOneLineError(await run(['wire', join(fixtures, 'vmmd.1.000.req.der'), join(dir, 'nope')]), 1, /nope: cannot read/);
   assertOneLineError(await run(['wire', '--nope', 'a']), 124, /unknown option --nope/);
   assertOneLineError(await run(['encode', '--frame', 'a']), 124, /--frame applies to wire only/);
+  assertOneLineError(await run(['wire', '--images', 'a']), 124, /--images applies to dump and cert only/);
   const help = await run(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout.toString(), /SYNOPSIS\n  vmmc_inspect wire/);

@@ -89,6 +89,7 @@ async function main(): Promise<number> {
   const images = opts.images as boolean;
   if (sub !== 'wire' && opts.frame) throw new UsageError('--frame applies to wire only');
   if (sub === 'cert' && hex) throw new UsageError('--hex does not apply to cert');
+  if ((sub === 'wire' || sub === 'encode') && images) throw new UsageError('--images applies to dump and cert only');
   switch (sub) {
     case 'wire': {
       if (args.length === 0) throw new UsageError('wire: FILE is missing');
