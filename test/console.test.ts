@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineSplitter, Ring, consoleFrame, consoleFramePrefix, timeTlv } from '../src/console/ring.js';
+import { LineSplitter, Ring, consoleFrame, consoleFrames, consoleFramePrefix, timeTlv } from '../src/console/ring.js';
 import { ConsoleRegistry } from '../src/console/registry.js';
 import { encodeWire, data, makeHeader } from '../src/core/wire/wire.js';
 import { unwrap } from '../src/core/result.js';
 import { parseName, nameToString } from '../src/core/name.js';
 import { textToBytes } from '../src/core/asn.js';
-import { FrameReader } from '../src/core/frame.js';
+import { FrameReader, frame } from '../src/core/frame.js';
 
 const nm = (s: string) => unwrap(parseName(s));
-const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+const text = (l: string) => l;
 
 test('LineSplitter: lines across reads, empty lines dropped, cut at 512 bytes with " [truncated]" and the rest discarded', () => {
   const s = new LineSplitter(512);
@@ -42,7 +42,7 @@ test('LineSplitter: the same lines whatever the read sizes', () => {
 
 test('Ring: 1024 lines kept, count and since clamp huge, negative and early values', () => {
   const r = new Ring(1024);
-  for (let i = 0; i < 3000; i++) r.push({ timestamp: i, line: Buffer.from(String(i)) });
+  for (let i = 0; i < 3000; i++) r.push(i, String(i));
   assert.equal(r.size, 1024);
   assert.equal(text(r.all()[0].line), '1976');
   assert.deepEqual(r.last(2).map((l) => text(l.line)), ['2998', '2999']);
@@ -56,13 +56,21 @@ test('Ring: 1024 lines kept, count and since clamp huge, negative and early valu
 test('consoleFrame produces the octets of encodeWire', () => {
   for (const [name, line, t] of [[':foo', 'hello', Date.UTC(2024, 0, 2, 3, 4, 5, 678)], ['a:b:c', 'x'.repeat(600), 0], [':u', 'é\u0001', Date.UTC(2030, 5, 1)]] as const) {
     const w = encodeWire(data(makeHeader(nm(name)), { kind: 'console', value: { timestamp: t, line } }));
-    const f = consoleFrame(consoleFramePrefix(5, nameToString(nm(name))), timeTlv(t), textToBytes(line));
+    const f = consoleFrame(consoleFramePrefix(5, nameToString(nm(name))), timeTlv(t), Buffer.from(textToBytes(line)).toString('latin1'));
     const fr = new FrameReader();
     fr.push(f);
     const r = fr.next();
     assert.equal(r.kind, 'frame');
     assert.deepEqual(Buffer.from((r as { body: Uint8Array }).body), Buffer.from(w));
   }
+});
+
+test('consoleFrames: the frames of several lines in one buffer, each as encodeWire', () => {
+  const prefix = consoleFramePrefix(5, 'org:web');
+  const t = Date.UTC(2025, 1, 2);
+  const lines = ['a', 'x'.repeat(200), 'b'.repeat(524)];
+  const want = Buffer.concat(lines.map((l) => frame(encodeWire(data(makeHeader(nm('org:web')), { kind: 'console', value: { timestamp: t, line: l } })))));
+  assert.deepEqual(consoleFrames(prefix, timeTlv(t), lines), want);
 });
 
 test('ConsoleRegistry: rings per path bounded by n, inactive rings bounded in total, subscribers capped at max', () => {

@@ -12,7 +12,7 @@ import type { SinceCount } from '../core/wire/console.js';
 import { fifoPath } from '../core/unikernel.js';
 import { FramedConn } from '../transport/conn.js';
 import { ConsoleRegistry } from './registry.js';
-import { type ConsoleFramePrefix, type ConsoleLine, LineSplitter, consoleFrame, consoleFramePrefix, timeTlv } from './ring.js';
+import { type ConsoleFramePrefix, type ConsoleLine, LineSplitter, consoleFrames, consoleFramePrefix, timeTlv } from './ring.js';
 import type { Logger } from './server.js';
 
 export interface ConsoleDaemonOptions {
@@ -216,25 +216,31 @@ export class ConsoleDaemon {
     const entry = this.registry.find(name);
     if (entry === undefined || entry.ring === undefined) return;
     const timestamp = Date.now();
-    const time = entry.subscribers.length > 0 ? timeTlv(timestamp) : undefined;
     this.linesRead += lines.length;
-    for (const line of lines) entry.ring.push({ timestamp, line });
-    if (time === undefined) return;
+    for (const line of lines) entry.ring.push(timestamp, line);
+    if (entry.subscribers.length === 0) return;
+    const time = timeTlv(timestamp);
     const subs = [...entry.subscribers];
+    // every subscriber of one version gets the same octets: encode once per header
+    const encoded = new Map<string, Buffer>();
     for (const s of subs) {
       if (s.closed) continue;
-      for (const line of lines) {
-        if (!this.write(s, time, line)) break;
+      const k = s.prefix.header.toString('latin1');
+      let frames = encoded.get(k);
+      if (frames === undefined) {
+        frames = consoleFrames(s.prefix, time, lines);
+        encoded.set(k, frames);
       }
+      this.write(s, frames);
     }
     this.throttle(name, reader, subs);
   }
 
-  /** Queues one line for a subscriber; a subscriber that stopped reading is dropped. */
-  private write(s: Subscriber, time: Buffer, line: Uint8Array): boolean {
+  /** Queues frames for a subscriber; one that has too much unread is dropped. */
+  private write(s: Subscriber, frames: Buffer): boolean {
     const socket = s.conn.stream;
     if (s.closed || socket.destroyed) return false;
-    socket.write(consoleFrame(s.prefix, time, line));
+    socket.write(frames);
     if (socket.writableLength > this.bufferLimit) {
       this.o.log('warning', `dropping a subscriber of ${nameToString(s.name)}: more than ${this.bufferLimit} bytes unread`);
       this.registry.unsubscribe(s.name, s);
@@ -262,15 +268,15 @@ export class ConsoleDaemon {
     const ring = r.entry.ring;
     if (r.status === 'subscribed' && ring !== undefined) {
       const history: ConsoleLine[] = since.kind === 'count' ? ring.last(since.value) : ring.since(since.value);
-      let lastTs = NaN;
-      let time: Buffer = Buffer.alloc(0);
-      for (const l of history) {
-        if (l.timestamp !== lastTs) {
-          lastTs = l.timestamp;
-          time = timeTlv(l.timestamp);
-        }
-        if (!this.write(sub, time, l.line)) break;
+      // lines of one read share a timestamp: encode them together
+      const parts: Buffer[] = [];
+      for (let i = 0; i < history.length; ) {
+        let j = i + 1;
+        while (j < history.length && history[j].timestamp === history[i].timestamp) j++;
+        parts.push(consoleFrames(sub.prefix, timeTlv(history[i].timestamp), history.slice(i, j).map((l) => l.line)));
+        i = j;
       }
+      if (parts.length > 0) this.write(sub, Buffer.concat(parts));
     }
     // clients send nothing: anything readable (data, end, error) ends the subscription
     if (!sub.closed) await conn.read();

@@ -7,29 +7,36 @@
 import { type Time, formatGeneralizedTime } from '../core/asn.js';
 import { limits } from '../core/limits.js';
 
-/** One console line as read: raw bytes (not necessarily UTF-8, kept as the unikernel wrote them). */
+/**
+ * One console line as read. The line holds the raw bytes the unikernel wrote (not
+ * necessarily UTF-8) as a latin1 string, one character per byte: compact in memory (a
+ * one-byte string, no Buffer object per line) and copied into frames without decoding.
+ */
 export interface ConsoleLine {
   timestamp: Time;
-  line: Uint8Array;
+  line: string;
 }
 
 /** Fixed-capacity ring of lines, oldest overwritten. */
 export class Ring {
-  private readonly slots: (ConsoleLine | undefined)[];
+  private readonly lines: string[];
+  private readonly times: Float64Array;
   /** Index of the next write. */
   private next = 0;
   private count = 0;
 
   constructor(readonly capacity: number = limits.consoleRingLines) {
-    this.slots = new Array<ConsoleLine | undefined>(capacity);
+    this.lines = new Array<string>(capacity).fill('');
+    this.times = new Float64Array(capacity);
   }
 
   get size(): number {
     return this.count;
   }
 
-  push(l: ConsoleLine): void {
-    this.slots[this.next] = l;
+  push(timestamp: Time, line: string): void {
+    this.lines[this.next] = line;
+    this.times[this.next] = timestamp;
     this.next = (this.next + 1) % this.capacity;
     if (this.count < this.capacity) this.count++;
   }
@@ -38,7 +45,10 @@ export class Ring {
   all(): ConsoleLine[] {
     const out: ConsoleLine[] = [];
     const start = (this.next - this.count + this.capacity) % this.capacity;
-    for (let i = 0; i < this.count; i++) out.push(this.slots[(start + i) % this.capacity] as ConsoleLine);
+    for (let i = 0; i < this.count; i++) {
+      const j = (start + i) % this.capacity;
+      out.push({ timestamp: this.times[j], line: this.lines[j] });
+    }
     return out;
   }
 
@@ -57,30 +67,30 @@ export class Ring {
   /** Bytes held by the lines (for measurements). */
   bytes(): number {
     let b = 0;
-    for (const l of this.slots) if (l !== undefined) b += l.line.length;
+    for (const l of this.lines) b += l.length;
     return b;
   }
 }
 
-const TRUNCATED = Buffer.from(' [truncated]');
+const TRUNCATED = ' [truncated]';
 
 /**
- * Splits what is read from a FIFO into lines: an unterminated remainder waits for the
- * next read; empty lines are dropped; a line reaching `maxBytes` without a newline is
- * cut there, suffixed with ` [truncated]`, and the rest of it up to the next newline is
- * discarded. Never holds more than `maxBytes` octets between reads.
+ * Splits what is read from a FIFO into lines (latin1 strings of the raw bytes): an
+ * unterminated remainder waits for the next read; empty lines are dropped; a line
+ * reaching `maxBytes` without a newline is cut there, suffixed with ` [truncated]`, and
+ * the rest of it up to the next newline is discarded. Never holds more than `maxBytes`
+ * octets between reads.
  */
 export class LineSplitter {
-  private partial: Buffer[] = [];
-  private partialLength = 0;
+  private partial = '';
   private discarding = false;
 
   constructor(readonly maxBytes: number = limits.consoleLineBytes) {}
 
   /** The complete lines contained in `chunk` (together with what was kept from before). */
-  push(chunk: Uint8Array): Uint8Array[] {
+  push(chunk: Uint8Array): string[] {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const out: Uint8Array[] = [];
+    const out: string[] = [];
     let pos = 0;
     while (pos < buf.length) {
       const nl = buf.indexOf(10, pos);
@@ -90,32 +100,23 @@ export class LineSplitter {
         pos = end + 1;
         continue;
       }
-      const room = this.maxBytes - this.partialLength;
+      const room = this.maxBytes - this.partial.length;
       if (end - pos >= room) {
         // the line reaches the limit: cut, mark, discard the rest up to the newline
-        const parts = [...this.partial, buf.subarray(pos, pos + room), TRUNCATED];
-        out.push(Buffer.concat(parts));
-        this.partial = [];
-        this.partialLength = 0;
+        out.push(this.partial + buf.toString('latin1', pos, pos + room) + TRUNCATED);
+        this.partial = '';
         // the rest of the line is discarded: here if its newline is in this chunk, else later
         this.discarding = nl < 0;
         pos = end + 1;
         continue;
       }
       if (nl < 0) {
-        // keep a copy: the caller may reuse its buffer
-        this.partial.push(Buffer.from(buf.subarray(pos, end)));
-        this.partialLength += end - pos;
+        this.partial += buf.toString('latin1', pos, end);
         break;
       }
-      if (this.partialLength === 0) {
-        if (end > pos) out.push(Buffer.from(buf.subarray(pos, end)));
-      } else {
-        this.partial.push(buf.subarray(pos, end));
-        out.push(Buffer.concat(this.partial));
-        this.partial = [];
-        this.partialLength = 0;
-      }
+      const line = this.partial + buf.toString('latin1', pos, end);
+      this.partial = '';
+      if (line.length > 0) out.push(line);
       pos = end + 1;
     }
     return out;
@@ -123,13 +124,12 @@ export class LineSplitter {
 
   /** Octets of an unterminated line held for the next read. */
   get pending(): number {
-    return this.partialLength;
+    return this.partial.length;
   }
 
   /** Forgets any unterminated remainder (the FIFO was closed). */
   reset(): void {
-    this.partial = [];
-    this.partialLength = 0;
+    this.partial = '';
     this.discarding = false;
   }
 }
@@ -143,7 +143,6 @@ function lengthOctets(n: number): number[] {
   if (n < 0x1000000) return [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   return [0x84, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
 }
-const tlvSize = (n: number): number => 1 + lengthOctets(n).length + n;
 
 /** What stays the same in every frame for one (version, name): precomputed once. */
 export interface ConsoleFramePrefix {
@@ -169,34 +168,63 @@ export function timeTlv(t: Time): Buffer {
   return Buffer.concat([Buffer.from([0x18, s.length]), s]);
 }
 
+const lenSize = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5);
+
+/** Writes a DER length at `p`; returns the next position. */
+function putLength(out: Buffer, p: number, n: number): number {
+  if (n < 0x80) {
+    out[p] = n;
+    return p + 1;
+  }
+  const k = lenSize(n) - 1;
+  out[p++] = 0x80 | k;
+  for (let i = k - 1; i >= 0; i--) out[p++] = (n >>> (8 * i)) & 0xff;
+  return p;
+}
+
 /**
- * A complete frame (4-octet length + DER body) of
- * `Wire{header, data console(timestamp, line)}`: the same octets encodeWire produces.
+ * The frames (4-octet length + DER body) of `Wire{header, data console(timestamp, line)}`
+ * for several lines read together, in one buffer: the same octets encodeWire produces,
+ * written to every subscriber of the same version with one write. (The hot path of the
+ * daemon: sizes are computed without allocating.)
  */
-export function consoleFrame(prefix: ConsoleFramePrefix, time: Buffer, line: Uint8Array): Buffer {
-  const lineTlv = tlvSize(line.length);
-  const dataSeq = time.length + lineTlv;
-  const inner3 = tlvSize(dataSeq); // SEQUENCE { time, line }
-  const inner2 = tlvSize(inner3); // [3] console
-  const payload = tlvSize(inner2); // [3] data
-  const body = prefix.header.length + payload;
-  const total = tlvSize(body);
-  const out = Buffer.allocUnsafe(4 + total);
-  out.writeUInt32BE(total, 0);
-  let p = 4;
-  const put = (tag: number, len: number): void => {
-    out[p++] = tag;
-    for (const b of lengthOctets(len)) out[p++] = b;
-  };
-  put(0x30, body);
-  prefix.header.copy(out, p);
-  p += prefix.header.length;
-  put(0xa3, inner2);
-  put(0xa3, inner3);
-  put(0x30, dataSeq);
-  time.copy(out, p);
-  p += time.length;
-  put(0x0c, line.length);
-  out.set(line, p);
+export function consoleFrames(prefix: ConsoleFramePrefix, time: Buffer, lines: readonly string[]): Buffer {
+  const hl = prefix.header.length;
+  const tl = time.length;
+  let total = 0;
+  for (const l of lines) {
+    const dataSeq = tl + 1 + lenSize(l.length) + l.length;
+    const inner3 = 1 + lenSize(dataSeq) + dataSeq;
+    const inner2 = 1 + lenSize(inner3) + inner3;
+    const body = hl + 1 + lenSize(inner2) + inner2;
+    total += 4 + 1 + lenSize(body) + body;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let p = 0;
+  for (const line of lines) {
+    const n = line.length;
+    const dataSeq = tl + 1 + lenSize(n) + n;
+    const inner3 = 1 + lenSize(dataSeq) + dataSeq;
+    const inner2 = 1 + lenSize(inner3) + inner3;
+    const body = hl + 1 + lenSize(inner2) + inner2;
+    out.writeUInt32BE(1 + lenSize(body) + body, p);
+    p += 4;
+    out[p++] = 0x30;
+    p = putLength(out, p, body);
+    p += prefix.header.copy(out, p);
+    out[p++] = 0xa3;
+    p = putLength(out, p, inner2);
+    out[p++] = 0xa3;
+    p = putLength(out, p, inner3);
+    out[p++] = 0x30;
+    p = putLength(out, p, dataSeq);
+    p += time.copy(out, p);
+    out[p++] = 0x0c;
+    p = putLength(out, p, n);
+    p += out.write(line, p, n, 'latin1');
+  }
   return out;
 }
+
+/** The frame of one line. */
+export const consoleFrame = (prefix: ConsoleFramePrefix, time: Buffer, line: string): Buffer => consoleFrames(prefix, time, [line]);
