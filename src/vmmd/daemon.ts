@@ -184,28 +184,33 @@ export class Vmmd {
    * so that the relaunch from the state file never duplicates a unikernel.
    */
   private async stopLeftovers(): Promise<void> {
+    const records: RuntimeRecord[] = [];
     for (const f of fs.readdirSync(this.runtimeDir)) {
       const file = path.join(this.runtimeDir, f);
-      let rec: RuntimeRecord;
       try {
-        rec = JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeRecord;
+        records.push(JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeRecord);
       } catch {
         fs.rmSync(file, { force: true });
-        continue;
       }
-      const same = processStartTime(rec.pid) === rec.startTime && (processCmdline(rec.pid) ?? []).includes(rec.image);
-      if (same) {
-        this.warn(`stopping ${rec.name} (pid ${rec.pid}) left running by a previous vmmd`);
-        try { process.kill(rec.pid, 'SIGTERM'); } catch { /* gone */ }
-        for (let i = 0; i < 100 && processStartTime(rec.pid) === rec.startTime; i++) await sleep(20);
-        if (processStartTime(rec.pid) === rec.startTime) {
-          try { process.kill(rec.pid, 'SIGKILL'); } catch { /* gone */ }
-        }
+    }
+    // the same process: pid, start time and the image on its command line all match
+    const same = (r: RuntimeRecord): boolean => processStartTime(r.pid) === r.startTime && (processCmdline(r.pid) ?? []).includes(r.image);
+    const running = records.filter(same);
+    for (const r of running) {
+      this.warn(`stopping ${r.name} (pid ${r.pid}) left running by a previous vmmd`);
+      try { process.kill(r.pid, 'SIGTERM'); } catch { /* gone */ }
+    }
+    for (let i = 0; i < 250 && running.some((r) => processStartTime(r.pid) === r.startTime); i++) await sleep(20);
+    for (const r of running) {
+      if (processStartTime(r.pid) === r.startTime) {
+        try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ }
       }
-      for (const t of rec.taps) await destroyTap(this.o.platform, t);
-      const n = parseName(rec.name);
+    }
+    for (const r of records) {
+      for (const t of r.taps) await destroyTap(this.o.platform, t);
+      const n = parseName(r.name);
       if (n.ok) this.removeFiles(n.value);
-      fs.rmSync(file, { force: true });
+      fs.rmSync(path.join(this.runtimeDir, r.name), { force: true });
     }
   }
 

@@ -56,12 +56,24 @@ export async function findTender(base: string, abi: Solo5Abi, dbdir: string): Pr
     if (found !== undefined) break;
   }
   if (found === undefined) return err(tenderNotFound(candidates));
+  // the --version check is repeated only when the tender file changed
+  let id: string | undefined;
+  try {
+    const st = fs.statSync(found);
+    id = `${found}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}\0${abi.version}`;
+  } catch {
+    id = undefined;
+  }
+  if (id !== undefined && checkedTenders.has(id)) return ok(found);
   const v = await run(found, ['--version']);
   const out = v.stdout + v.stderr;
   const check = checkTenderVersionOutput(out, abi);
   if (!check.ok) return err(check.error);
+  if (id !== undefined) checkedTenders.add(id);
   return ok(found);
 }
+
+const checkedTenders = new Set<string>();
 export { candidateText };
 
 // ------------------------------------------------------------------ taps and bridges
