@@ -8,7 +8,7 @@ import { command, encodeWire, type Wire } from '../src/core/wire/wire.js';
 import { unwrap } from '../src/core/result.js';
 import { parseName, nameToString } from '../src/core/name.js';
 import { frame, FrameReader } from '../src/core/frame.js';
-import { type Daemon, ask, connect, mkfifo, next, openWriter, payloadText, startDaemon, tempDir, waitFor } from './console-helpers.js';
+import { CLI_DIR, type Daemon, ask, connect, mkfifo, next, openWriter, payloadText, startDaemon, tempDir, waitFor } from './console-helpers.js';
 
 const nm = (s: string) => unwrap(parseName(s));
 let dir: string;
@@ -223,4 +223,31 @@ test('1,000 unikernels coming and going: rings stay bounded per path and in tota
     for (let p = 0; p < 10; p++) assert.equal(ofT.filter((x) => x.path[0] === `t${p}`).length, 3);
     return true;
   }, 20000);
+});
+
+test('--systemd-socket-activation: serves on the socket passed as fd 3', async () => {
+  const sdir = tempDir('alb-console-sd-');
+  const path = join(sdir, 'passed.sock');
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(path, r));
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  const proc = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "$@"`, 'sh',
+    join(CLI_DIR, 'vmmd_console.js'), '--systemd-socket-activation', '--tmpdir', sdir], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  let errText = '';
+  proc.stderr?.on('data', (b: Buffer) => (errText += b.toString()));
+  const exited = new Promise((r) => proc.once('exit', r));
+  try {
+    await waitFor('listening', () => /listening on systemd socket/.test(errText));
+    // closing our listener unlinks its path: a second name for the same socket stays
+    fs.linkSync(path, join(sdir, 'alias.sock'));
+    listener.close();
+    const c = await connect(join(sdir, 'alias.sock'));
+    assert.equal(payloadText(await ask(c, listInactive(':'))), 'reply consoles');
+    c.close();
+    assert.ok(!fs.existsSync(join(sdir, 'util', 'console.sock')), 'no socket of its own');
+  } finally {
+    proc.kill('SIGTERM');
+    await exited;
+    fs.rmSync(sdir, { recursive: true, force: true });
+  }
 });
