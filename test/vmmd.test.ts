@@ -277,3 +277,16 @@ test('commands of other daemons and malformed requests are refused, vmmd keeps s
   assert.equal(await ask(v.sock, 'x', create(config([], { cpuids: [] }))), 'fail: CPUids may not be empty');
   assert.deepEqual(await infoOf('nothing:'), []);
 });
+
+test('a 64 MB block device streamed up and down (ALBATROSS_TEST_BIG=1)', { skip: process.env.ALBATROSS_TEST_BIG === '1' ? false : 'set ALBATROSS_TEST_BIG=1 to run' }, async () => {
+  const size = 64;
+  assert.equal(await ask(v.sock, 'big:disk', { kind: 'block', value: { kind: 'add', value: size } }), 'ok: added block device');
+  const content = Buffer.alloc(size * 1024 * 1024);
+  for (let i = 0; i < content.length; i += 4096) content.writeUInt32BE(i, i);
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < content.length; i += 65536) chunks.push(content.subarray(i, i + 65536));
+  assert.equal(await upload('big:disk', chunks, false), 'ok: set block device');
+  const d0 = await dump('big:disk', 1);
+  assert.ok(d0.content.equals(content));
+  assert.equal(await ask(v.sock, 'big:disk', { kind: 'block', value: { kind: 'remove', value: null } }), 'ok: removed block');
+});
