@@ -66,7 +66,7 @@ function infoText(s: Style, xs: NamedInfo[]): string {
       ...(i.arguments === undefined ? [] : [`args ${JSON.stringify(i.arguments)}`]),
     ].join('; ') || '-',
   ]);
-  return table(s, ['NAME', 'TYPE', 'CPUS', 'MEM(MB)', 'STARTED', 'ON EXIT', 'DEVICES / ARGS'], rows);
+  return table(s, ['NAME', 'TYPE', 'CPUIDS', 'MEM(MB)', 'STARTED', 'ON EXIT', 'DEVICES / ARGS'], rows);
 }
 
 function blockText(s: Style, xs: BlockDeviceInfo[]): string {

@@ -4,6 +4,7 @@
  * print them, write downloads to files, and turn the outcome into upstream's exit code.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Writable } from 'node:stream';
@@ -112,12 +113,44 @@ class Download {
   }
 }
 
+/**
+ * A daemon may answer an upload early (the data exceeds the block device) and close. If our
+ * next write then fails with EPIPE, Node destroys the socket before the poll phase has read
+ * the answer that is already in the kernel's receive buffer. This reads what is there,
+ * synchronously, just before the socket is destroyed, and hands it to the reader as data.
+ */
+export function keepAnswerOnWriteError(socket: net.Socket): void {
+  type Destroy = (err: Error | null, cb: (e: Error | null) => void) => void;
+  const s = socket as unknown as { _destroy: Destroy; _handle?: { fd?: number } };
+  const original = s._destroy;
+  s._destroy = function (this: net.Socket, e: Error | null, cb: (e: Error | null) => void): void {
+    const code = (e as NodeJS.ErrnoException | null)?.code;
+    const fd = s._handle?.fd;
+    if ((code === 'EPIPE' || code === 'ECONNRESET') && typeof fd === 'number' && fd >= 0) {
+      const buf = Buffer.alloc(64 * 1024);
+      try {
+        for (;;) {
+          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          if (n <= 0) break;
+          this.emit('data', Buffer.from(buf.subarray(0, n)));
+        }
+      } catch {
+        // EAGAIN: nothing more to read
+      }
+    }
+    original.call(this, e, cb);
+  };
+}
+
 /** Streams `file` (compressed with zlib at `level` > 0) as raw chunks, then the end marker. Stops quietly when the peer goes away. */
 export async function upload(conn: FramedConn, file: string, level: number, progress: Progress | undefined, stop: () => boolean): Promise<void> {
   const raw = fs.createReadStream(file, { highWaterMark: 4096 });
   const src: NodeJS.ReadableStream = level > 0 ? raw.pipe(zlib.createDeflate({ level })) : raw;
   try {
     for await (const chunk of src as AsyncIterable<Buffer>) {
+      // let the poll phase read first: an early answer (e.g. the data exceeds the block
+      // device) is then buffered before a write to the closed connection fails with EPIPE
+      await new Promise((r) => setImmediate(r));
       if (stop() || conn.isClosed) break;
       progress?.add(chunk.length);
       await conn.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -135,7 +168,7 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
  * Reads the answers to a command of the given mode and prints them; returns the exit code.
  * single: one message; read: until the connection ends; dump: until `data block eof`.
  */
-export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions): Promise<number> {
+export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
   const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w));
   for (;;) {
@@ -150,7 +183,8 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
     }
     if (m.kind === 'error') {
       await download?.abort();
-      complain(o, `communication failure: ${m.error}`);
+      const during = uploading?.() ? ' during the upload, before answering' : '';
+      complain(o, `communication failure: ${m.error}${during ? ` (the peer closed the connection${during})` : ''}`);
       return CODE.communication;
     }
     const w = m.wire;
@@ -220,11 +254,18 @@ export async function runStep(conn: FramedConn, step: Step, o: SessionOptions, s
       return CODE.communication;
     }
   }
+  if (step.upload !== undefined && conn.stream instanceof net.Socket && !(conn.stream as { encrypted?: boolean }).encrypted) {
+    keepAnswerOnWriteError(conn.stream);
+  }
   let answered = false;
+  let uploaded = step.upload === undefined;
   const up = step.upload === undefined
     ? Promise.resolve()
-    : upload(conn, step.upload.file, step.upload.level, o.progress ? new Progress(o.stderr, 'uploading') : undefined, () => answered);
-  const code = await readAnswers(conn, step.name, mode, o);
+    : upload(conn, step.upload.file, step.upload.level, o.progress ? new Progress(o.stderr, 'uploading') : undefined, () => answered)
+      .then(() => {
+        uploaded = true;
+      });
+  const code = await readAnswers(conn, step.name, mode, o, () => !uploaded);
   answered = true;
   await up;
   return code;

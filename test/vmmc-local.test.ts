@@ -1,0 +1,318 @@
+/**
+ * vmmc_local as a process: every kind of subcommand against the real vmmd and
+ * vmmd_console (with the fake tender), and against small peers on Unix sockets for the
+ * stats and log daemons and for misbehaving daemons.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { FramedConn } from '../src/transport/conn.js';
+import { type Wire, command, decodeWire, encodeWire, makeHeader } from '../src/core/wire/wire.js';
+import { decodeLogWire, encodeLogWire, logMessage } from '../src/core/wire/log.js';
+import type { StatsData } from '../src/core/wire/stats.js';
+import { unwrap } from '../src/core/result.js';
+import { type RunDir, type VmmdProcess, ConsolePeer, makeRunDir, nm, startVmmd, until } from './helpers/vmmd.js';
+import { solo5Image } from './helpers/image.js';
+
+const CLIENT = path.join(__dirname, '..', 'src', 'cli', 'vmmc_local.js');
+const CONSOLE = path.join(__dirname, '..', 'src', 'cli', 'vmmd_console.js');
+const FIX = path.join(__dirname, '..', '..', 'test', 'fixtures', 'upstream-2.7.2', 'run1');
+
+interface Out { code: number; stdout: string; stderr: string }
+function client(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Out> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLIENT, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 16 << 20, timeout: 30_000 }, (e, stdout, stderr) => {
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let d: RunDir;
+let vmmd: VmmdProcess;
+let consoleProc: ChildProcess | undefined;
+let consolePeer: ConsolePeer | undefined;
+let L: (args: string[]) => Promise<Out>;
+
+/** The real console daemon when it is built, otherwise a minimal peer (console tests then skip). */
+const realConsole = !/notImplemented\(/.test(fs.readFileSync(CONSOLE, 'utf8'));
+
+before(async () => {
+  d = makeRunDir();
+  if (realConsole) {
+    consoleProc = spawn(process.execPath, [CONSOLE, '--tmpdir', d.tmpdir], { stdio: 'ignore' });
+    await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
+  } else {
+    consolePeer = new ConsolePeer(d.tmpdir);
+    await consolePeer.start();
+  }
+  vmmd = await startVmmd(d);
+  L = (args) => client([...args, '--tmpdir', d.tmpdir], { TMPDIR: d.root });
+  fs.writeFileSync(path.join(d.root, 'hello.spt'), solo5Image({ blocks: ['storage'] }));
+});
+
+after(async () => {
+  await L(['destroy', 'hello']);
+  await vmmd?.stop();
+  consoleProc?.kill();
+  await consolePeer?.stop();
+  d?.remove();
+});
+
+test('info, policy, add-policy, block and create-block print tables; failures exit 117 with the message', async () => {
+  let r = await L(['info']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'no unikernels\n');
+  r = await L(['add-policy', 'dept', '3', '--mem', '256', '--cpu', '0', '--cpu', '1', '--bridge', 'br0', '--size', '100']);
+  assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'added policy\n', '']);
+  r = await L(['policy', '--path', 'dept']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^PATH +UNIKERNELS +CPUIDS +MEM\(MB\) +BLOCK\(MB\) +BRIDGES\n/);
+  assert.match(r.stdout, /\n: +3 +0,1 +256 +100 +br0\n/, "names are relative to the queried path");
+  r = await L(['create-block', 'storage', '4']);
+  assert.deepEqual([r.code, r.stdout], [0, 'added block device\n']);
+  r = await L(['block']);
+  assert.match(r.stdout, /:storage +4 +no\n/);
+  r = await L(['create-block', 'storage', '4']);
+  assert.equal(r.code, 117);
+  assert.equal(r.stderr, 'vmmc_local: failure: block device with same name already exists\n');
+  r = await L(['remove-policy', '--path', 'nosuch']);
+  assert.equal(r.code, 117);
+});
+
+test('create, info, console, get, restart and destroy a unikernel', async () => {
+  const img = path.join(d.root, 'hello.spt');
+  let r = await L(['create', 'hello', img, '--block', 'storage', '--arg=--solo5:quiet', '--arg=--lines=3', '--arg=--sleep']);
+  assert.deepEqual([r.code, r.stderr, r.stdout], [0, '', 'created unikernel\n']);
+  r = await L(['info']);
+  assert.match(r.stdout, /^NAME +TYPE/);
+  assert.match(r.stdout, /\n:hello +solo5 +0 +32 +\S+ +quit +block storage=storage; args /);
+  r = await L(['info', '--json']);
+  const j = JSON.parse(r.stdout) as { payload: { reply: { unikernel_info: { name: string }[] } } };
+  assert.equal(j.payload.reply.unikernel_info[0].name, ':hello');
+
+  if (realConsole) {
+    const c = spawn(process.execPath, [CLIENT, 'console', 'hello', '--count', '10', '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await until('console lines', () => out.includes('line 3'));
+    c.kill();
+    assert.match(out, /^subscribed\n/);
+    assert.match(out, /:hello \d{4}-\d\d-\d\dT\S+ line 1\n/);
+  }
+
+  const got = path.join(d.root, 'got.img');
+  r = await L(['get', 'hello', '--output', got]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(got), fs.readFileSync(img));
+  // without --output: $TMPDIR/<name>.<time>
+  r = await L(['get', 'hello', '--compression-level', '9']);
+  const file = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(r.stdout)?.[1];
+  assert.ok(file && path.basename(file).startsWith(':hello.20') && path.dirname(file) === d.root, r.stdout);
+  assert.deepEqual(fs.readFileSync(file), fs.readFileSync(img));
+
+  r = await L(['restart', 'hello']);
+  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n']);
+  r = await L(['destroy', 'hello']);
+  assert.deepEqual([r.code, r.stdout], [0, 'destroyed unikernel\n']);
+  r = await L(['destroy', 'hello']);
+  assert.deepEqual([r.code, r.stderr], [117, 'vmmc_local: failure: destroy: not found\n']);
+  r = await L(['inactive-consoles']);
+  assert.equal(r.code, 0);
+  if (realConsole) assert.match(r.stdout, /:hello/);
+});
+
+test('set-block streams a file (plain and compressed), dump-block gets it back; too much data is refused', async () => {
+  const data = Buffer.alloc(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7919) >>> 8;
+  const src = path.join(d.root, 'disk.img');
+  fs.writeFileSync(src, data);
+  for (const level of ['0', '6']) {
+    let r = await L(['set-block', 'storage', src, '--compression-level', level]);
+    assert.deepEqual([r.code, r.stderr, r.stdout], [0, '', 'set block device\n']);
+    const out = path.join(d.root, `dump${level}.img`);
+    r = await L(['dump-block', 'storage', '--output', out, '--compression-level', level === '0' ? '3' : '0']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `wrote ${out} (${4 * 1024 * 1024} bytes)\n`);
+    const back = fs.readFileSync(out);
+    assert.deepEqual(back.subarray(0, data.length), data);
+  }
+  fs.writeFileSync(src, Buffer.alloc(5 * 1024 * 1024, 1));
+  const r = await L(['set-block', 'storage', src]);
+  assert.deepEqual([r.code, r.stderr], [117, 'vmmc_local: failure: stream exceeds size\n']);
+  const missing = await L(['set-block', 'storage', path.join(d.root, 'nope.img')]);
+  assert.equal(missing.code, 123);
+  assert.match(missing.stderr, /^vmmc_local: cannot read \S+nope.img: no such file\n$/);
+});
+
+test('inspect-dump and extract-dump read the state file vmmd wrote', async () => {
+  const img = path.join(d.root, 'keep.spt');
+  fs.writeFileSync(img, solo5Image());
+  let r = await L(['create', 'keep', img, '--arg=--solo5:quiet', '--arg=--sleep', '--compression-level', '4']);
+  assert.equal(r.code, 0, r.stderr);
+  await until('state file', () => fs.existsSync(path.join(d.dbdir, 'state')));
+  r = await L(['inspect-dump', '--dbdir', d.dbdir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^parsed 1 unikernels:\n:keep: solo5, \d+ bytes compressed, CPUs 0, 32 MB, args /);
+  const out = path.join(d.root, 'keep.img');
+  r = await L(['extract-dump', 'keep', '--dbdir', d.dbdir, '--output', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(out), fs.readFileSync(img));
+  r = await L(['extract-dump', 'other', '--dbdir', d.dbdir]);
+  assert.equal(r.code, 123, r.stderr);
+  assert.match(r.stderr, /no unikernel :other in /);
+  r = await L(['inspect-dump', '--file', path.join(d.root, 'nothing')]);
+  assert.equal(r.code, 123);
+  await L(['destroy', 'keep']);
+});
+
+test('--socket - prints the message upstream sends, as a hexdump', async () => {
+  const r = await client(['add-policy', 'dept', '3', '--mem=256', '--cpu=0', '--cpu=1', '--bridge=br0', '--size=100', '--socket', '-']);
+  assert.equal(r.code, 0);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines[0], 'out:');
+  const hex = lines.slice(1).map((l) => l.slice(10, 59).replace(/ /g, '')).join('');
+  assert.equal(hex, fs.readFileSync(path.join(FIX, 'vmmd.3.000.req.der')).toString('hex'));
+  assert.match(lines[1], /^00000000  30 /);
+});
+
+test('connect errors name the socket and the daemon; exit 122', async () => {
+  const r = await client(['info', '--tmpdir', path.join(d.root, 'nowhere')]);
+  assert.equal(r.code, 122);
+  assert.equal(r.stderr, `vmmc_local: no socket at ${path.join(d.root, 'nowhere', 'util', 'vmmd.sock')}: is vmmd running?\n`);
+  const s = await client(['stats', '--tmpdir', path.join(d.root, 'nowhere')]);
+  assert.match(s.stderr, /stat\.sock: is vmmd_stats running\?/);
+  const u = await client(['info', '--mem', '3']);
+  assert.equal(u.code, 124);
+  assert.match(u.stderr, /--mem does not apply to info/);
+});
+
+// ------------------------------------------------------------------ peers
+
+/** A daemon stand-in on a Unix socket: `serve` gets each connection. */
+async function peer(sock: string, serve: (c: FramedConn, s: net.Socket) => Promise<void>): Promise<net.Server> {
+  fs.mkdirSync(path.dirname(sock), { recursive: true });
+  const srv = net.createServer((s) => {
+    s.on('error', () => {});
+    void serve(new FramedConn(s), s);
+  });
+  await new Promise<void>((r) => srv.listen(sock, r));
+  return srv;
+}
+const close = (s: net.Server): Promise<void> => new Promise((r) => s.close(() => r()));
+
+const tv = { seconds: 1n, microseconds: 500 };
+const stats: StatsData = {
+  resourceUsage: {
+    utime: tv, stime: tv, maxrss: 2048n, ixrss: 0n, idrss: 0n, isrss: 0n, minflt: 1n, majflt: 0n, nswap: 0n, inblock: 0n,
+    outblock: 0n, msgsnd: 0n, msgrcv: 0n, nsignals: 0n, nvcsw: 3n, nivcsw: 4n,
+  },
+  ifdata: [],
+};
+
+test('stats streams every data message until the daemon closes', async () => {
+  const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
+  let seen: Wire | undefined;
+  const srv = await peer(path.join(dir, 'util', 'stat.sock'), async (c) => {
+    const m = await c.readMessage();
+    if (m.kind !== 'message') return;
+    seen = m.wire;
+    const h = m.wire.header;
+    await c.writeMessage({ header: h, payload: { kind: 'reply', value: { kind: 'string', value: 'subscribed' } } });
+    for (let i = 0; i < 2; i++) await c.writeMessage({ header: makeHeader(nm('a:web')), payload: { kind: 'data', value: { kind: 'statistics', value: stats } } });
+    c.close();
+  });
+  const r = await client(['stats', '-n', 'a:', '--tmpdir', dir]);
+  await close(srv);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(seen && encodeWire(seen), encodeWire(command(nm('a:'), { kind: 'stats', value: { kind: 'subscribe', value: null } })));
+  assert.equal(r.stdout, 'subscribed\n' + 'a:web utime 1.000500s stime 1.000500s maxrss 2048 KB\n'.repeat(2));
+});
+
+test('log subscribes at log.sock and prints the events', async () => {
+  const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
+  let got: unknown;
+  const srv = await peer(path.join(dir, 'util', 'log.sock'), async (c) => {
+    const f = await c.read();
+    if (f.kind !== 'frame') return;
+    const m = unwrap(decodeLogWire(f.body));
+    got = m.payload;
+    await c.write(encodeLogWire(logMessage.replyEmpty(m.header)));
+    const t = Date.UTC(2024, 0, 31, 12);
+    await c.write(encodeLogWire(logMessage.data(makeHeader(nm('web')), t, { kind: 'unikernel_stop', value: { name: nm('web'), pid: 42, status: { kind: 'exit', value: 3 } } })));
+    await c.write(encodeLogWire(logMessage.data(makeHeader(nm(':')), t, { kind: 'startup', value: null })));
+    c.close();
+  });
+  const r = await client(['log', '--since', '2024-01-31', '--tmpdir', dir]);
+  await close(srv);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(got, { kind: 'command', value: { kind: 'subscribe', value: { kind: 'since', value: Date.UTC(2024, 0, 31) } } });
+  assert.equal(r.stdout, '2024-01-31T12:00:00Z stop :web pid 42 exit 3\n2024-01-31T12:00:00Z startup\n');
+});
+
+test('a malformed answer or a connection closed mid-frame is a communication failure (121), one line', async () => {
+  const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
+  let mode = 0;
+  const srv = await peer(path.join(dir, 'util', 'vmmd.sock'), async (c, s) => {
+    await c.readMessage();
+    if (mode === 0) await c.write(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x05]));
+    else s.write(Buffer.from([0, 0, 0, 10, 0x30]));
+    s.end();
+  });
+  const r1 = await client(['info', '--tmpdir', dir]);
+  mode = 1;
+  const r2 = await client(['info', '--tmpdir', dir]);
+  await close(srv);
+  for (const r of [r1, r2]) {
+    assert.equal(r.code, 121, r.stderr);
+    assert.match(r.stderr, /^vmmc_local: communication failure: .+\n$/);
+    assert.doesNotMatch(r.stderr, /    at /);
+  }
+});
+
+test('a daemon that answers a block upload early does not make the client die of EPIPE', async () => {
+  const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
+  const src = path.join(dir, 'big.img');
+  fs.writeFileSync(src, Buffer.alloc(8 * 1024 * 1024, 7));
+  const srv = await peer(path.join(dir, 'util', 'vmmd.sock'), async (c, s) => {
+    const m = await c.readMessage();
+    if (m.kind !== 'message') return;
+    await c.read();
+    await c.writeMessage({ header: m.wire.header, payload: { kind: 'failure', value: 'set block: not found' } });
+    s.destroy();
+  });
+  const r = await client(['set-block', 'nope', src, '--tmpdir', dir]);
+  await close(srv);
+  assert.equal(r.code, 117, r.stderr);
+  assert.equal(r.stderr, 'vmmc_local: failure: set block: not found\n');
+});
+
+test('recorded upstream replies are shown (failure, info, console list)', async () => {
+  const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
+  let rep = '';
+  const srv = await peer(path.join(dir, 'util', 'vmmd.sock'), async (c) => {
+    await c.readMessage();
+    await c.write(new Uint8Array(fs.readFileSync(path.join(FIX, rep))));
+    c.close();
+  });
+  // a failure, the info, policy and block tables, and the inactive consoles list
+  const files = ['vmmd.12.000.rep.der', 'vmmd.9.000.rep.der', 'vmmd.4.000.rep.der', 'vmmd.7.000.rep.der', 'console.2.000.rep.der'];
+  let failures = 0;
+  for (const f of files) {
+    rep = f;
+    const w = unwrap(decodeWire(new Uint8Array(fs.readFileSync(path.join(FIX, f)))));
+    const r = await client(['info', '--tmpdir', dir]);
+    if (w.payload.kind === 'failure') {
+      failures++;
+      assert.equal(r.code, 117);
+      assert.equal(r.stderr, `vmmc_local: failure: ${w.payload.value}\n`);
+    } else {
+      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+      assert.notEqual(r.stdout, '');
+    }
+  }
+  await close(srv);
+  assert.ok(failures > 0);
+});
