@@ -1,3 +1,137 @@
-import { notImplemented } from './stub.js';
+/**
+ * vmmc_bistro: one-shot remote execution (CERTS.md §7.6). Builds a throw-away key and a
+ * 5-minute certificate for the command, signed by a CA whose key is on this machine, and
+ * runs it at the TLS endpoint.
+ */
+import * as fs from 'node:fs';
+import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
+import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
+import { classifyReadError, connectTls, oneShotCertificate, parseDestination, validateOwnChain } from '../client/remote.js';
+import { loadPrivateKey, parseKeyType } from '../provision/keys.js';
+import { parseCertificates } from '../provision/certs.js';
 
-notImplemented('vmmc_bistro');
+const BINARY = 'vmmc_bistro';
+const subs = commandSubcommands();
+
+const spec: CliSpec = {
+  binary: BINARY,
+  synopsis: [`${BINARY} SUBCOMMAND ARGS... --destination HOST[:PORT]|- [--ca FILE] [--ca-key FILE] [--server-ca FILE] [OPTIONS]`],
+  description: [
+    'Runs one command at the TLS endpoint without a prior signing step: a fresh key and a',
+    'certificate valid for 5 minutes carrying the command, signed with --ca/--ca-key, presented',
+    'with the certificates of --ca as the chain. The command is checked against the policy of',
+    '--ca first. With --destination - the chain is printed instead.',
+    'The CA key must be readable here: whoever can read it can act as that CA. Prefer',
+    'vmmp_request, vmmp_ca sign on the CA\'s machine, and vmmc_remote.',
+    '',
+    'Subcommands:',
+    ...subs.map((s) => `  ${`${s} ${SUBCOMMANDS[s].args.join(' ')}`.padEnd(30)}${SUBCOMMANDS[s].help}`),
+  ].join('\n'),
+  options: [
+    { name: 'destination', alias: 'd', type: 'string', arg: 'HOST[:PORT]', help: 'the TLS endpoint (port 1025 if absent); "-" prints the chain.' },
+    { name: 'ca', type: 'string', arg: 'FILE', default: 'ca.pem', help: 'the signing CA certificate (and its chain).' },
+    { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca.' },
+    { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
+    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block: write the data to FILE.' },
+    { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
+    ...COMMAND_OPTIONS.filter((x) => x.name !== 'file'),
+  ],
+  examples: [
+    `${BINARY} info --ca user.pem --ca-key user.key --server-ca cacert.pem -d albatross.example.org`,
+    `${BINARY} create hello hello.hvt --ca user.pem --ca-key user.key -d albatross.example.org:1025`,
+  ],
+  more: [
+    'EXIT STATUS',
+    '  0 success; 116 the chain does not validate against --server-ca; 117 the command failed;',
+    '  119 the server refused our certificate; 120 the server\'s certificate is not trusted;',
+    '  121 communication failure; 122 cannot connect; 123 other errors; 124 command line error.',
+    '',
+  ].join('\n'),
+};
+
+function fail(code: number, msg: string): never {
+  return die(BINARY, code, msg);
+}
+function read(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    return fail(EXIT.other, `cannot read ${what} ${file}: ${c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+  }
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const o = fixAddName(parseCli(spec, argv), argv);
+  const [sub, ...args] = (o as { _: string[] })._;
+  if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
+  if (!subs.includes(sub)) throw new UsageError(`${sub} cannot run remotely (one of ${subs.join(', ')})`);
+  const destArg = o.destination as string | undefined;
+  if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT])');
+  const dest = destArg === '-' ? undefined : parseDestination(destArg);
+  if (dest !== undefined && !dest.ok) throw new UsageError(`--destination: ${dest.error}`);
+  const kt = parseKeyType(String(o['key-type']));
+  if (!kt.ok) throw new UsageError(kt.error);
+
+  let image: Uint8Array | undefined;
+  if (sub === 'create' && args.length >= 2) {
+    try {
+      image = new Uint8Array(fs.readFileSync(args[1]));
+    } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      fail(EXIT.other, `cannot read image ${args[1]}: ${c === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+  }
+  const req = buildRequest({ sub, args, opts: o, dest: 'remote', image });
+  if (!req.ok) {
+    if (req.error.kind === 'usage') throw new UsageError(req.error.message);
+    fail(EXIT.other, req.error.message);
+  }
+  if (req.value.kind !== 'commands') fail(EXIT.other, `${sub} cannot run remotely`);
+
+  const caFile = String(o.ca);
+  const caText = read(caFile, 'CA certificate');
+  const caChain = parseCertificates(caText, caFile);
+  if (!caChain.ok) fail(EXIT.other, caChain.error);
+  const caKey = await loadPrivateKey(read(String(o['ca-key']), 'CA key'), String(o['ca-key']));
+  if (!caKey.ok) fail(EXIT.other, caKey.error);
+  process.stderr.write(`${BINARY}: warning: the CA key ${String(o['ca-key'])} is on this machine; whoever can read it can act as the CA\n`);
+  const serverCa = dest === undefined ? '' : read(String(o['server-ca']), 'server CA');
+  for (const s of req.value.steps) {
+    if (s.upload !== undefined) {
+      const e = checkReadable(s.upload.file);
+      if (e !== undefined) fail(EXIT.other, e);
+    }
+  }
+
+  const session: SessionOptions = {
+    binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
+    progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
+    requireAnswer: true, classify: classifyReadError,
+  };
+  for (const step of req.value.steps) {
+    const cn = certificateCn(step.name, step.command);
+    if (!cn.ok) fail(EXIT.other, `couldn't generate certificate chain: ${cn.error}`);
+    const leaf = await oneShotCertificate(caChain.value[0], caKey.value, cn.value, step.command, kt.value);
+    if (!leaf.ok) fail(EXIT.other, `couldn't generate certificate chain: ${leaf.error}`);
+    const chainPem = [leaf.value.certPem, ...caChain.value.map((c) => `${c.toString('pem')}\n`)];
+    if (dest === undefined) {
+      process.stdout.write(chainPem.join(''));
+      continue;
+    }
+    const v = validateOwnChain(chainPem, serverCa);
+    if (!v.ok) fail(EXIT.chainInvalid, `TLS validation error of provided certificate chain: ${v.error}`);
+    const conn = await connectTls(dest.value.host, dest.value.port, chainPem, leaf.value.keyPem, serverCa, (o.timeout as number) * 1000);
+    if (!conn.ok) fail(conn.error.code, conn.error.message);
+    const code = await runStep(conn.value, step, session, false);
+    conn.value.close();
+    if (code !== EXIT.ok) return code;
+  }
+  return EXIT.ok;
+}
+
+runMain(BINARY, main);

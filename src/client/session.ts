@@ -32,6 +32,10 @@ export interface SessionOptions {
   downloadDir: string;
   /** Clock for download file names (tests pin it). */
   now?: () => Date;
+  /** The connection must carry at least one answer (the TLS endpoint closes silently when it refuses a chain). */
+  requireAnswer?: boolean;
+  /** Maps a read error to an exit code and message (TLS alerts: our certificate was refused). */
+  classify?: (error: string) => { code: number; message: string } | undefined;
 }
 
 /** `$TMPDIR/<name>.<RFC 3339 time>` unless --output was given. */
@@ -171,8 +175,14 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
 export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
   const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w));
+  let seen = 0;
   for (;;) {
     const m = await conn.readMessage();
+    if (m.kind === 'message') seen++;
+    if (m.kind === 'end' && seen === 0 && o.requireAnswer) {
+      complain(o, 'communication failure: the endpoint closed the connection without an answer (it refused the certificate chain or the command; its log says why)');
+      return CODE.communication;
+    }
     if (m.kind === 'end') {
       if (download !== undefined) {
         await download.abort();
@@ -183,6 +193,11 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
     }
     if (m.kind === 'error') {
       await download?.abort();
+      const mapped = o.classify?.(m.error);
+      if (mapped !== undefined) {
+        complain(o, mapped.message);
+        return mapped.code;
+      }
       const during = uploading?.() ? ' during the upload, before answering' : '';
       complain(o, `communication failure: ${m.error}${during ? ` (the peer closed the connection${during})` : ''}`);
       return CODE.communication;

@@ -1,0 +1,203 @@
+/**
+ * vmmc_remote and vmmc_bistro as processes against a TLS 1.3 peer on loopback that
+ * verifies client chains like the endpoint (OpenSSL, one CA): what the server sees,
+ * bulk uploads, and each failure mapped to upstream's exit code with one line.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import * as zlib from 'node:zlib';
+import { X509Certificate } from 'node:crypto';
+import { FramedConn } from '../src/transport/conn.js';
+import { type Command, type Wire, decodeCertExtension, makeHeader, ALBATROSS_OID } from '../src/core/wire/wire.js';
+import { certFacts } from '../src/core/x509.js';
+import { unwrap } from '../src/core/result.js';
+import { root } from '../src/core/name.js';
+
+const CLI = path.join(__dirname, '..', 'src', 'cli');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmmc-remote-'));
+const other = path.join(dir, 'other');
+
+interface Out { code: number; stdout: string; stderr: string }
+function run(bin: string, args: string[], cwd = dir): Promise<Out> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(CLI, `${bin}.js`), ...args], { cwd, timeout: 30_000, env: { ...process.env, TMPDIR: dir } }, (e, stdout, stderr) => {
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+function sync(bin: string, args: string[], cwd = dir): void {
+  const r = spawnSync(process.execPath, [path.join(CLI, `${bin}.js`), ...args], { cwd, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${bin} ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** What the peer saw of one connection. */
+interface Seen { chain: X509Certificate[]; command?: Command; cn?: string; upload?: Buffer }
+type Behaviour = (c: FramedConn, s: tls.TLSSocket, seen: Seen) => Promise<void>;
+
+let server: tls.Server;
+let port = 0;
+let behaviour: Behaviour = async () => {};
+const seen: Seen[] = [];
+
+const reply = (text: string): Wire => ({ header: makeHeader(root), payload: { kind: 'reply', value: { kind: 'string', value: text } } });
+
+function startServer(cwd: string, caFile: string): Promise<tls.Server> {
+  const srv = tls.createServer({
+    key: fs.readFileSync(path.join(cwd, 'server.key')), cert: fs.readFileSync(path.join(cwd, 'server.pem')),
+    ca: fs.readFileSync(caFile), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3',
+  }, (s) => {
+    s.on('error', () => {});
+    const chain: X509Certificate[] = [];
+    let p = s.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+    while (p && p.raw && !chain.some((c) => c.raw.equals(p!.raw))) {
+      chain.push(new X509Certificate(p.raw));
+      p = p.issuerCertificate;
+    }
+    const facts = unwrap(certFacts(new Uint8Array(chain[0].raw)));
+    const ext = facts.extensions.find((e) => e.oid === ALBATROSS_OID);
+    const sn: Seen = { chain, cn: facts.subjectCN, command: ext ? unwrap(decodeCertExtension(ext.value)).command : undefined };
+    seen.push(sn);
+    void behaviour(new FramedConn(s), s, sn).then(() => s.end());
+  });
+  return new Promise((r) => srv.listen(0, '127.0.0.1', () => r(srv)));
+}
+
+before(async () => {
+  sync('vmmp_ca', ['generate', 'ca', 'db']);
+  sync('vmmp_request', ['add-policy', 'user', '4', '--mem', '512', '--cpu', '0', '--size', '64']);
+  sync('vmmp_ca', ['sign', 'cacert.pem', 'db', 'ca.key', 'user.req']);
+  sync('vmmp_request', ['info', '--name', 'hello']);
+  sync('vmmp_ca', ['sign', 'user.pem', 'db', 'user.key', 'hello.req']);
+  fs.writeFileSync(path.join(dir, 'disk.img'), Buffer.alloc(200_000, 'albatross'));
+  sync('vmmp_request', ['set-block', 'disk', 'disk.img']);
+  sync('vmmp_ca', ['sign', 'user.pem', 'db', 'user.key', 'disk.req']);
+  fs.mkdirSync(other);
+  sync('vmmp_ca', ['generate', 'stranger', 'db'], other);
+  server = await startServer(dir, path.join(dir, 'cacert.pem'));
+  port = (server.address() as { port: number }).port;
+});
+after(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const remote = (args: string[]): Promise<Out> => run('vmmc_remote', [...args, '--server-ca', 'cacert.pem', '-d', `127.0.0.1:${port}`]);
+
+test('vmmc_remote presents the signed chain; the reply is printed', async () => {
+  behaviour = async (c) => {
+    await c.writeMessage(reply('no unikernels here'));
+  };
+  seen.length = 0;
+  const r = await remote(['hello.pem', 'hello.key']);
+  assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'no unikernels here\n', '']);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].cn, 'hello');
+  assert.deepEqual(seen[0].chain.map((c) => c.subject), ['CN=hello', 'CN=user', 'CN=ca']);
+  assert.deepEqual(seen[0].command, { kind: 'unikernel', value: { kind: 'info', value: null } });
+});
+
+test('vmmc_remote --data streams a block device (zlib when the command says so)', async () => {
+  behaviour = async (c, _s, sn) => {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const f = await c.read();
+      if (f.kind !== 'frame') break;
+      parts.push(Buffer.from(f.body));
+    }
+    sn.upload = Buffer.concat(parts);
+    await c.writeMessage(reply('set block device'));
+  };
+  seen.length = 0;
+  const r = await remote(['disk.pem', 'disk.key', '--data', 'disk.img']);
+  assert.deepEqual([r.code, r.stdout], [0, 'set block device\n'], r.stderr);
+  assert.deepEqual(seen[0].command, { kind: 'block', value: { kind: 'set', value: true } });
+  assert.deepEqual(zlib.inflateSync(seen[0].upload!), fs.readFileSync(path.join(dir, 'disk.img')));
+  const u = await remote(['disk.pem', 'disk.key']);
+  assert.equal(u.code, 124);
+  assert.match(u.stderr, /block set needs --data FILE/);
+});
+
+test('a failure reply exits 117; a malformed one or silence 121', async () => {
+  behaviour = async (c) => {
+    await c.writeMessage({ header: makeHeader(root), payload: { kind: 'failure', value: 'couldn\'t reach service' } });
+  };
+  let r = await remote(['hello.pem', 'hello.key']);
+  assert.deepEqual([r.code, r.stderr], [117, "vmmc_remote: failure: couldn't reach service\n"]);
+  behaviour = async (c) => {
+    await c.write(new Uint8Array([1, 2, 3]));
+  };
+  r = await remote(['hello.pem', 'hello.key']);
+  assert.equal(r.code, 121);
+  assert.match(r.stderr, /^vmmc_remote: communication failure: .+\n$/);
+  behaviour = async () => {};
+  r = await remote(['hello.pem', 'hello.key']);
+  assert.equal(r.code, 121);
+  assert.match(r.stderr, /without an answer/);
+});
+
+test('local checks before connecting: key mismatch 123, chain not from --server-ca 116, unreadable file 123', async () => {
+  let r = await remote(['hello.pem', 'user.key']);
+  assert.equal(r.code, 123);
+  assert.match(r.stderr, /^vmmc_remote: Public key of certificate doesn't match private key/);
+  r = await run('vmmc_remote', ['hello.pem', 'hello.key', '--server-ca', 'other/cacert.pem', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 116);
+  assert.match(r.stderr, /^vmmc_remote: TLS validation error of provided certificate chain: /);
+  r = await remote(['missing.pem', 'hello.key']);
+  assert.deepEqual([r.code, r.stderr], [123, 'vmmc_remote: cannot read certificate missing.pem: no such file\n']);
+});
+
+test('TLS failures: server not trusted 120, our certificate refused 121 with the likely reason, nothing listening 122', async () => {
+  // a server whose certificate comes from another CA
+  const stranger = await startServer(other, path.join(dir, 'cacert.pem'));
+  const sp = (stranger.address() as { port: number }).port;
+  let r = await run('vmmc_remote', ['hello.pem', 'hello.key', '--server-ca', 'cacert.pem', '-d', `127.0.0.1:${sp}`]);
+  await new Promise<void>((res) => stranger.close(() => res()));
+  assert.equal(r.code, 120, r.stderr);
+  assert.match(r.stderr, /^vmmc_remote: the certificate of 127.0.0.1:\d+ is not trusted by --server-ca/);
+  // a server that trusts another CA for clients: with TLS 1.3 the refusal comes after our
+  // handshake completed, and node reports no alert, only the end of the connection
+  const picky = await startServer(dir, path.join(other, 'cacert.pem'));
+  const pp = (picky.address() as { port: number }).port;
+  r = await run('vmmc_remote', ['hello.pem', 'hello.key', '--server-ca', 'cacert.pem', '-d', `127.0.0.1:${pp}`]);
+  await new Promise<void>((res) => picky.close(() => res()));
+  assert.equal(r.code, 121, r.stderr);
+  assert.match(r.stderr, /^vmmc_remote: communication failure: the endpoint closed the connection without an answer \(it refused the certificate chain/);
+  r = await run('vmmc_remote', ['hello.pem', 'hello.key', '--server-ca', 'cacert.pem', '-d', `127.0.0.1:${pp}`]);
+  assert.deepEqual([r.code, r.stderr], [122, `vmmc_remote: connection refused at 127.0.0.1:${pp}\n`]);
+});
+
+test('vmmc_bistro: a 5-minute leaf under --ca, checked against its policy; - prints the chain', async () => {
+  behaviour = async (c) => {
+    await c.writeMessage(reply('ok'));
+  };
+  seen.length = 0;
+  let r = await run('vmmc_bistro', ['destroy', 'web', '--ca', 'user.pem', '--ca-key', 'user.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'ok\n');
+  assert.match(r.stderr, /warning: the CA key user.key is on this machine/);
+  const leaf = seen[0].chain[0];
+  assert.equal(leaf.subject, 'CN=web');
+  assert.equal((new Date(leaf.validTo).getTime() - new Date(leaf.validFrom).getTime()) / 1000, 310);
+  assert.deepEqual(seen[0].command, { kind: 'unikernel', value: { kind: 'destroy', value: null } });
+  assert.deepEqual(seen[0].chain.map((c) => c.subject), ['CN=web', 'CN=user', 'CN=ca']);
+
+  r = await run('vmmc_bistro', ['add-policy', 'sub', '8', '--ca', 'user.pem', '--ca-key', 'user.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 123);
+  assert.match(r.stderr, /couldn't generate certificate chain: policy above allows 4 unikernels, which is fewer than 8\n$/);
+
+  r = await run('vmmc_bistro', ['console', 'web', '--ca', 'user.pem', '--ca-key', 'user.key', '-d', '-']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.match(/BEGIN CERTIFICATE/g)?.length, 2);
+  fs.writeFileSync(path.join(dir, 'printed.pem'), r.stdout);
+  const v = spawnSync('openssl', ['verify', '-CAfile', 'cacert.pem', '-untrusted', 'user.pem', 'printed.pem'], { cwd: dir, encoding: 'utf8' });
+  assert.match(v.stdout, /printed.pem: OK/);
+
+  r = await run('vmmc_bistro', ['info', '--ca', 'user.pem', '--ca-key', 'hello.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 123);
+  assert.match(r.stderr, /Public key of certificate doesn't match private key/);
+});
