@@ -57,6 +57,8 @@ export const defaultPlatform = platformOf;
 /** The idle time after which a connection that sends nothing is closed. */
 const IDLE_MS = limits.vmmdIdleMs;
 const CONSOLE_TIMEOUT_MS = 10_000;
+/** How long a tender may take to exit after SIGTERM before it gets SIGKILL. */
+const KILL_GRACE_MS = 10_000;
 
 export class Vmmd {
   private state: VmmdState;
@@ -277,7 +279,7 @@ export class Vmmd {
       c.close();
       return;
     }
-    if (then === 'close') c.close();
+    if (then === 'close') closeGracefully(c);
     else void this.readCommand(id);
   }
 
@@ -322,13 +324,22 @@ export class Vmmd {
         const result = await this.runCreate(eff.name, eff.config, eff.origin);
         return this.process({ kind: 'started', origin: eff.origin, name: eff.name, config: eff.config, failures: eff.failures, result });
       }
-      case 'kill':
+      case 'kill': {
         try {
           process.kill(eff.pid, 'SIGTERM');
         } catch (x) {
           this.warn(`kill ${eff.pid} (${nameToString(eff.name)}): ${(x as Error).message}`);
         }
+        // a tender that ignores SIGTERM must not hold a destroy (or the shutdown) forever
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          if (!this.children.has(eff.pid)) return;
+          this.warn(`${nameToString(eff.name)} (pid ${eff.pid}) ignored SIGTERM for ${KILL_GRACE_MS / 1000} s, sending SIGKILL`);
+          try { process.kill(eff.pid, 'SIGKILL'); } catch { /* gone */ }
+        }, KILL_GRACE_MS);
+        this.timers.add(t);
         return;
+      }
       case 'cleanup': {
         this.removeFiles(eff.name);
         for (const t of eff.taps) {
@@ -770,6 +781,24 @@ function createBlockFile(file: string, bytes: number): string | undefined {
   }
   fs.closeSync(fd);
   return undefined;
+}
+
+/**
+ * Closes after an answer without making the peer's pending writes fail: a client may still be
+ * sending (a `block set` refused before its data, WIRE.md §2.4) and would lose the answer to
+ * EPIPE. Our side is shut, what still arrives is discarded, and the socket goes when the peer
+ * closes or after a grace period.
+ */
+function closeGracefully(c: FramedConn): void {
+  const s = c.stream;
+  s.removeAllListeners('data');
+  s.on('data', () => {});
+  s.end();
+  s.resume();
+  const t = setTimeout(() => s.destroy(), 5000);
+  t.unref();
+  s.once('close', () => clearTimeout(t));
+  s.once('end', () => s.destroy());
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
