@@ -1,0 +1,105 @@
+/**
+ * The remote clients against the real stack: vmmd (fake tender), vmmd_console and the TLS
+ * endpoint vmmd_tls on loopback; a delegation CA from vmmp_ca, one-shot commands from
+ * vmmc_bistro and a signed certificate used with vmmc_remote.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { type RunDir, type VmmdProcess, makeRunDir, startVmmd, until } from './helpers/vmmd.js';
+import { solo5Image } from './helpers/image.js';
+
+const CLI = path.join(__dirname, '..', 'src', 'cli');
+let d: RunDir;
+let pki: string;
+let vmmd: VmmdProcess;
+const procs: ChildProcess[] = [];
+let port = 0;
+
+interface Out { code: number; stdout: string; stderr: string }
+function run(bin: string, args: string[]): Promise<Out> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(CLI, `${bin}.js`), ...args], { cwd: pki, timeout: 30_000 }, (e, stdout, stderr) => {
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+function sync(bin: string, args: string[]): void {
+  const r = spawnSync(process.execPath, [path.join(CLI, `${bin}.js`), ...args], { cwd: pki, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${bin} ${args.join(' ')}: ${r.stderr}`);
+}
+const freePort = (): Promise<number> => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as net.AddressInfo).port;
+    s.close(() => resolve(p));
+  });
+});
+
+before(async () => {
+  d = makeRunDir();
+  pki = path.join(d.root, 'pki');
+  fs.mkdirSync(pki);
+  const consoleProc = spawn(process.execPath, [path.join(CLI, 'vmmd_console.js'), '--tmpdir', d.tmpdir], { stdio: 'ignore' });
+  procs.push(consoleProc);
+  await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
+  vmmd = await startVmmd(d);
+  sync('vmmp_ca', ['generate', 'ca', 'db']);
+  sync('vmmp_request', ['add-policy', 'team', '2', '--mem', '128', '--cpu', '0', '--size', '8']);
+  sync('vmmp_ca', ['sign', 'cacert.pem', 'db', 'ca.key', 'team.req']);
+  port = await freePort();
+  const tlsProc = spawn(process.execPath, [path.join(CLI, 'vmmd_tls.js'), 'cacert.pem', 'server.pem', 'server.key', '--ip', '127.0.0.1', '--port', String(port), '--tmpdir', d.tmpdir], { cwd: pki, stdio: 'ignore' });
+  procs.push(tlsProc);
+  await until('vmmd_tls listening', () => new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on('error', () => resolve(false));
+  }));
+});
+
+after(async () => {
+  for (const p of procs) p.kill();
+  await vmmd?.stop();
+  d?.remove();
+});
+
+const bistro = (args: string[]): Promise<Out> => run('vmmc_bistro', [...args, '--ca', 'team.pem', '--ca-key', 'team.key', '-d', `127.0.0.1:${port}`]);
+
+test('one-shot commands through the endpoint: the policy of the CA is installed and enforced', async () => {
+  let r = await bistro(['create-block', 'vol', '4']);
+  assert.deepEqual([r.code, r.stdout], [0, 'added block device\n'], r.stderr);
+  r = await bistro(['create-block', 'big', '16']);
+  assert.equal(r.code, 117);
+  assert.match(r.stderr, /failure: block device policy limit of 8 MB \(used 4 MB\) would be exceeded by the request \(16 MB\)/);
+  const data = Buffer.alloc(1_000_000);
+  for (let i = 0; i < data.length; i++) data[i] = i % 251;
+  fs.writeFileSync(path.join(pki, 'data.img'), data);
+  r = await bistro(['set-block', 'vol', 'data.img']);
+  assert.deepEqual([r.code, r.stdout], [0, 'set block device\n'], r.stderr);
+  r = await bistro(['dump-block', 'vol', '--output', 'back.img']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(path.join(pki, 'back.img')).subarray(0, data.length), data);
+  // the unikernel lands below the CA's path
+  fs.writeFileSync(path.join(pki, 'web.spt'), solo5Image());
+  r = await bistro(['create', 'web', 'web.spt', '--arg=--solo5:quiet', '--arg=--sleep']);
+  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n'], r.stderr);
+  r = await bistro(['create', 'fat', 'web.spt', '--mem', '512']);
+  assert.equal(r.code, 123, 'refused before connecting: does not fit the CA policy');
+  assert.match(r.stderr, /maximum allowed memory \(128\) would be exceeded \(requesting 512\)/);
+});
+
+test('a signed certificate with vmmc_remote: info and destroy below the delegated path', async () => {
+  sync('vmmp_request', ['info', '--name', 'web']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'web.req']);
+  let r = await run('vmmc_remote', ['web.pem', 'web.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\nteam:web +solo5 +0 +32 /);
+  sync('vmmp_request', ['destroy', 'web']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'web.req']);
+  r = await run('vmmc_remote', ['web.pem', 'web.key', '-d', `127.0.0.1:${port}`]);
+  assert.deepEqual([r.code, r.stdout], [0, 'destroyed unikernel\n'], r.stderr);
+});
