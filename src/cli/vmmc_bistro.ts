@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
-import { classifyReadError, connectTls, oneShotCertificate, parseDestination, validateOwnChain } from '../client/remote.js';
+import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
+import { oneShotCertificate } from '../client/oneshot.js';
 import { loadPrivateKey, parseKeyType } from '../provision/keys.js';
 import { parseCertificates } from '../provision/certs.js';
 

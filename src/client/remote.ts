@@ -1,17 +1,13 @@
 /**
  * The remote side of the clients (CERTS.md §4.3, §7.6, §7.7): checks of the client's own
  * chain and key, the TLS 1.3 connection to the endpoint with the server verified against
- * --server-ca (no host name check, as upstream), TLS errors mapped to upstream's exit codes,
- * and the one-shot certificate of vmmc_bistro.
+ * --server-ca (no host name check, as upstream), TLS errors mapped to upstream's exit codes.
+ * Only node:crypto/tls and our core: vmmc_remote does not load the certificate builder.
  */
 import * as crypto from 'node:crypto';
 import * as tls from 'node:tls';
-import type * as x509 from '@peculiar/x509';
 import { FramedConn } from '../transport/conn.js';
 import { type Result, ok, err } from '../core/result.js';
-import type { Command } from '../core/wire/wire.js';
-import { type KeyPair, generateKey, type KeyType, privateKeyPem } from '../provision/keys.js';
-import { ONE_SHOT_SECONDS, checkAgainstCa, issue, keyMatchesCert, policyOfCert } from '../provision/certs.js';
 import { CODE } from './session.js';
 
 export const DEFAULT_PORT = 1025;
@@ -130,27 +126,6 @@ export function connectTls(
       done(ok(conn));
     });
   });
-}
-
-/**
- * The throw-away leaf of a one-shot command (CERTS.md §7.6): checked against the CA's
- * policy, a fresh key, 5 minutes, leaf extensions and key ids, signed by the CA.
- */
-export async function oneShotCertificate(
-  caCert: x509.X509Certificate, caKey: KeyPair, cn: string, cmd: Command, keyType: KeyType,
-): Promise<Result<{ certPem: string; keyPem: string }>> {
-  if (!(await keyMatchesCert(caKey, caCert))) return err("Public key of certificate doesn't match private key");
-  const p = policyOfCert(caCert);
-  if (!p.ok) return p;
-  const c = checkAgainstCa(cmd, p.value);
-  if (!c.ok) return c;
-  const key = await generateKey(keyType);
-  const cert = await issue({
-    subject: [{ '2.5.4.3': [cn] }], subjectKey: key.keys.publicKey, issuer: caCert.subjectName, signer: caKey, set: 'leaf', cmd,
-    keyIds: true, validitySeconds: ONE_SHOT_SECONDS,
-  });
-  if (cert.rawData.byteLength > 2 ** 24) return err('certificate too big for TLS');
-  return ok({ certPem: cert.toString('pem') + '\n', keyPem: await privateKeyPem(key) });
 }
 
 /** Read errors of a TLS connection that mean the server refused our certificate (exit 119). */
