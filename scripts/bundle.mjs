@@ -3,7 +3,7 @@
 // are skipped. Prints each bundle's size and the packages it pulled in, so that a heavy
 // import in a binary that does not need it is noticed at build time.
 import { build } from 'esbuild';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,8 +18,14 @@ const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const present = binaries.filter((b) => existsSync(join(root, 'src', 'cli', `${b}.ts`)));
 const missing = binaries.filter((b) => !present.includes(b));
 
-// Start from an empty dist/ so that no stale bundle outlives its entry.
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+// No stale bundle outlives its entry; the others are overwritten in place (never deleted
+// first, so that a binary that is running, e.g. under a test, stays there during a rebuild).
+if (existsSync(join(root, 'dist'))) {
+  for (const f of readdirSync(join(root, 'dist'))) {
+    const b = f.replace(/\.js(\.map)?$/, '');
+    if (!binaries.includes(b) || !existsSync(join(root, 'src', 'cli', `${b}.ts`))) rmSync(join(root, 'dist', f), { force: true });
+  }
+}
 
 const started = performance.now();
 const result = await build({

@@ -1,20 +1,23 @@
 /**
- * A small combinator layer over asn1js: each ASN.1 type is declared once as a Codec,
- * and encoding (to asn1js blocks, serialised by asn1js as DER), strict decoding
- * (from asn1js blocks, after the strict DER check of der.ts) and a JSON form
- * (for vmmc_inspect) are all derived from that one declaration.
+ * A small combinator layer: each ASN.1 type is declared once as a Codec, and encoding
+ * (to DER through der.ts's writer), strict decoding (from der.ts's checked tree) and a
+ * JSON form (for vmmc_inspect) are all derived from that one declaration.
  *
  * Decoding is strict where upstream's encoder is canonical (minimal INTEGERs,
  * BOOLEAN 00/FF, exact SEQUENCE contents, known CHOICE tags) and lenient only where
  * the spec says upstream's decoder is (SET OF order, GeneralizedTime forms).
  */
-import * as asn1js from 'asn1js';
-import { checkDer, type DerLimits, defaultDerLimits } from './der.js';
+import {
+  type DerLimits, type DerNode, type DerOut, defaultDerLimits, derBytes, outConstructed, outPrimitive, outRaw, parseDer,
+} from './der.js';
 import { type Result, ok, err } from './result.js';
 import { type Name, parseName, nameToString } from './name.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-export type Node = asn1js.AsnType;
+/** A decoded DER value (the input of `decode`). */
+export type Node = DerNode;
+/** A value ready to be written (the output of `encode`). */
+export type Out = DerOut;
 
 /** Thrown inside decoders only; converted to an error value at the boundary. */
 export class DecodeError extends Error {}
@@ -42,17 +45,12 @@ export function describeTag(k: TagKey): string {
   return `[${CLASS_NAMES[cls]} ${n}]`;
 }
 
-export function nodeTag(n: Node): TagKey {
-  return tagKey(n.idBlock.tagClass - 1, n.idBlock.tagNumber);
-}
+export const nodeTag = (n: Node): TagKey => n.key;
 function nodeChildren(n: Node, at: string): Node[] {
-  if (!n.idBlock.isConstructed) fail(at, 'expected a constructed value');
-  return (n.valueBlock as unknown as { value: Node[] }).value;
+  if (!n.constructed) fail(at, 'expected a constructed value');
+  return n.children;
 }
-function nodeContent(n: Node): Uint8Array {
-  const whole = n.valueBeforeDecodeView;
-  return whole.subarray(n.idBlock.blockLength + n.lenBlock.blockLength);
-}
+const nodeContent = (n: Node): Uint8Array => n.bytes.subarray(n.contentStart, n.end);
 function expectTag(n: Node | undefined, k: TagKey, at: string, what: string): Node {
   if (n === undefined) return fail(at, `missing ${what}`);
   if (nodeTag(n) !== k) fail(at, `expected ${what} (${describeTag(k)}), got ${describeTag(nodeTag(n))}`);
@@ -64,7 +62,7 @@ export interface Codec<T> {
   readonly what: string;
   /** The outer tags this type can start with (for CHOICE and OPTIONAL look-ahead). */
   readonly tags: ReadonlySet<TagKey>;
-  encode(v: T): Node;
+  encode(v: T): Out;
   decode(n: Node, at: string): T;
   toJson(v: T): Json;
   fromJson(j: Json | undefined, at: string): T;
@@ -87,11 +85,10 @@ function bigOfJson(j: Json | undefined, at: string): bigint {
   if (typeof j === 'string' && /^-?[0-9]+$/.test(j)) return BigInt(j);
   return fail(at, 'expected an integer');
 }
-const primitive = (tag: number, content: Uint8Array): Node =>
-  new asn1js.Primitive({ idBlock: { tagClass: 1, tagNumber: tag }, valueHex: content }) as unknown as Node;
+const primitive = (tag: number, content: Uint8Array): Out => outPrimitive(tag, content);
 
-/** Encodes a node to its DER bytes. */
-export const derOf = (n: Node): Uint8Array => new Uint8Array(n.toBER());
+/** The DER bytes of an encoded value. */
+export const derOf = (o: Out): Uint8Array => derBytes(o);
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
@@ -113,6 +110,32 @@ function decodeIntegerContent(c: Uint8Array, at: string): bigint {
   return v;
 }
 
+/** Minimal two's complement octets of an integer. */
+export function integerContent(v: bigint | number): Uint8Array {
+  if (typeof v === 'number') {
+    if (v >= -0x80000000 && v <= 0x7fffffff && Number.isInteger(v)) return smallIntegerContent(v);
+    v = BigInt(v);
+  }
+  if (v >= -128n && v <= 127n) return new Uint8Array([Number(v) & 0xff]);
+  const out: number[] = [];
+  let x = v;
+  for (;;) {
+    out.unshift(Number(x & 0xffn));
+    const rest = x >> 8n;
+    const sign = (out[0] & 0x80) !== 0;
+    if ((rest === 0n && !sign) || (rest === -1n && sign)) break;
+    x = rest;
+  }
+  return new Uint8Array(out);
+}
+
+function smallIntegerContent(v: number): Uint8Array {
+  const n = v >= -0x80 && v < 0x80 ? 1 : v >= -0x8000 && v < 0x8000 ? 2 : v >= -0x800000 && v < 0x800000 ? 3 : 4;
+  const out = new Uint8Array(n);
+  for (let i = n - 1, x = v; i >= 0; i--, x >>= 8) out[i] = x & 0xff;
+  return out;
+}
+
 function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) => T, from: (v: T) => bigint): Codec<T> {
   const check = (v: bigint, at: string): bigint => {
     if (v < min || v > max) fail(at, `${what} ${v} out of range [${min}, ${max}]`);
@@ -122,9 +145,11 @@ function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) 
     what,
     tags: new Set([U(2)]),
     encode: (v) => {
+      if (typeof v === 'number' && v >= -0x80000000 && v <= 0x7fffffff && Number.isInteger(v) && BigInt(v) >= min && BigInt(v) <= max)
+        return primitive(2, smallIntegerContent(v));
       const b = from(v);
       if (b < min || b > max) throw new RangeError(`${what} ${b} out of range`);
-      return asn1js.Integer.fromBigInt(b) as unknown as Node;
+      return primitive(2, integerContent(b));
     },
     decode: (n, at) => to(check(decodeIntegerContent(nodeContent(expectTag(n, U(2), at, what)), at), at)),
     toJson: (v) => jsonBig(from(v)),
@@ -144,10 +169,14 @@ export const uint: Codec<number> = makeInteger('INTEGER (>= 0)', 0n, BigInt(Numb
 
 // ------------------------------------------------------------------ simple types
 
+const TRUE_OCTET = new Uint8Array([0xff]);
+const FALSE_OCTET = new Uint8Array([0]);
+const NO_OCTETS = new Uint8Array(0);
+
 export const bool: Codec<boolean> = {
   what: 'BOOLEAN',
   tags: new Set([U(1)]),
-  encode: (v) => new asn1js.Boolean({ value: v }) as unknown as Node,
+  encode: (v) => primitive(1, v ? TRUE_OCTET : FALSE_OCTET),
   decode: (n, at) => {
     const c = nodeContent(expectTag(n, U(1), at, 'BOOLEAN'));
     if (c.length !== 1 || (c[0] !== 0 && c[0] !== 0xff)) fail(at, 'BOOLEAN must be one octet 00 or FF');
@@ -160,7 +189,7 @@ export const bool: Codec<boolean> = {
 export const nul: Codec<null> = {
   what: 'NULL',
   tags: new Set([U(5)]),
-  encode: () => new asn1js.Null() as unknown as Node,
+  encode: () => primitive(5, NO_OCTETS),
   decode: (n, at) => {
     if (nodeContent(expectTag(n, U(5), at, 'NULL')).length !== 0) fail(at, 'NULL must be empty');
     return null;
@@ -175,7 +204,7 @@ export const octets: Codec<Uint8Array> = {
   encode: (v) => primitive(4, v),
   decode: (n, at) => {
     const x = expectTag(n, U(4), at, 'OCTET STRING');
-    if (x.idBlock.isConstructed) fail(at, 'constructed OCTET STRING');
+    if (x.constructed) fail(at, 'constructed OCTET STRING');
     return nodeContent(x).slice();
   },
   toJson: (v) => hex(v),
@@ -253,6 +282,17 @@ function utf8SeqLength(b: Uint8Array, i: number): number {
 }
 const ESCAPED = /[\udc80-\udcff]/;
 export function textToBytes(s: string): Uint8Array {
+  if (s.length < 64) {
+    // short ASCII strings (names, devices, arguments) without TextEncoder's overhead
+    const out = new Uint8Array(s.length);
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      out[i] = c;
+    }
+    if (i === s.length) return out;
+  }
   if (!ESCAPED.test(s)) return encoder.encode(s);
   const parts: number[] = [];
   for (let i = 0; i < s.length; i++) {
@@ -275,7 +315,7 @@ export const utf8: Codec<string> = {
   encode: (v) => primitive(12, textToBytes(v)),
   decode: (n, at) => {
     const x = expectTag(n, U(12), at, 'UTF8String');
-    if (x.idBlock.isConstructed) fail(at, 'constructed UTF8String');
+    if (x.constructed) fail(at, 'constructed UTF8String');
     return bytesToText(nodeContent(x));
   },
   toJson: (v) => v,
@@ -431,12 +471,18 @@ export function map<A, B>(c: Codec<A>, what: string, to: (a: A, at: string) => B
 
 export const decodeFail = fail;
 
+const contextId = (n: number): number => {
+  if (n >= 31) throw new RangeError(`context tag [${n}] needs the high-tag form, which our grammars never use`);
+  return 0xa0 | n;
+};
+
 export function explicit<T>(n: number, c: Codec<T>): Codec<T> {
   const k = ctx(n);
+  const id = contextId(n);
   return {
     what: `[${n}] ${c.what}`,
     tags: new Set([k]),
-    encode: (v) => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value: [c.encode(v) as never] }) as unknown as Node,
+    encode: (v) => outConstructed(id, [c.encode(v)]),
     decode: (node, at) => {
       const kids = nodeChildren(expectTag(node, k, at, `[${n}]`), at);
       if (kids.length !== 1) fail(at, `[${n}] must contain exactly one value, got ${kids.length}`);
@@ -462,7 +508,7 @@ export type SeqValue<F extends Fields> = Simplify<
 >;
 
 export interface SeqCodec<T> extends Codec<T> {
-  encodeChildren(v: T): Node[];
+  encodeChildren(v: T): Out[];
   decodeChildren(kids: Node[], at: string): T;
 }
 
@@ -473,8 +519,8 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
     const codec: Codec<unknown> = optional ? (f as Optional<unknown>).optional : (f as Codec<unknown>);
     return { k, optional, codec };
   });
-  const encodeChildren = (v: SeqValue<F>): Node[] => {
-    const out: Node[] = [];
+  const encodeChildren = (v: SeqValue<F>): Out[] => {
+    const out: Out[] = [];
     const rec = v as Record<string, unknown>;
     for (const e of entries) {
       const x = rec[e.k];
@@ -509,7 +555,7 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
     tags: new Set([U(16)]),
     encodeChildren,
     decodeChildren,
-    encode: (v) => new asn1js.Sequence({ value: encodeChildren(v) as never[] }) as unknown as Node,
+    encode: (v) => outConstructed(0x30, encodeChildren(v)),
     decode: (n, at) => decodeChildren(nodeChildren(expectTag(n, U(16), at, what), at), at),
     toJson: (v) => {
       const o: { [k: string]: Json } = {};
@@ -535,10 +581,11 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
 /** [n] IMPLICIT SEQUENCE: the sequence's contents under a context tag. */
 export function implicitSeq<T>(n: number, c: SeqCodec<T>): Codec<T> {
   const k = ctx(n);
+  const id = contextId(n);
   return {
     what: `[${n}] IMPLICIT ${c.what}`,
     tags: new Set([k]),
-    encode: (v) => new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value: c.encodeChildren(v) as never[] }) as unknown as Node,
+    encode: (v) => outConstructed(id, c.encodeChildren(v)),
     decode: (node, at) => c.decodeChildren(nodeChildren(expectTag(node, k, at, `[${n}]`), at), at),
     toJson: c.toJson,
     fromJson: c.fromJson,
@@ -550,15 +597,12 @@ function listCodec<T>(what: string, tag: 16 | 17, c: Codec<T>): Codec<T[]> {
     what,
     tags: new Set([U(tag)]),
     encode: (v) => {
-      let kids = v.map((x) => c.encode(x));
-      if (tag === 17) {
-        // DER: SET OF elements sorted by their encodings
-        const enc = kids.map((k) => ({ k, b: derOf(k) }));
-        enc.sort((a, b) => compareBytes(a.b, b.b));
-        kids = enc.map((e) => e.k);
-      }
-      const Ctor = tag === 16 ? asn1js.Sequence : asn1js.Set;
-      return new Ctor({ value: kids as never[] }) as unknown as Node;
+      const kids = v.map((x) => c.encode(x));
+      if (tag === 16) return outConstructed(0x30, kids);
+      // DER: SET OF elements sorted by their encodings
+      const enc = kids.map((k) => derOf(k));
+      enc.sort(compareBytes);
+      return outConstructed(0x31, enc.map(outRaw));
     },
     decode: (n, at) => nodeChildren(expectTag(n, U(tag), at, what), at).map((k, i) => c.decode(k, `${at}[${i}]`)),
     toJson: (v) => v.map((x) => c.toJson(x)),
@@ -622,26 +666,12 @@ export const tagNull = (n: number): Codec<null> => explicit(n, nul);
 
 export interface DecodeLimits extends DerLimits {}
 
-/** Strict DER check, then asn1js, then the declared decoder: never throws on any input. */
+/** Strict DER parse (der.ts), then the declared decoder: never throws on any input. */
 export function decodeDer<T>(c: Codec<T>, bytes: Uint8Array, lim: DecodeLimits = defaultDerLimits): Result<T> {
-  const chk = checkDer(bytes, lim);
-  if (!chk.ok) return err(`${c.what}: ${chk.error}`);
-  let node: Node;
+  const tree = parseDer(bytes, lim);
+  if (!tree.ok) return err(`${c.what}: ${tree.error}`);
   try {
-    const r = asn1js.fromBER(bytes, {
-      parseEmbedded: false,
-      copyInput: false,
-      maxDepth: lim.maxDepth + 1,
-      maxNodes: lim.maxElements + 1,
-      maxContentLength: Math.max(lim.maxBytes, 1),
-    });
-    if (r.offset !== bytes.length || r.result.error) return err(`${c.what}: ${r.result.error || 'malformed DER'}`);
-    node = r.result as Node;
-  } catch (e) {
-    return err(`${c.what}: malformed DER (${(e as Error).message})`);
-  }
-  try {
-    return ok(c.decode(node, c.what));
+    return ok(c.decode(tree.value, c.what));
   } catch (e) {
     if (e instanceof DecodeError) return err(e.message);
     if (e instanceof RangeError || e instanceof TypeError) return err(`${c.what}: ${e.message}`);
