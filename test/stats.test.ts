@@ -129,7 +129,12 @@ test('vmmd_stats: stats initial to vmmd, add over the inverted connection, data 
     assert.equal(payloadText(await ask(c, command(root, { kind: 'stats', value: { kind: 'initial', value: null } }))), 'failure unexpected message initial');
     c.close();
     const c2 = await connect(sock);
-    assert.equal(payloadText(await ask(c2, add(':mine', process.pid, []))), 'string added');
+    // a tap that does not exist is skipped at add (as upstream's if_nametoindex), the rest is sampled
+    assert.equal(payloadText(await ask(c2, add(':mine', process.pid, [{ bridge: 'service0', tap: 'nosuchtap0' }, { bridge: 'service1', tap: 'lo' }]))), 'string added');
+    const mine = await connect(sock);
+    assert.equal(payloadText(await ask(mine, subscribe(':mine'))), 'string subscribed');
+    assert.deepEqual(stats(await next(mine)).ifdata.map((i) => i.bridge), ['service1']);
+    mine.close();
     assert.equal(payloadText(await ask(c2, command(nm(':mine'), { kind: 'stats', value: { kind: 'remove', value: null } }))), 'string removed');
     c2.close();
     // vmmd goes away: the daemon reconnects and sends stats initial again

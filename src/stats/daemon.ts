@@ -128,7 +128,9 @@ export class StatsDaemon {
       return failure(h, `too many unikernels (limit ${limits.statsMaxUnikernels})`);
     }
     if (!Number.isSafeInteger(a.pid) || a.pid <= 0) return failure(h, `invalid pid ${a.pid}`);
-    const network = a.network.filter((n) => /^[A-Za-z0-9_.-]{1,15}$/.test(n.tap) && n.tap !== '.' && n.tap !== '..');
+    // as upstream's if_nametoindex: taps that do not exist (now) are skipped
+    const network = a.network.filter((n) => /^[A-Za-z0-9_.-]{1,15}$/.test(n.tap) && n.tap !== '.' && n.tap !== '..' &&
+      fs.existsSync(join(this.sysRoot, 'class', 'net', n.tap)));
     this.unikernels.set(key, { name: h.name, pid: a.pid, vmmdev: a.vmmdev, network });
     this.o.log('debug', `added ${key} pid ${a.pid}${network.map((n) => ` ${n.bridge}=${n.tap}`).join('')}`);
     return replyString(h, 'added');
