@@ -23,8 +23,9 @@ export function parseDestination(s: string): Result<{ host: string; port: number
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
   if (bracket) return ok({ host: bracket[1], port: bracket[2] ? Number(bracket[2]) : DEFAULT_PORT });
   const parts = s.split(':');
-  if (s === '' || parts[0] === '') return err('empty host');
+  // more than one colon: a bare IPv6 address
   if (parts.length > 2) return ok({ host: s, port: DEFAULT_PORT });
+  if (s === '' || parts[0] === '') return err('empty host');
   if (parts.length === 2) {
     if (!/^\d+$/.test(parts[1]) || Number(parts[1]) < 1 || Number(parts[1]) > 65535) return err(`failed to parse port ${JSON.stringify(parts[1])}`);
     return ok({ host: parts[0], port: Number(parts[1]) });
