@@ -118,7 +118,7 @@ export function tlsRequest(
   port: number,
   client: { cert: string; key: string },
   ca: string,
-  opts: { send?: Uint8Array[]; stopAfter?: number; host?: string } = {},
+  opts: { send?: Uint8Array[]; stopAfter?: number; host?: string; timeoutMs?: number } = {},
 ): Promise<ClientResult> {
   return new Promise((resolve) => {
     const messages: Wire[] = [];
@@ -147,8 +147,13 @@ export function tlsRequest(
       buf = all.subarray(used);
       if (opts.stopAfter !== undefined && messages.length >= opts.stopAfter) s.end();
     });
+    // a test must fail, not hang, when no server ever answers
+    const timer = setTimeout(() => { error = `no end of connection within ${opts.timeoutMs ?? 20_000} ms`; s.destroy(); }, opts.timeoutMs ?? 20_000);
     s.on('error', (e) => { error = e.message; });
-    s.on('close', () => resolve({ messages, connected, ...(error !== undefined ? { error } : {}) }));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ messages, connected, ...(error !== undefined ? { error } : {}) });
+    });
   });
 }
 
