@@ -271,6 +271,17 @@ test('block devices: add, streamed set (plain and zlib), dump, use by a unikerne
   assert.ok(!fs.existsSync(path.join(d.dbdir, 'block', 'st:data')));
 });
 
+test('concurrent creates under a policy: exactly the allowed number succeed, the rest name the limit', async () => {
+  assert.equal(await ask(v.sock, 'many:', policy({ unikernels: 6n, memory: 1024 })), 'ok: added policy');
+  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => ask(v.sock, `many:u${i}`, create(config(['--sleep'])))));
+  assert.equal(answers.filter((a) => a === 'ok: created unikernel').length, 6, answers.join('; '));
+  assert.equal(answers.filter((a) => a === 'fail: maximum amount of unikernels (6) reached').length, 6, answers.join('; '));
+  assert.equal((await infoOf('many:')).length, 6);
+  const destroyed = await Promise.all((await infoOf('many:')).map((e) => ask(v.sock, `many${e.name}`, destroy)));
+  assert.deepEqual(destroyed, Array(6).fill('ok: destroyed unikernel'));
+  assert.deepEqual(await infoOf('many:'), []);
+});
+
 test('commands of other daemons and malformed requests are refused, vmmd keeps serving', async () => {
   assert.equal(await ask(v.sock, 'x', { kind: 'console', value: { kind: 'list_inactive', value: null } }), 'fail: unknown command');
   assert.equal(await ask(v.sock, 'x:', create(config([]))), 'fail: unikernel name x: has no label');
