@@ -200,6 +200,48 @@ test('a subscriber that never reads is dropped; a reading subscriber gets every 
   v.close();
 });
 
+test('a 100 MB flood of over-long lines: every line cut at 512 bytes, memory bounded, the daemon keeps serving', async (t) => {
+  mkfifo(join(dir, 'fifo', ':longflood'));
+  const v = await connect(sock);
+  assert.equal(payloadText(await ask(v, add(':longflood'))), 'reply empty');
+  const reader = await connect(sock);
+  assert.equal(payloadText(await ask(reader, subscribe(':longflood', { kind: 'count', value: 0 }))), 'string subscribed');
+  // 100,000 lines of 1,000 bytes: each is cut, the rest discarded
+  const lines = 100_000;
+  const started = Date.now();
+  const writer = spawn('sh', ['-c', `yes ${'z'.repeat(999)} | head -n ${lines} > "$1"`, 'sh', join(dir, 'fifo', ':longflood')]);
+  const writerDone = new Promise((resolve) => writer.once('exit', resolve));
+  let got = 0;
+  let bad = 0;
+  const fr = new FrameReader();
+  const want = `${'z'.repeat(512)} [truncated]`;
+  await new Promise<void>((resolve, reject) => {
+    reader.stream.on('data', (d: Buffer) => {
+      fr.push(d);
+      for (let f = fr.next(); f.kind === 'frame'; f = fr.next()) {
+        got++;
+        // the line is the last UTF8String of the frame
+        if (!Buffer.from(f.body.subarray(f.body.length - want.length)).equals(Buffer.from(want))) bad++;
+      }
+      if (got >= lines) resolve();
+    });
+    reader.stream.on('close', () => reject(new Error(`reader closed after ${got} lines`)));
+    reader.stream.resume();
+  });
+  t.diagnostic(`100 MB of 1,000-byte lines through the FIFO in ${Date.now() - started} ms`);
+  assert.equal(got, lines);
+  assert.equal(bad, 0);
+  await writerDone;
+  const rss = Number(/^VmRSS:\s*(\d+) kB$/m.exec(fs.readFileSync(`/proc/${daemon.proc.pid}/status`, 'utf8'))?.[1]);
+  t.diagnostic(`daemon RSS after the flood: ${Math.round(rss / 1024)} MB`);
+  assert.ok(rss < 400 * 1024, `daemon RSS ${rss} kB`);
+  const l = await connect(sock);
+  assert.equal((await ask(l, listInactive(':'))).payload.kind, 'reply');
+  l.close();
+  reader.close();
+  v.close();
+});
+
 test('1,000 unikernels coming and going: rings stay bounded per path and in total', async () => {
   const v = await connect(sock);
   const names = Array.from({ length: 1000 }, (_, i) => `t${i % 10}:u${i}`);
