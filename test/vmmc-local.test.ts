@@ -19,6 +19,8 @@ import { solo5Image } from './helpers/image.js';
 
 const CLIENT = path.join(__dirname, '..', 'src', 'cli', 'vmmc_local.js');
 const CONSOLE = path.join(__dirname, '..', 'src', 'cli', 'vmmd_console.js');
+const STATS = path.join(__dirname, '..', 'src', 'cli', 'vmmd_stats.js');
+const LOG = path.join(__dirname, '..', 'src', 'cli', 'vmmd_log.js');
 const FIX = path.join(__dirname, '..', '..', 'test', 'fixtures', 'upstream-2.7.2', 'run1');
 
 interface Out { code: number; stdout: string; stderr: string }
@@ -33,11 +35,14 @@ function client(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Out> {
 let d: RunDir;
 let vmmd: VmmdProcess;
 let consoleProc: ChildProcess | undefined;
+const companions: ChildProcess[] = [];
 let consolePeer: ConsolePeer | undefined;
 let L: (args: string[]) => Promise<Out>;
 
 /** The real console daemon when it is built, otherwise a minimal peer (console tests then skip). */
-const realConsole = !/notImplemented\(/.test(fs.readFileSync(CONSOLE, 'utf8'));
+const built = (f: string): boolean => !/notImplemented\(/.test(fs.readFileSync(f, 'utf8'));
+const realConsole = built(CONSOLE);
+const realStatsAndLog = built(STATS) && built(LOG);
 
 before(async () => {
   d = makeRunDir();
@@ -48,7 +53,15 @@ before(async () => {
     consolePeer = new ConsolePeer(d.tmpdir);
     await consolePeer.start();
   }
+  if (realStatsAndLog) {
+    companions.push(spawn(process.execPath, [LOG, '--tmpdir', d.tmpdir, '--logfile', path.join(d.root, 'albatross.log')], { stdio: 'ignore' }));
+    await until('log.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'log.sock')));
+  }
   vmmd = await startVmmd(d);
+  if (realStatsAndLog) {
+    companions.push(spawn(process.execPath, [STATS, '--tmpdir', d.tmpdir, '--interval', '1'], { stdio: 'ignore' }));
+    await until('stat.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'stat.sock')));
+  }
   L = (args) => client([...args, '--tmpdir', d.tmpdir], { TMPDIR: d.root });
   fs.writeFileSync(path.join(d.root, 'hello.spt'), solo5Image({ blocks: ['storage'] }));
 });
@@ -57,6 +70,7 @@ after(async () => {
   await L(['destroy', 'hello']);
   await vmmd?.stop();
   consoleProc?.kill();
+  for (const c of companions) c.kill();
   await consolePeer?.stop();
   d?.remove();
 });
@@ -187,6 +201,33 @@ test('connect errors name the socket and the daemon; exit 122', async () => {
   const u = await client(['info', '--mem', '3']);
   assert.equal(u.code, 124);
   assert.match(u.stderr, /--mem does not apply to info/);
+});
+
+/** Runs a streaming subcommand until its output matches, then stops it. */
+async function streamUntil(args: string[], re: RegExp): Promise<string> {
+  const c = spawn(process.execPath, [CLIENT, ...args, '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });
+  let out = '';
+  c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  try {
+    await until(`output matching ${re}`, () => re.test(out), 15_000);
+  } finally {
+    c.kill();
+  }
+  return out;
+}
+
+test('stats and log against the real vmmd_stats and vmmd_log', { skip: !realStatsAndLog }, async () => {
+  const img = path.join(d.root, 'st.spt');
+  fs.writeFileSync(img, solo5Image());
+  const r = await L(['create', 'st', img, '--arg=--solo5:quiet', '--arg=--sleep']);
+  assert.equal(r.code, 0, r.stderr);
+  const stats = await streamUntil(['stats', '-n', 'st'], /:st utime \d+\.\d{6}s stime/);
+  assert.match(stats, /^subscribed\n/);
+  const log = await streamUntil(['log', '--count', '100'], /start :st pid \d+/);
+  assert.match(log, /^\d{4}-\d\d-\d\dT\S+ startup\n/m);
+  await L(['destroy', 'st']);
+  const stop = await streamUntil(['log', '-n', 'st', '--count', '5'], /stop :st pid \d+ signal/);
+  assert.doesNotMatch(stop, /startup/, 'log -n st shows only the events of st');
 });
 
 // ------------------------------------------------------------------ peers

@@ -293,7 +293,8 @@ function policyArgs(unikernels: string, o: Opts): Result<Policy, BuildError> {
 export function buildRequest(i: BuildInput): Result<Request, BuildError> {
   const { sub, args, opts: o, dest } = i;
   const spec = SUBCOMMANDS[sub];
-  if (spec === undefined) return usage(`unknown subcommand ${JSON.stringify(sub)}`);
+  if (sub === 'update') return invalid('update (the newest build from a builder-web instance) is not implemented: download the image and use create --force');
+  if (spec === undefined) return usage(`unknown subcommand ${JSON.stringify(sub)} (one of ${Object.keys(SUBCOMMANDS).join(', ')})`);
   for (const k of COMMAND_OPTIONS.map((x) => x.name)) {
     if (given(o, k) && !spec.opts.includes(k)) return usage(`--${k === 'add-name' ? 'no-add-name' : k} does not apply to ${sub}`);
   }
