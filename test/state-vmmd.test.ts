@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type Name, parseName, nameToString } from '../src/core/name.js';
-import { command, type Command } from '../src/core/wire/wire.js';
+import { command, encodeWire, type Command } from '../src/core/wire/wire.js';
 import type { Policy, UnikernelConfig } from '../src/core/wire/common.js';
 import { MAX_UNIKERNELS } from '../src/core/policy.js';
 import {
@@ -246,6 +246,19 @@ test('restore: the host root policy wins, stored policies are checked, unikernel
   assert.equal(stateDump(r.value.state).policies.length, 2);
   const bad = restore(s0, { unikernels: [], policies: [{ name: nm('org:'), policy: { unikernels: 1n, cpuids: [0], memory: 64, bridges: [] } }, { name: nm('org:x:'), policy: { unikernels: 9n, cpuids: [0], memory: 64, bridges: [] } }] }, root);
   assert.deepEqual(bad, { ok: false, error: "couldn't insert policy for org:x:: policy above allows 1 unikernels, which is fewer than 9" });
+});
+
+test('older info forms carry one CPU id (the lowest), so a multi-CPU unikernel still encodes', () => {
+  const c = cfg({ cpuids: [1, 0] });
+  const s = run(fresh(), [started('a', c, 100, { kind: 'startup' })]).state;
+  const step = handle(s, cmd(1, 'a', uk({ kind: 'info_v5', value: null })));
+  const r = step.effects[0];
+  assert.ok(r.kind === 'reply' && r.wire.payload.kind === 'reply' && r.wire.payload.value.kind === 'unikernel_info_v5');
+  assert.deepEqual(r.wire.payload.value.value[0].info.cpuids, [0]);
+  assert.doesNotThrow(() => encodeWire(r.wire));
+  const v4 = handle(s, cmd(2, ':', uk({ kind: 'info_v4', value: null }))).effects[0];
+  assert.ok(v4.kind === 'reply');
+  assert.doesNotThrow(() => encodeWire(v4.wire));
 });
 
 test('get: the compression table of SEMANTICS.md §5.6', () => {

@@ -287,6 +287,11 @@ export function infoList(s: VmmdState, n: Name): NamedInfo[] {
   });
 }
 
+/** The older info replies carry one CPU id: the lowest one the unikernel is pinned to. */
+function legacyInfo(list: NamedInfo[]): NamedInfo[] {
+  return list.map((e) => ({ name: e.name, info: { ...e.info, cpuids: [Math.min(...e.info.cpuids)] } }));
+}
+
 /** Image answer of `get <level>` (SEMANTICS.md §5.6). */
 export function getImage(c: UnikernelConfig, level: number): Result<{ compressed: boolean; image: Uint8Array }> {
   if (c.compressed && level > 0) return ok({ compressed: true, image: c.image });
@@ -386,9 +391,9 @@ function onUnikernel(s: VmmdState, conn: ConnId, h: Header, cmd: UnikernelComman
     case 'info':
       return nothing([close(conn, reply(h, { kind: 'unikernel_info', value: infoList(s, n) }))]);
     case 'info_v5':
-      return nothing([close(conn, reply(h, { kind: 'unikernel_info_v5', value: infoList(s, n) }))]);
+      return nothing([close(conn, reply(h, { kind: 'unikernel_info_v5', value: legacyInfo(infoList(s, n)) }))]);
     case 'info_v4':
-      return nothing([close(conn, reply(h, { kind: 'unikernel_info_v4', value: infoList(s, n) }))]);
+      return nothing([close(conn, reply(h, { kind: 'unikernel_info_v4', value: legacyInfo(infoList(s, n)) }))]);
     case 'get': {
       const r = n.label === undefined ? undefined : findUnikernel(s.resources, n);
       if (r === undefined) return nothing([fail(conn, h, 'get: no unikernel found')]);
