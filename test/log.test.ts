@@ -8,7 +8,7 @@ import { unwrap } from '../src/core/result.js';
 import { parseName, nameToString } from '../src/core/name.js';
 import { type LogEntry, type LogEvent, encodeLogRecord } from '../src/core/wire/log.js';
 import { frame } from '../src/core/frame.js';
-import { recoverLog, selectHistory, subscriptionMatches, type SequencedEntry } from '../src/log/store.js';
+import { History, recoverLog, selectHistory, subscriptionMatches, type SequencedEntry } from '../src/log/store.js';
 import { LogSender, subscribeLog } from '../src/log/client.js';
 import { CLI_DIR, startDaemon, tempDir, waitFor } from './console-helpers.js';
 
@@ -35,6 +35,12 @@ test('subscriptions see events at or below their name; root alone sees startup; 
   assert.deepEqual(selectHistory(entries, nm(':'), { kind: 'count', value: 1e15 }).length, 5);
   assert.deepEqual(selectHistory(entries, nm('b:'), { kind: 'since', value: 2500 }).map((x) => x.seq), [2n, 4n], 'compared at whole seconds (the precision on disk)');
   assert.deepEqual(selectHistory(entries, nm('b:'), { kind: 'since', value: 3000 }).map((x) => x.seq), [4n]);
+});
+
+test('History keeps the last entries only (limits.logHistoryEntries)', () => {
+  const h = new History(3);
+  for (let i = 0; i < 100; i++) h.push({ seq: BigInt(i), entry: { timestamp: i, event: { kind: 'startup', value: null } } });
+  assert.deepEqual(h.all().map((x) => x.seq), [97n, 98n, 99n]);
 });
 
 test('recoverLog: a torn last record is reported with the valid length', () => {
@@ -96,6 +102,19 @@ test('vmmd_log: events acknowledged after they are on disk, sequence numbers, pr
     await new Promise((r) => raw.once('close', r));
     assert.ok((await sender.send(stop('dept:web', 43, 0))).ok);
     sender.close();
+    // SIGHUP after an external rotation: a new file is begun with a hup record
+    fs.renameSync(logfile, `${logfile}.rotated`);
+    d.proc.kill('SIGHUP');
+    await waitFor('hup', () => fs.existsSync(logfile) && fs.statSync(logfile).size > 0);
+    const sender3 = new LogSender(dir);
+    assert.ok((await sender3.send(stop('dept:web', 44, 0))).ok);
+    sender3.close();
+    const afterHup = execFileSync(process.execPath, [join(CLI_DIR, 'vmmd_log.js'), '--read-only', '--logfile', logfile]).toString().trim().split('\n');
+    assert.equal(afterHup.length, 2);
+    assert.match(afterHup[0], /^10 \S+ log file reopened \(hup\)$/, 'numbering goes on in the new file');
+    assert.match(afterHup[1], /^11 \S+ dept:web stopped pid 44/);
+    fs.renameSync(`${logfile}.rotated`, logfile);
+    fs.rmSync(`${logfile}.seq`);
     const printed = execFileSync(process.execPath, [join(CLI_DIR, 'vmmd_log.js'), '--read-only', '--logfile', logfile]).toString();
     assert.match(printed, /^0 \S+Z log daemon started$/m);
     assert.match(printed, /^2 \S+ dept:web exec pid 42 argv \["solo5-hvt","--mem=32","web.hvt"\] service=tap0$/m);

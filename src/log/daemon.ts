@@ -163,6 +163,11 @@ export class LogDaemon {
       fs.closeSync(this.fd);
       this.fd = fd;
       this.size = fs.fstatSync(fd).size;
+      if (this.size === 0) {
+        // a new file (the old one was moved away): its first record is the next one
+        this.base = this.nextSeq;
+        writeFileAtomic(`${this.o.logfile}.seq`, `${this.base}\n`);
+      }
     } catch (e) {
       this.o.log('error', `reopening ${this.o.logfile}: ${(e as Error).message}`);
     }
