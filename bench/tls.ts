@@ -33,6 +33,7 @@ function timed(cmd: string, args: string[], opts: { input?: string } = {}): Prom
     let err = '';
     p.stdout?.on('data', (b: Buffer) => (out += b.length));
     p.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+    p.stdin?.on('error', () => {});
     p.stdin?.end(opts.input ?? '');
     p.on('close', (code) => resolve({ ms: performance.now() - start, out, code, err }));
   });
@@ -70,6 +71,7 @@ export async function run(): Promise<void> {
   if (!existsSync(handlerBundle)) throw new Error('run npm run build first');
   const dir = mkdtempSync(join(tmpdir(), 'albatross-bench-tls-'));
   const children: ChildProcess[] = [];
+  const closers: (() => void)[] = [];
   const peer = new DaemonPeer(dir);
   let mini: MiniInetd | undefined;
   try {
@@ -119,8 +121,24 @@ export async function run(): Promise<void> {
     }
     if (daemonPort === 0) throw new Error('vmmd_tls did not start');
 
+    // the floor: the same client against a minimal TLS server in this process that
+    // requests the client certificate, answers with one small frame and closes
+    const { readFileSync } = await import('node:fs');
+    const tls = await import('node:tls');
+    const floorServer = tls.createServer({
+      ca: readFileSync(pki.ca), cert: readFileSync(pki.cert), key: readFileSync(pki.key), requestCert: true, rejectUnauthorized: true,
+      minVersion: 'TLSv1.3', noDelay: true,
+    }, (c) => {
+      c.on('error', () => {});
+      c.end(Buffer.from([0, 0, 0, 2, 0x30, 0x00]));
+    });
+    floorServer.on('tlsClientError', () => {});
+    await new Promise<void>((r) => floorServer.listen(0, '127.0.0.1', r));
+    const floorPort = (floorServer.address() as net.AddressInfo).port;
+    closers.push(() => floorServer.close());
+
     // sanity: each variant answers with one reply
-    for (const p of [nowaitPort, waitPortN, daemonPort]) {
+    for (const p of [nowaitPort, waitPortN, daemonPort, floorPort]) {
       const r = await sClient(p);
       if (r.out === 0) throw new Error(`no answer on port ${p}: ${readLog(logfile)}`);
     }
@@ -130,6 +148,7 @@ export async function run(): Promise<void> {
     const warm: number[] = [];
     const daemon: number[] = [];
     const sOnly: number[] = [];
+    const floor: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       base.push((await timed(process.execPath, ['-e', '0'])).ms);
       nowait.push((await sClient(nowaitPort)).ms);
@@ -137,6 +156,7 @@ export async function run(): Promise<void> {
       daemon.push((await sClient(daemonPort)).ms);
       // the client alone, against a port where nothing listens: its own start-up share
       sOnly.push((await timed('openssl', ['version'])).ms);
+      floor.push((await sClient(floorPort)).ms);
     }
     const b = median(base);
     const row = (what: string, xs: number[], target?: number): void => {
@@ -148,6 +168,7 @@ export async function run(): Promise<void> {
     process.stdout.write(`  medians of ${ROUNDS} alternating rounds; ratio to node -e 0; nowait under ${nowaitHow}\n`);
     row('node -e 0 (baseline)', base);
     row('openssl version (the client\'s own start-up)', sOnly);
+    row('s_client against a minimal TLS server (floor)', floor);
     row('inetd nowait: s_client info', nowait, 1.25);
     row('vmmd_tls_inetd --wait, warm: s_client info', warm, 0.2);
     row('vmmd_tls: s_client info', daemon, 0.2);
@@ -174,6 +195,7 @@ export async function run(): Promise<void> {
     if (errors.length > 0) process.stdout.write(`  vmmd_tls logged ${errors.length} errors, first: ${errors[0]}\n`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
+    for (const c of closers) c();
     await mini?.close();
     await peer.close();
     rmSync(dir, { recursive: true, force: true });
