@@ -50,6 +50,19 @@ test('kill -9 of vmmd: tenders left running are stopped and the state file relau
     assert.equal(pi[0].payload.value.value[0].policy.unikernels, 5n, 'policy restored');
     assert.ok(fs.existsSync(path.join(d.dbdir, 'state.started')), 'state.started copied at start');
 
+    // a second vmmd on the same directories refuses to start and leaves the unikernels alone
+    const running = livePids(d).sort();
+    const second = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [vmmdMain, '--tmpdir', d.tmpdir, '--dbdir', d.dbdir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (b: Buffer) => (err += b));
+      p.on('exit', (code) => resolve({ code, err }));
+    });
+    assert.equal(second.code, 1);
+    assert.match(second.err, /another vmmd is listening on /);
+    assert.deepEqual(livePids(d).sort(), running);
+    assert.deepEqual(await names(v.sock), ['p:early', 'p:late', 'p:middle']);
+
     // SIGTERM: every unikernel stopped, the state file keeps them for the next start
     assert.equal(await v.stop(), 0);
     assert.deepEqual(livePids(d), []);

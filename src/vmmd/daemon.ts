@@ -105,6 +105,12 @@ export class Vmmd {
     fs.mkdirSync(path.join(this.o.tmpdir, 'fifo'), { recursive: true });
     fs.mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
     fs.mkdirSync(blockDir(this.o.dbdir), { recursive: true, mode: 0o700 });
+    // a live socket means another vmmd owns these unikernels: touch nothing (a stale file is replaced later)
+    const probe = await connectUnix(this.socketPath);
+    if (probe.ok) {
+      probe.value.close();
+      return err(`another vmmd is listening on ${this.socketPath}`);
+    }
     this.scanBlocks();
     const root = await discoverRootPolicy(this.o.platform, blockDir(this.o.dbdir));
     const dump = this.readState();
@@ -217,6 +223,7 @@ export class Vmmd {
   }
 
   private async listen(): Promise<Result<void>> {
+    if (!this.o.systemdSocket) fs.rmSync(this.socketPath, { force: true });
     const server = net.createServer({ pauseOnConnect: false }, (s) => this.accept(s));
     this.server = server;
     return new Promise((resolve) => {
@@ -229,7 +236,6 @@ export class Vmmd {
         server.listen({ fd: 3 }, () => resolve(ok(undefined)));
         return;
       }
-      fs.rmSync(this.socketPath, { force: true });
       server.listen({ path: this.socketPath, backlog: 64 }, () => {
         try { fs.chmodSync(this.socketPath, 0o660); } catch { /* keep the default */ }
         resolve(ok(undefined));
