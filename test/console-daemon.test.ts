@@ -293,3 +293,29 @@ test('--systemd-socket-activation: serves on the socket passed as fd 3', async (
     fs.rmSync(sdir, { recursive: true, force: true });
   }
 });
+
+test('--max-connections: connections beyond the limit are closed at once and logged', async () => {
+  const cdir = tempDir('alb-console-cap-');
+  const csock = join(cdir, 'util', 'console.sock');
+  const c = await startDaemon('vmmd_console', ['--tmpdir', cdir, '--max-connections', '2'], csock);
+  try {
+    const held = [await connect(csock), await connect(csock)];
+    for (const h of held) assert.equal(payloadText(await ask(h, subscribe(':x', { kind: 'count', value: 1 }))), 'string waiting for VM');
+    const third = await connect(csock);
+    await third.writeMessage(listInactive(':')).catch(() => undefined);
+    const r = await third.readMessage(5000);
+    assert.notEqual(r.kind, 'message', 'no answer beyond the limit');
+    await waitFor('logged', () => /connection refused: 2 connections already open/.test(c.stderr()));
+    held[0].close();
+    await waitFor('served again', async () => {
+      const again = await connect(csock);
+      const a = await again.writeMessage(listInactive(':')).then(() => again.readMessage(1000), () => ({ kind: 'end' as const }));
+      again.close();
+      return a.kind === 'message';
+    });
+    held[1].close();
+  } finally {
+    await c.stop();
+    fs.rmSync(cdir, { recursive: true, force: true });
+  }
+});

@@ -33,7 +33,7 @@ runMain(spec.binary, async () => {
   const server = net.createServer((s) => {
     void daemon.handle(s).catch((e: Error) => log('error', `connection: ${e.message}`));
   });
-  capConnections(server, log);
+  capConnections(server, log, o['max-connections'] as number);
   const path = join(o.tmpdir as string, 'util', 'console.sock');
   const l = await listenDaemon(server, path, o['systemd-socket-activation'] === true);
   if (!l.ok) {

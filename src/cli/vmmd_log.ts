@@ -49,7 +49,7 @@ runMain(spec.binary, async () => {
   const server = net.createServer((sock) => {
     void daemon.handle(sock).catch((e: Error) => log('error', `connection: ${e.message}`));
   });
-  capConnections(server, log);
+  capConnections(server, log, o['max-connections'] as number);
   const l = await listenDaemon(server, join(o.tmpdir as string, 'util', 'log.sock'), o['systemd-socket-activation'] === true);
   if (!l.ok) {
     log('error', l.error);

@@ -42,7 +42,7 @@ runMain(spec.binary, async () => {
   const server = net.createServer((s) => {
     void daemon.handle(s).catch((e: Error) => log('error', `connection: ${e.message}`));
   });
-  capConnections(server, log);
+  capConnections(server, log, o['max-connections'] as number);
   const l = await listenDaemon(server, join(o.tmpdir as string, 'util', 'stat.sock'), o['systemd-socket-activation'] === true);
   if (!l.ok) {
     log('error', l.error);

@@ -11,12 +11,13 @@ import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 
 /** Options every companion daemon has (as declared for parseCli in src/cli/common.ts). */
-export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean'; arg?: string; default?: string; help: string }[] = [
+export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean' | 'number'; arg?: string; default?: string | number; help: string }[] = [
   { name: 'tmpdir', type: 'string', arg: 'DIR', default: '/run/albatross', help: 'Runtime directory: sockets in DIR/util, console FIFOs in DIR/fifo.' },
   { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3) instead of creating one.' },
   { name: 'verbose', alias: 'v', type: 'boolean', help: 'Log debug messages too.' },
   { name: 'quiet', alias: 'q', type: 'boolean', help: 'Log nothing.' },
   { name: 'verbosity', type: 'string', arg: 'LEVEL', help: 'Log up to LEVEL: quiet, error, warning, info or debug (default info).' },
+  { name: 'max-connections', type: 'number', arg: 'N', default: limits.daemonMaxConnections, help: 'Connections served at once; more are closed at once.' },
 ];
 
 export type Level = 'error' | 'warning' | 'info' | 'debug';
@@ -99,6 +100,6 @@ export async function listenDaemon(server: net.Server, path: string, systemd: bo
 
 /** Closes connections beyond `max` at once (they get no answer), logging it. */
 export function capConnections(server: net.Server, log: Logger, max: number = limits.daemonMaxConnections): void {
-  server.maxConnections = max;
+  server.maxConnections = Math.max(1, max);
   server.on('drop', () => log('warning', `connection refused: ${max} connections already open`));
 }
