@@ -92,12 +92,23 @@ test('one-shot commands through the endpoint: the policy of the CA is installed 
   assert.match(r.stderr, /maximum allowed memory \(128\) would be exceeded \(requesting 512\)/);
 });
 
-test('a signed certificate with vmmc_remote: info and destroy below the delegated path', async () => {
+test('signed certificates with vmmc_remote: info, a create whose image follows the handshake, destroy', async () => {
   sync('vmmp_request', ['info', '--name', 'web']);
   sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'web.req']);
   let r = await run('vmmc_remote', ['web.pem', 'web.key', '-d', `127.0.0.1:${port}`]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /\nteam:web +solo5 +0 +32 /);
+  // an image that travels after the handshake instead of in the certificate
+  fs.writeFileSync(path.join(pki, 'late.spt'), solo5Image());
+  sync('vmmp_request', ['create', 'late', 'late.spt', '--image-later', '--arg=--solo5:quiet', '--arg=--sleep']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'late.req']);
+  r = await run('vmmc_remote', ['late.pem', 'late.key', '-d', `127.0.0.1:${port}`, '--data', 'late.spt']);
+  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n'], r.stderr);
+  r = await bistro(['get', 'late', '--output', 'late.back']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(path.join(pki, 'late.back')), fs.readFileSync(path.join(pki, 'late.spt')));
+  r = await bistro(['destroy', 'late']);
+  assert.equal(r.code, 0, r.stderr);
   sync('vmmp_request', ['destroy', 'web']);
   sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'web.req']);
   r = await run('vmmc_remote', ['web.pem', 'web.key', '-d', `127.0.0.1:${port}`]);

@@ -28,6 +28,7 @@ const spec: CliSpec = {
   options: [
     { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of a new key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'new-key', type: 'boolean', help: 'replace an existing NAME.key by a new key.' },
+    { name: 'image-later', type: 'boolean', help: 'create: check IMAGE but leave it out of the request; vmmc_remote --data IMAGE sends it after the handshake (for images too big for a certificate).' },
     ...COMMAND_OPTIONS.filter((o) => o.name !== 'file'),
   ],
   examples: [
@@ -62,6 +63,11 @@ async function main(): Promise<number> {
   }
   if (req.value.kind !== 'commands') die(BINARY, EXIT.other, `${sub} cannot be requested`);
   const step = req.value.steps[0];
+  if (o['image-later'] === true) {
+    const c = step.command;
+    if (c.kind !== 'unikernel' || (c.value.kind !== 'create' && c.value.kind !== 'force_create')) throw new UsageError('--image-later applies to create only');
+    c.value.value = { ...c.value.value, image: new Uint8Array(0) };
+  }
   const cn = certificateCn(step.name, step.command);
   if (!cn.ok) die(BINARY, EXIT.other, `error while creating CSR: ${cn.error}`);
   if (cn.value === '') die(BINARY, EXIT.other, 'error while creating CSR: "": invalid path (a request for the root path has no name)');
