@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type Name, parseName, nameToString } from '../src/core/name.js';
-import { command, encodeWire, type Command } from '../src/core/wire/wire.js';
+import { command, decodeWire, encodeWire, type Command } from '../src/core/wire/wire.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Policy, UnikernelConfig } from '../src/core/wire/common.js';
 import { MAX_UNIKERNELS } from '../src/core/policy.js';
 import {
@@ -312,4 +314,25 @@ test('random event sequences never throw, and the running table matches the crea
     }),
     { numRuns: 300 },
   );
+});
+
+test('hostile commands: every decodable mutation of the recorded upstream requests is handled without a throw, and every answer encodes', () => {
+  const dir = join(__dirname, '..', '..', 'test', 'fixtures', 'upstream-2.7.2', 'run1');
+  const reqs = readdirSync(dir).filter((f) => /^vmmd\..*\.req\.der$/.test(f)).map((f) => new Uint8Array(readFileSync(join(dir, f))));
+  let base = run(fresh(), [started('a', cfg(), 100, { kind: 'startup' })]).state;
+  base = handle(base, { kind: 'block_added', conn: 0, header: hdr('storage'), size: 4 }).state;
+  let handled = 0;
+  fc.assert(
+    fc.property(fc.nat(reqs.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 3 }), (i, flips) => {
+      const m = new Uint8Array(reqs[i]);
+      for (const [at, x] of flips) m[at % m.length] ^= x;
+      const w = decodeWire(m);
+      if (!w.ok) return;
+      handled++;
+      const step = handle(base, { kind: 'command', conn: 1, wire: w.value });
+      for (const e of step.effects) if (e.kind === 'reply') encodeWire(e.wire);
+    }),
+    { numRuns: 400 },
+  );
+  assert.ok(handled > 50, `only ${handled} decodable inputs`);
 });
