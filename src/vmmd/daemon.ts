@@ -28,7 +28,7 @@ import {
   consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
 } from '../state/vmmd.js';
 import {
-  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting,
+  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting, whichInPath,
   processCmdline, processStartTime, writeFileAtomic,
 } from './host.js';
 
@@ -112,6 +112,10 @@ export class Vmmd {
       return err(`another vmmd is listening on ${this.socketPath}`);
     }
     this.scanBlocks();
+    // SEMANTICS.md §5.8 step 3: the programs every create needs
+    const [pin, net] = this.o.platform === 'linux' ? ['taskset', 'ip'] : ['cpuset', 'ifconfig'];
+    if (whichInPath(pin) === undefined) return err(`${pin} not found in PATH: it pins every unikernel to its CPUs`);
+    if (whichInPath(net) === undefined) this.warn(`${net} not found in PATH: unikernels with network devices cannot be created`);
     const root = await discoverRootPolicy(this.o.platform, blockDir(this.o.dbdir));
     const dump = this.readState();
     if (!dump.ok) return dump;
