@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { writeFileAtomic } from '../io/files.js';
 
 import { type Name, nameToString, root } from '../core/name.js';
 import { limits } from '../core/limits.js';
@@ -45,32 +46,7 @@ interface Pending {
   done: (r: Result<bigint>) => void;
 }
 
-function fsyncDir(path: string): void {
-  try {
-    const fd = fs.openSync(dirname(path), 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // not every file system lets a directory be fsynced
-  }
-}
 
-/** Replaces `path` with `content` crash-safely: temp file, fsync, rename, fsync the directory. */
-export function writeFileAtomic(path: string, content: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
-  fsyncDir(path);
-}
 
 function readIf(path: string): Uint8Array | undefined {
   try {

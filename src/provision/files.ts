@@ -3,7 +3,7 @@
  * crash-only (temp file, fsync, rename, fsync of the directory), the DB and revocation list.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileAtomic } from '../io/files.js';
 import { type Result, ok, err } from '../core/result.js';
 import { type KeyPair, type KeyType, generateKey, loadPrivateKey, privateKeyPem } from './keys.js';
 
@@ -39,30 +39,10 @@ export function readBytes(file: string, what: string): Result<Uint8Array> {
 
 /** Writes `data` to `file` so that a crash leaves either the old or the new content. */
 export function writeDurable(file: string, data: string | Uint8Array, mode = 0o644): Result<void> {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    const fd = fs.openSync(tmp, 'w', mode);
-    try {
-      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    writeFileAtomic(file, data, { mode });
     return ok(undefined);
   } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // nothing to clean up
-    }
     return err(`cannot write ${file}: ${errno(e)}`);
   }
 }

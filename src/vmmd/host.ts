@@ -185,26 +185,7 @@ export async function discoverRootPolicy(platform: Platform, blockDir: string): 
 
 // ------------------------------------------------------------------ crash-only files
 
-/** Writes `file` atomically: temp file, fsync, rename, fsync of the directory. */
-export function writeFileAtomic(file: string, data: Uint8Array, opts: { backup?: string; mode?: number } = {}): void {
-  const dir = path.dirname(file);
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', opts.mode ?? 0o600);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (opts.backup !== undefined && fs.existsSync(file)) fs.renameSync(file, opts.backup);
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
-  }
-}
+export { writeFileAtomic } from '../io/files.js';
 
 /**
  * Start time of a process (clock ticks since boot, /proc/<pid>/stat field 22), if it exists
