@@ -19,12 +19,37 @@ export type Node = DerNode;
 /** A value ready to be written (the output of `encode`). */
 export type Out = DerOut;
 
-/** Thrown inside decoders only; converted to an error value at the boundary. */
-export class DecodeError extends Error {}
+/**
+ * Thrown inside decoders only; converted to an error value at the boundary.
+ * Decoders get the location of a value relative to their caller (usually ''), and each
+ * combinator prefixes its step (`.field`, `[i]`, `.alternative`) while the error
+ * unwinds: no location string is built for values that decode fine.
+ */
+export class DecodeError extends Error {
+  constructor(public loc: string, public readonly detail: string) {
+    super(`${loc}: ${detail}`);
+  }
+  /** The same error one step further out. */
+  within(step: string): DecodeError {
+    this.loc = step + this.loc;
+    this.message = `${this.loc}: ${this.detail}`;
+    return this;
+  }
+}
 
 const fail = (at: string, msg: string): never => {
-  throw new DecodeError(`${at}: ${msg}`);
+  throw new DecodeError(at, msg);
 };
+
+/** Runs a child decoder, adding `step` to the location of an error it throws. */
+function within<T>(step: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof DecodeError) throw e.within(step);
+    throw e;
+  }
+}
 
 /** Tag key: class (0 universal .. 3 private) and number. */
 export type TagKey = number;
@@ -512,6 +537,15 @@ export interface SeqCodec<T> extends Codec<T> {
   decodeChildren(kids: Node[], at: string): T;
 }
 
+function decodeField<T>(c: Codec<T>, kid: Node, at: string, field: string): T {
+  try {
+    return c.decode(kid, at);
+  } catch (e) {
+    if (e instanceof DecodeError) throw e.within(`.${field}`);
+    throw e;
+  }
+}
+
 /** SEQUENCE with named fields, in declaration order; optional fields by tag look-ahead. */
 export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValue<F>> {
   const entries = Object.entries(fields).map(([k, f]) => {
@@ -535,15 +569,14 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
     let i = 0;
     for (const e of entries) {
       const kid = kids[i];
-      const fat = `${at}.${e.k}`;
       if (e.optional) {
         if (kid !== undefined && e.codec.tags.has(nodeTag(kid))) {
-          out[e.k] = e.codec.decode(kid, fat);
+          out[e.k] = decodeField(e.codec, kid, at, e.k);
           i++;
         }
       } else {
-        if (kid === undefined) fail(fat, `missing ${e.codec.what}`);
-        out[e.k] = e.codec.decode(kid, fat);
+        if (kid === undefined) fail(`${at}.${e.k}`, `missing ${e.codec.what}`);
+        out[e.k] = decodeField(e.codec, kid, at, e.k);
         i++;
       }
     }
@@ -604,7 +637,19 @@ function listCodec<T>(what: string, tag: 16 | 17, c: Codec<T>): Codec<T[]> {
       enc.sort(compareBytes);
       return outConstructed(0x31, enc.map(outRaw));
     },
-    decode: (n, at) => nodeChildren(expectTag(n, U(tag), at, what), at).map((k, i) => c.decode(k, `${at}[${i}]`)),
+    decode: (n, at) => {
+      const kids = nodeChildren(expectTag(n, U(tag), at, what), at);
+      const out: T[] = new Array(kids.length);
+      for (let i = 0; i < kids.length; i++) {
+        try {
+          out[i] = c.decode(kids[i], at);
+        } catch (e) {
+          if (e instanceof DecodeError) throw e.within(`[${i}]`);
+          throw e;
+        }
+      }
+      return out;
+    },
     toJson: (v) => v.map((x) => c.toJson(x)),
     fromJson: (j, at) => (Array.isArray(j) ? j.map((x, i) => c.fromJson(x, `${at}[${i}]`)) : fail(at, `expected an array for ${what}`)),
   };
@@ -645,7 +690,7 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
         const r = rejectedTags.get(t);
         return fail(at, r ?? `unknown ${what} ${describeTag(t)}`);
       }
-      return { kind: alt.kind, value: alt.codec.decode(n, `${at}.${alt.kind}`) } as ChoiceValue<A>;
+      return { kind: alt.kind, value: within(`.${alt.kind}`, () => alt.codec.decode(n, at)) } as ChoiceValue<A>;
     },
     toJson: (v) => ({ [v.kind as string]: alts[v.kind as string].toJson(v.value) }),
     fromJson: (j, at) => {
@@ -671,9 +716,9 @@ export function decodeDer<T>(c: Codec<T>, bytes: Uint8Array, lim: DecodeLimits =
   const tree = parseDer(bytes, lim);
   if (!tree.ok) return err(`${c.what}: ${tree.error}`);
   try {
-    return ok(c.decode(tree.value, c.what));
+    return ok(c.decode(tree.value, ''));
   } catch (e) {
-    if (e instanceof DecodeError) return err(e.message);
+    if (e instanceof DecodeError) return err(e.within(c.what).message);
     if (e instanceof RangeError || e instanceof TypeError) return err(`${c.what}: ${e.message}`);
     throw e;
   }
