@@ -240,7 +240,7 @@ export class Vmmd {
         server.listen({ fd: 3 }, () => resolve(ok(undefined)));
         return;
       }
-      server.listen({ path: this.socketPath, backlog: 64 }, () => {
+      server.listen({ path: this.socketPath, backlog: 511 }, () => {
         try { fs.chmodSync(this.socketPath, 0o660); } catch { /* keep the default */ }
         resolve(ok(undefined));
       });
