@@ -3,6 +3,7 @@
  * one declaration, unknown options refused, upstream's exit codes, one-line errors
  * (never a stack trace), and colour only on a terminal.
  */
+import { readFileSync } from 'node:fs';
 import minimist from 'minimist';
 import { answerVersion } from './stub.js';
 
@@ -176,4 +177,15 @@ export function runMain(binary: string, main: () => Promise<number | void> | num
 /** Colour only when writing to a terminal and NO_COLOR is unset. */
 export function useColour(stream: NodeJS.WriteStream = process.stdout): boolean {
   return stream.isTTY === true && !process.env.NO_COLOR;
+}
+
+/** The text of a file the user named, or one line saying why it cannot be read (exit 123). */
+export function readTextOrDie(binary: string, file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    const why = c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : (e as Error).message;
+    return die(binary, EXIT.other, `cannot read ${what} ${file}: ${why}`);
+  }
 }

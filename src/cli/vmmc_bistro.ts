@@ -4,7 +4,7 @@
  * runs it at the TLS endpoint.
  */
 import * as fs from 'node:fs';
-import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
@@ -56,14 +56,7 @@ const spec: CliSpec = {
 function fail(code: number, msg: string): never {
   return die(BINARY, code, msg);
 }
-function read(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const c = (e as NodeJS.ErrnoException).code;
-    return fail(EXIT.other, `cannot read ${what} ${file}: ${c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : (e as Error).message}`);
-  }
-}
+const read = (file: string, what: string): string => readTextOrDie(BINARY, file, what);
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);

@@ -2,8 +2,7 @@
  * vmmc_remote: executes the command of an existing certificate at a TLS endpoint
  * (upstream's `albatross-client certificate CERT KEY`, CERTS.md §7.7).
  */
-import * as fs from 'node:fs';
-import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import type { Step } from '../client/commands.js';
 import { classifyReadError, connectTls, keyMatches, parseDestination, validateOwnChain } from '../client/remote.js';
@@ -47,14 +46,7 @@ function fail(code: number, msg: string): never {
   return die(BINARY, code, msg);
 }
 
-function read(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const c = (e as NodeJS.ErrnoException).code;
-    return fail(EXIT.other, `cannot read ${what} ${file}: ${c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : (e as Error).message}`);
-  }
-}
+const read = (file: string, what: string): string => readTextOrDie(BINARY, file, what);
 
 async function main(): Promise<number> {
   const o = parseCli(spec);
