@@ -5,32 +5,11 @@ import { type UnikernelConfig, type Policy } from '../src/core/wire/common.js';
 import { nameToString, parseName } from '../src/core/name.js';
 import { unwrap } from '../src/core/result.js';
 import { decodeState, encodeState, stateFile, type StateDump } from '../src/core/wire/state.js';
+import { FALSE, NULL, QUIT, SOLO5, TRUE, int, oct, str, tlv } from './helpers/der-bytes.js';
 
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
-const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
 const nm = (s: string) => unwrap(parseName(s));
-
-function tlv(tag: number, ...parts: (Uint8Array | number[])[]): Uint8Array {
-  const body = Buffer.concat(parts.map((p) => Buffer.from(p)));
-  const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return new Uint8Array(Buffer.concat([Buffer.from([tag, ...len]), body]));
-}
-const NULL = [0x05, 0x00];
-const TRUE = [0x01, 0x01, 0xff];
-const FALSE = [0x01, 0x01, 0x00];
-const int = (n: number): Uint8Array => {
-  const b: number[] = [];
-  let v = n;
-  do { b.unshift(v & 0xff); v = Math.floor(v / 256); } while (v > 0);
-  if (b[0] & 0x80) b.unshift(0);
-  return tlv(0x02, b);
-};
-const str = (s: string): Uint8Array => tlv(0x0c, ascii(s));
-const oct = (b: number[]): Uint8Array => tlv(0x04, b);
-const SOLO5 = tlv(0xa0, NULL);
-const QUIT = tlv(0xa0, NULL);
 const entry = (name: string, value: Uint8Array): Uint8Array => tlv(0x30, str(name), value);
 
 // ------------------------------------------------------------------ upstream's own state fixtures
