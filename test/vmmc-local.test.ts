@@ -14,7 +14,7 @@ import { type Wire, command, decodeWire, encodeWire, makeHeader } from '../src/c
 import { decodeLogWire, encodeLogWire, logMessage } from '../src/core/wire/log.js';
 import type { StatsData } from '../src/core/wire/stats.js';
 import { unwrap } from '../src/core/result.js';
-import { type RunDir, type VmmdProcess, ConsolePeer, makeRunDir, nm, startVmmd, until } from './helpers/vmmd.js';
+import { type RunDir, type VmmdProcess, makeRunDir, nm, startVmmd, until } from './helpers/vmmd.js';
 import { solo5Image } from './helpers/image.js';
 
 const CLIENT = path.join(__dirname, '..', 'src', 'cli', 'vmmc_local.js');
@@ -36,32 +36,18 @@ let d: RunDir;
 let vmmd: VmmdProcess;
 let consoleProc: ChildProcess | undefined;
 const companions: ChildProcess[] = [];
-let consolePeer: ConsolePeer | undefined;
 let L: (args: string[]) => Promise<Out>;
 
-/** The real console daemon when it is built, otherwise a minimal peer (console tests then skip). */
-const built = (f: string): boolean => !/notImplemented\(/.test(fs.readFileSync(f, 'utf8'));
-const realConsole = built(CONSOLE);
-const realStatsAndLog = built(STATS) && built(LOG);
 
 before(async () => {
   d = makeRunDir();
-  if (realConsole) {
-    consoleProc = spawn(process.execPath, [CONSOLE, '--tmpdir', d.tmpdir], { stdio: 'ignore' });
-    await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
-  } else {
-    consolePeer = new ConsolePeer(d.tmpdir);
-    await consolePeer.start();
-  }
-  if (realStatsAndLog) {
-    companions.push(spawn(process.execPath, [LOG, '--tmpdir', d.tmpdir, '--logfile', path.join(d.root, 'albatross.log')], { stdio: 'ignore' }));
-    await until('log.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'log.sock')));
-  }
+  consoleProc = spawn(process.execPath, [CONSOLE, '--tmpdir', d.tmpdir], { stdio: 'ignore' });
+  await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
+  companions.push(spawn(process.execPath, [LOG, '--tmpdir', d.tmpdir, '--logfile', path.join(d.root, 'albatross.log')], { stdio: 'ignore' }));
+  await until('log.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'log.sock')));
   vmmd = await startVmmd(d);
-  if (realStatsAndLog) {
-    companions.push(spawn(process.execPath, [STATS, '--tmpdir', d.tmpdir, '--interval', '1'], { stdio: 'ignore' }));
-    await until('stat.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'stat.sock')));
-  }
+  companions.push(spawn(process.execPath, [STATS, '--tmpdir', d.tmpdir, '--interval', '1'], { stdio: 'ignore' }));
+  await until('stat.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'stat.sock')));
   L = (args) => client([...args, '--tmpdir', d.tmpdir], { TMPDIR: d.root });
   fs.writeFileSync(path.join(d.root, 'hello.spt'), solo5Image({ blocks: ['storage'] }));
 });
@@ -71,7 +57,6 @@ after(async () => {
   await vmmd?.stop();
   consoleProc?.kill();
   for (const c of companions) c.kill();
-  await consolePeer?.stop();
   d?.remove();
 });
 
@@ -107,7 +92,7 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   const j = JSON.parse(r.stdout) as { payload: { reply: { unikernel_info: { name: string }[] } } };
   assert.equal(j.payload.reply.unikernel_info[0].name, ':hello');
 
-  if (realConsole) {
+  {
     const c = spawn(process.execPath, [CLIENT, 'console', 'hello', '--count', '10', '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });
     let out = '';
     c.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -135,7 +120,7 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   assert.deepEqual([r.code, r.stderr], [117, 'vmmc_local: failure: destroy: not found\n']);
   r = await L(['inactive-consoles']);
   assert.equal(r.code, 0);
-  if (realConsole) assert.match(r.stdout, /:hello/);
+  assert.match(r.stdout, /:hello/);
 });
 
 test('set-block streams a file (plain and compressed), dump-block gets it back; too much data is refused', async () => {
@@ -216,7 +201,7 @@ async function streamUntil(args: string[], re: RegExp): Promise<string> {
   return out;
 }
 
-test('stats and log against the real vmmd_stats and vmmd_log', { skip: !realStatsAndLog }, async () => {
+test('stats and log against the real vmmd_stats and vmmd_log', async () => {
   const img = path.join(d.root, 'st.spt');
   fs.writeFileSync(img, solo5Image());
   const r = await L(['create', 'st', img, '--arg=--solo5:quiet', '--arg=--sleep']);

@@ -1,6 +1,6 @@
 /**
  * What every binary shares before it does any work: the version line that
- * `--version` prints, and the placeholder for binaries not implemented yet.
+ * `--version` prints.
  *
  * This module imports nothing of ours on purpose: every bundle includes it, and
  * a binary's start-up should cost only what that binary uses.
@@ -48,11 +48,4 @@ export function answerVersion(binary: string, args: readonly string[] = process.
     process.stdout.write(`${versionLine(binary)}\n`);
     process.exit(0);
   }
-}
-
-/** The whole program of a binary that is not implemented yet: `--version` works, anything else exits 2. */
-export function notImplemented(binary: string): never {
-  answerVersion(binary);
-  process.stderr.write(`${binary}: not implemented yet\n`);
-  process.exit(2);
 }

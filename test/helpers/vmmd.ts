@@ -1,17 +1,15 @@
 /**
  * Test helpers for vmmd: a temp run directory with the fake tender installed as solo5-spt and
- * solo5-hvt, vmmd started as a real process, a minimal console peer, and a tiny wire client.
+ * solo5-hvt, vmmd started as a real process, the real console daemon, and a tiny wire client.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FramedConn, connectUnix } from '../../src/transport/conn.js';
 import { type Name, parseName } from '../../src/core/name.js';
 import { type Command, type Wire, command } from '../../src/core/wire/wire.js';
 import type { UnikernelConfig } from '../../src/core/wire/common.js';
-import { fifoPath } from '../../src/core/unikernel.js';
 import { solo5Image } from './image.js';
 
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
@@ -61,93 +59,6 @@ export function livePids(d: RunDir): number[] {
       return false;
     }
   });
-}
-
-// ------------------------------------------------------------------ console peer
-
-/**
- * A minimal console daemon: answers `console add` with `reply empty`, reads the FIFO and keeps
- * the lines per unikernel so tests can wait for a tender's output.
- */
-export class ConsolePeer {
-  readonly lines = new Map<string, string[]>();
-  private readonly waiters: Array<() => void> = [];
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  adds = 0;
-  /** Names of `console add` requests, in arrival order. */
-  readonly order: string[] = [];
-
-  constructor(readonly tmpdir: string) {}
-
-  async start(): Promise<void> {
-    const p = path.join(this.tmpdir, 'util', 'console.sock');
-    fs.rmSync(p, { force: true });
-    this.server = net.createServer((s) => this.serve(s));
-    await new Promise<void>((r) => this.server?.listen(p, r));
-  }
-
-  private async serve(s: net.Socket): Promise<void> {
-    this.sockets.add(s);
-    s.on('close', () => this.sockets.delete(s));
-    const c = new FramedConn(s);
-    for (;;) {
-      const m = await c.readMessage();
-      if (m.kind !== 'message') break;
-      const w = m.wire;
-      if (w.payload.kind !== 'command' || w.payload.value.kind !== 'console' || w.payload.value.value.kind !== 'add') {
-        await c.writeMessage({ header: w.header, payload: { kind: 'failure', value: 'unexpected' } });
-        continue;
-      }
-      this.adds++;
-      const key = `${w.header.name.path.join(':')}:${w.header.name.label ?? ''}`;
-      this.order.push(key);
-      const fd = fs.openSync(fifoPath(this.tmpdir, w.header.name), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      const r = new net.Socket({ fd, readable: true, writable: false });
-      this.sockets.add(r);
-      let partial = '';
-      r.on('data', (b: Buffer) => {
-        const parts = (partial + b.toString('utf8')).split('\n');
-        partial = parts.pop() ?? '';
-        const l = this.lines.get(key) ?? [];
-        l.push(...parts);
-        this.lines.set(key, l);
-        for (const f of this.waiters.splice(0)) f();
-      });
-      r.on('error', () => {});
-      r.on('close', () => this.sockets.delete(r));
-      await c.writeMessage({ header: w.header, payload: { kind: 'reply', value: { kind: 'empty', value: null } } });
-    }
-    c.close();
-  }
-
-  /** Lines of a unikernel (`foo:bar` or `:bar`). */
-  of(name: string): string[] {
-    const n = nm(name);
-    return this.lines.get(`${n.path.join(':')}:${n.label ?? ''}`) ?? [];
-  }
-
-  /** Waits until a line of `name` satisfies `pred` (fails after `ms`). */
-  async waitFor(name: string, pred: (l: string) => boolean, ms = 10_000): Promise<string> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const hit = this.of(name).find(pred);
-      if (hit !== undefined) return hit;
-      if (Date.now() > end) throw new Error(`no matching console line for ${name}; have ${JSON.stringify(this.of(name))}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 100);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
 }
 
 // ------------------------------------------------------------------ vmmd process
@@ -315,7 +226,7 @@ export const consoleMain = path.join(repoRoot, 'build', 'src', 'cli', 'vmmd_cons
 
 /**
  * The real vmmd_console on a run directory, with a way to read a unikernel's console lines
- * (history and live, by subscription) like ConsolePeer does.
+ * (history and live, by subscription).
  */
 export class RealConsole {
   private proc: ChildProcess | undefined;
