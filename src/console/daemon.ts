@@ -7,13 +7,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { type Name, isPath, nameToString } from '../core/name.js';
 import { limits } from '../core/limits.js';
-import { type Header, failure, reply, replyEmpty, replyString } from '../core/wire/wire.js';
+import { type Header, decodeWire, failure, reply, replyEmpty, replyString } from '../core/wire/wire.js';
 import type { SinceCount } from '../core/wire/console.js';
 import { fifoPath } from '../core/unikernel.js';
 import { FramedConn } from '../transport/conn.js';
 import { ConsoleRegistry } from './registry.js';
 import { type ConsoleFramePrefix, type ConsoleLine, LineSplitter, consoleFrames, consoleFramePrefix, timeTlv } from './ring.js';
-import type { Logger } from './server.js';
+import { type Logger, serveConnection } from './server.js';
 
 export interface ConsoleDaemonOptions {
   tmpdir: string;
@@ -61,45 +61,32 @@ export class ConsoleDaemon {
 
   /** Serves one client connection until it closes. */
   async handle(socket: net.Socket): Promise<void> {
-    const conn = new FramedConn(socket, limits.daemonMaxRequestBytes);
-    try {
-      for (;;) {
-        const m = await conn.readMessage();
-        if (m.kind === 'end') return;
-        if (m.kind === 'error') {
-          this.o.log('warning', `closing a connection: ${m.error}`);
-          return;
-        }
-        const { header: h, payload } = m.wire;
-        if (payload.kind !== 'command' || payload.value.kind !== 'console') {
-          this.o.log('warning', `closing a connection: unexpected ${payload.kind === 'command' ? `${payload.value.kind} command` : payload.kind} message`);
-          await this.send(conn, failure(h, 'unexpected command'));
-          return;
-        }
-        const cmd = payload.value.value;
-        switch (cmd.kind) {
-          case 'add': {
-            // the connection stays open for further adds (vmmd keeps it)
-            await this.send(conn, await this.add(h, cmd.value));
-            continue;
-          }
-          case 'subscribe':
-            await this.subscribe(conn, h, cmd.value);
-            return;
-          case 'list_inactive': {
-            if (!isPath(h.name)) await this.send(conn, failure(h, 'name used'));
-            else await this.send(conn, reply(h, { kind: 'consoles', value: this.registry.listInactive(h.name.path) }));
-            return;
-          }
-          default: {
-            const never: never = cmd;
-            return never;
-          }
+    return serveConnection(socket, this.o.log, decodeWire, async (conn, w) => {
+      const { header: h, payload } = w;
+      if (payload.kind !== 'command' || payload.value.kind !== 'console') {
+        this.o.log('warning', `closing a connection: unexpected ${payload.kind === 'command' ? `${payload.value.kind} command` : payload.kind} message`);
+        await this.send(conn, failure(h, 'unexpected command'));
+        return false;
+      }
+      const cmd = payload.value.value;
+      switch (cmd.kind) {
+        case 'add':
+          // the connection stays open for further adds (vmmd keeps it)
+          await this.send(conn, await this.add(h, cmd.value));
+          return true;
+        case 'subscribe':
+          await this.subscribe(conn, h, cmd.value);
+          return false;
+        case 'list_inactive':
+          if (!isPath(h.name)) await this.send(conn, failure(h, 'name used'));
+          else await this.send(conn, reply(h, { kind: 'consoles', value: this.registry.listInactive(h.name.path) }));
+          return false;
+        default: {
+          const never: never = cmd;
+          return never;
         }
       }
-    } finally {
-      conn.close();
-    }
+    });
   }
 
   private async send(conn: FramedConn, w: Parameters<FramedConn['writeMessage']>[0]): Promise<void> {

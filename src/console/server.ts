@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { dirname } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
+import { FramedConn } from '../transport/conn.js';
 
 /** Options every companion daemon has (as declared for parseCli in src/cli/common.ts). */
 export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean' | 'number'; arg?: string; default?: string | number; help: string }[] = [
@@ -102,4 +103,37 @@ export async function listenDaemon(server: net.Server, path: string, systemd: bo
 export function capConnections(server: net.Server, log: Logger, max: number = limits.daemonMaxConnections): void {
   server.maxConnections = Math.max(1, max);
   server.on('drop', () => log('warning', `connection refused: ${max} connections already open`));
+}
+
+/**
+ * Serves one client connection of a companion daemon: reads frames, decodes each with
+ * `decode` and hands it to `onMessage`, which answers and says whether the connection
+ * stays open for another message. Ends on the peer's end, a read or decode error
+ * (logged), or `false`; the connection is always closed.
+ */
+export async function serveConnection<M>(
+  socket: net.Socket,
+  log: Logger,
+  decode: (body: Uint8Array) => Result<M>,
+  onMessage: (conn: FramedConn, m: M) => Promise<boolean>,
+): Promise<void> {
+  const conn = new FramedConn(socket, limits.daemonMaxRequestBytes);
+  try {
+    for (;;) {
+      const r = await conn.read();
+      if (r.kind === 'end') return;
+      if (r.kind === 'error') {
+        log('warning', `closing a connection: ${r.error}`);
+        return;
+      }
+      const m = decode(r.body);
+      if (!m.ok) {
+        log('warning', `closing a connection: ${m.error}`);
+        return;
+      }
+      if (!(await onMessage(conn, m.value))) return;
+    }
+  } finally {
+    conn.close();
+  }
 }

@@ -22,7 +22,7 @@ import type { SinceCount } from '../core/wire/console.js';
 import { frame } from '../core/frame.js';
 import { FramedConn } from '../transport/conn.js';
 import { History, type SequencedEntry, recoverLog, selectHistory, subscriptionMatches } from './store.js';
-import type { Logger } from '../console/server.js';
+import { type Logger, serveConnection } from '../console/server.js';
 
 const write = promisify(fs.write);
 const fsync = promisify(fs.fsync);
@@ -255,44 +255,27 @@ export class LogDaemon {
 
   /** Serves one connection: events (answered after they are on disk) or one subscription. */
   async handle(socket: net.Socket): Promise<void> {
-    const conn = new FramedConn(socket, limits.daemonMaxRequestBytes);
-    try {
-      for (;;) {
-        const r = await conn.read();
-        if (r.kind === 'end') return;
-        if (r.kind === 'error') {
-          this.o.log('warning', `closing a connection: ${r.error}`);
-          return;
+    return serveConnection(socket, this.o.log, decodeLogWire, async (conn, w) => {
+      const { header: h, payload } = w;
+      switch (payload.kind) {
+        case 'data': {
+          const a = await this.append({ timestamp: payload.value.timestamp, event: payload.value.event });
+          const ans = a.ok ? logMessage.replyEmpty(h) : logMessage.failure(h, a.error);
+          return this.reply(conn, ans);
         }
-        const m = decodeLogWire(r.body);
-        if (!m.ok) {
-          this.o.log('warning', `closing a connection: ${m.error}`);
-          return;
-        }
-        const { header: h, payload } = m.value;
-        switch (payload.kind) {
-          case 'data': {
-            const a = await this.append({ timestamp: payload.value.timestamp, event: payload.value.event });
-            const ans = a.ok ? logMessage.replyEmpty(h) : logMessage.failure(h, a.error);
-            if (!(await this.reply(conn, ans))) return;
-            continue;
-          }
-          case 'command':
-            await this.subscribe(conn, h, payload.value.value);
-            return;
-          case 'reply':
-          case 'failure':
-            await this.reply(conn, logMessage.failure(h, 'unexpected message'));
-            return;
-          default: {
-            const never: never = payload;
-            return never;
-          }
+        case 'command':
+          await this.subscribe(conn, h, payload.value.value);
+          return false;
+        case 'reply':
+        case 'failure':
+          await this.reply(conn, logMessage.failure(h, 'unexpected message'));
+          return false;
+        default: {
+          const never: never = payload;
+          return never;
         }
       }
-    } finally {
-      conn.close();
-    }
+    });
   }
 
   private async subscribe(conn: FramedConn, h: Header, since: SinceCount): Promise<void> {

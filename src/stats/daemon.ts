@@ -12,11 +12,11 @@ import { limits } from '../core/limits.js';
 import { type Result, err } from '../core/result.js';
 import type { Header } from '../core/wire/common.js';
 import type { IfData, StatsAdd, StatsCmd, StatsData } from '../core/wire/stats.js';
-import { type Wire, command, data, encodeWire, failure, replyString } from '../core/wire/wire.js';
+import { type Wire, command, data, decodeWire, encodeWire, failure, replyString } from '../core/wire/wire.js';
 import { frame } from '../core/frame.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
 import { IF_COUNTERS, type IfCounters, ifDataOf, statsDataOf } from './linux.js';
-import type { Logger } from '../console/server.js';
+import { type Logger, serveConnection } from '../console/server.js';
 
 export interface StatsDaemonOptions {
   tmpdir: string;
@@ -191,32 +191,21 @@ export class StatsDaemon {
 
   /** A client on stat.sock: add/remove (answered, the connection stays open) or subscribe. */
   async handle(socket: net.Socket): Promise<void> {
-    const conn = new FramedConn(socket, limits.daemonMaxRequestBytes);
-    try {
-      for (;;) {
-        const m = await conn.readMessage();
-        if (m.kind === 'end') return;
-        if (m.kind === 'error') {
-          this.o.log('warning', `closing a connection: ${m.error}`);
-          return;
-        }
-        const { header: h, payload } = m.wire;
-        if (payload.kind !== 'command' || payload.value.kind !== 'stats') {
-          await conn.writeMessage(failure(h, 'unexpected command')).catch(() => undefined);
-          return;
-        }
-        const cmd = payload.value.value;
-        if (cmd.kind === 'subscribe') {
-          await this.subscribe(conn, h);
-          return;
-        }
-        const ans = this.apply(h, cmd);
-        await conn.writeMessage(ans).catch(() => undefined);
-        if (ans.payload.kind === 'failure') return;
+    return serveConnection(socket, this.o.log, decodeWire, async (conn, w) => {
+      const { header: h, payload } = w;
+      if (payload.kind !== 'command' || payload.value.kind !== 'stats') {
+        await conn.writeMessage(failure(h, 'unexpected command')).catch(() => undefined);
+        return false;
       }
-    } finally {
-      conn.close();
-    }
+      const cmd = payload.value.value;
+      if (cmd.kind === 'subscribe') {
+        await this.subscribe(conn, h);
+        return false;
+      }
+      const ans = this.apply(h, cmd);
+      await conn.writeMessage(ans).catch(() => undefined);
+      return ans.payload.kind !== 'failure';
+    });
   }
 
   private async subscribe(conn: FramedConn, h: Header): Promise<void> {
