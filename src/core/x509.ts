@@ -1,11 +1,11 @@
 /**
  * The few facts the TLS handler needs from a certificate, read with a DER walk over
- * asn1js (OpenSSL has already verified the chain; @peculiar/x509 is kept off the
- * handler's start-up path): subject and issuer common names, the extensions, and
- * whether it is a CA. Also reads a PKCS#10 request's subject and requested extensions.
+ * der.ts's checked tree (OpenSSL has already verified the chain; neither
+ * @peculiar/x509 nor asn1js is on the handler's start-up path): subject and issuer
+ * common names, the extensions, the validity and whether it is a CA. Also reads a
+ * PKCS#10 request's subject and requested extensions.
  */
-import * as asn1js from 'asn1js';
-import { checkDer } from './der.js';
+import { type DerNode, parseDer as parseDerTree } from './der.js';
 import { type Result, ok, err } from './result.js';
 import { bytesToText } from './asn.js';
 
@@ -32,7 +32,7 @@ export interface CertFacts {
   notAfter?: number;
 }
 
-type N = asn1js.AsnType;
+type N = DerNode;
 
 class X509Error extends Error {}
 const bad = (msg: string): never => {
@@ -40,26 +40,42 @@ const bad = (msg: string): never => {
 };
 
 const kids = (n: N | undefined, what: string): N[] => {
-  if (n === undefined || !n.idBlock.isConstructed) return bad(`${what}: expected a constructed value`);
-  return (n.valueBlock as unknown as { value: N[] }).value;
+  if (n === undefined || !n.constructed) return bad(`${what}: expected a constructed value`);
+  return n.children;
 };
-const isUniversal = (n: N | undefined, tag: number): boolean =>
-  n !== undefined && n.idBlock.tagClass === 1 && n.idBlock.tagNumber === tag;
-const isContext = (n: N | undefined, tag: number): boolean =>
-  n !== undefined && n.idBlock.tagClass === 3 && n.idBlock.tagNumber === tag;
-const content = (n: N): Uint8Array => n.valueBeforeDecodeView.subarray(n.idBlock.blockLength + n.lenBlock.blockLength);
-const whole = (n: N): Uint8Array => n.valueBeforeDecodeView;
+const isUniversal = (n: N | undefined, tag: number): boolean => n !== undefined && n.cls === 0 && n.tag === tag;
+const isContext = (n: N | undefined, tag: number): boolean => n !== undefined && n.cls === 2 && n.tag === tag;
+const content = (n: N): Uint8Array => n.bytes.subarray(n.contentStart, n.end);
+const whole = (n: N): Uint8Array => n.bytes.subarray(n.start, n.end);
+
+/** The dotted form of an OBJECT IDENTIFIER (X.690 8.19), refusing non-minimal arcs. */
 function oidOf(n: N | undefined, what: string): string {
   if (!isUniversal(n, 6)) return bad(`${what}: expected an OBJECT IDENTIFIER`);
-  return (n as asn1js.ObjectIdentifier).valueBlock.toString();
+  const c = content(n as N);
+  if (c.length === 0) return bad(`${what}: empty OBJECT IDENTIFIER`);
+  const arcs: number[] = [];
+  let v = 0;
+  let fresh = true;
+  for (let i = 0; i < c.length; i++) {
+    if (fresh && c[i] === 0x80) return bad(`${what}: non-minimal OBJECT IDENTIFIER arc`);
+    fresh = false;
+    v = v * 128 + (c[i] & 0x7f);
+    if (v > Number.MAX_SAFE_INTEGER / 128) return bad(`${what}: OBJECT IDENTIFIER arc too large`);
+    if ((c[i] & 0x80) === 0) {
+      if (arcs.length === 0) arcs.push(v < 40 ? 0 : v < 80 ? 1 : 2, v < 80 ? v % 40 : v - 80);
+      else arcs.push(v);
+      v = 0;
+      fresh = true;
+    }
+  }
+  if (!fresh) return bad(`${what}: truncated OBJECT IDENTIFIER`);
+  return arcs.join('.');
 }
 
 function parseDer(der: Uint8Array, what: string): N {
-  const c = checkDer(der, { maxDepth: 32, maxElements: 100_000, maxBytes: 1 << 24 });
-  if (!c.ok) return bad(`${what}: ${c.error}`);
-  const r = asn1js.fromBER(der, { parseEmbedded: false, copyInput: false });
-  if (r.offset !== der.length || r.result.error) return bad(`${what}: malformed DER`);
-  return r.result as N;
+  const r = parseDerTree(der, { maxDepth: 32, maxElements: 100_000, maxBytes: 1 << 24 });
+  if (!r.ok) return bad(`${what}: ${r.error}`);
+  return r.value;
 }
 
 /** The common name of an X.501 Name (the first CN attribute), if any. */
@@ -68,7 +84,7 @@ function commonName(nameNode: N): string | undefined {
     for (const atv of kids(rdn, 'RelativeDistinguishedName')) {
       const [t, v] = kids(atv, 'AttributeTypeAndValue');
       if (oidOf(t, 'attribute type') === OID_CN) {
-        if (v === undefined || v.idBlock.isConstructed) return bad('common name: expected a string');
+        if (v === undefined || v.constructed) return bad('common name: expected a string');
         return bytesToText(content(v));
       }
     }
@@ -91,11 +107,25 @@ function parseExtensions(seqNode: N): Extension[] {
   });
 }
 
+/**
+ * UTCTime (YYMMDDHHMMSSZ, years 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSS[.f]Z) in
+ * ms since the epoch, as RFC 5280 4.1.2.5 writes them; undefined for any other form.
+ */
 function parseTime(n: N | undefined): number | undefined {
   if (n === undefined) return undefined;
-  if (isUniversal(n, 23)) return (n as asn1js.UTCTime).toDate().getTime();
-  if (isUniversal(n, 24)) return (n as asn1js.GeneralizedTime).toDate().getTime();
-  return undefined;
+  const utc = isUniversal(n, 23);
+  if (!utc && !isUniversal(n, 24)) return undefined;
+  const s = String.fromCharCode(...content(n));
+  const m = (utc ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/ : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3})\d*)?Z$/).exec(s);
+  if (m === null) return undefined;
+  let year = Number(m[1]);
+  if (utc) year += year < 50 ? 2000 : 1900;
+  const [mon, day, h, min, sec] = [m[2], m[3], m[4], m[5], m[6]].map(Number);
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || h > 23 || min > 59 || sec > 59) return undefined;
+  const d = new Date(0);
+  d.setUTCFullYear(year, mon - 1, day); // not Date.UTC: it reads years 0-99 as 1900-1999
+  d.setUTCHours(h, min, sec, m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0')));
+  return d.getUTCDate() === day ? d.getTime() : undefined; // 31 April is refused, not rolled over
 }
 
 function basicConstraintsCA(exts: Extension[]): boolean {
