@@ -17,7 +17,7 @@ import { type Wire, decodeWire, command } from '../src/core/wire/wire.js';
 import { connectUnix } from '../src/transport/conn.js';
 import { subscribeLog } from '../src/log/client.js';
 import { type Identity, type PkiFiles, cmd, issue, policy, serverPki, writeClient } from './helpers/pki.js';
-import { handlerBundle, readLog, tlsRequest } from './helpers/tls-peer.js';
+import { handlerBundle, readLog, root as checkout, tlsRequest } from './helpers/tls-peer.js';
 import { type RunDir, type VmmdProcess, binary, config, create, destroy, makeRunDir, nm, readAll, startVmmd, until } from './helpers/vmmd.js';
 
 const INETD = '/usr/sbin/inetd';
@@ -57,6 +57,8 @@ const canConnect = (opts: net.NetConnectOpts): Promise<boolean> =>
     s.once('error', () => resolve(false));
   });
 
+const launcher = join(checkout, 'bin', 'vmmd_tls_inetd');
+
 before(async () => {
   if (skip) return;
   d = makeRunDir();
@@ -72,7 +74,8 @@ before(async () => {
   const conf = join(d.root, 'inetd.conf');
   const common = `--logfile ${logfile} --tmpdir ${d.tmpdir}`;
   writeFileSync(conf, [
-    `127.0.0.1:${port} stream tcp nowait.1000 root ${process.execPath} node ${handlerBundle} ${pki.ca} ${pki.cert} ${pki.key} ${common}`,
+    // the TLS line runs the launcher as inetd.conf.example does (shebang, code cache)
+    `127.0.0.1:${port} stream tcp nowait.1000 root ${launcher} vmmd_tls_inetd ${pki.ca} ${pki.cert} ${pki.key} ${common}`,
     `${localSock} stream unix nowait root ${process.execPath} node ${handlerBundle} --local --path org ${common}`,
     '',
   ].join('\n'));

@@ -125,6 +125,13 @@ function main(): void {
     log.error('expected three arguments: CA CERT KEY');
     return finish(124);
   }
+  // The handler trusts the CA on its command line and nothing else (the TLS context
+  // gets its own store), yet node 20 builds its default root store once, merely to
+  // compare against, the first time a context is given a CA: with node's bundled roots
+  // (the default) that costs each connection 25-40 ms of parsing. bin/vmmd_tls_inetd
+  // runs node with --use-openssl-ca, which makes that store OpenSSL's default locations;
+  // pointing the default file at nothing keeps it from being parsed as well.
+  process.env.SSL_CERT_FILE = '/dev/null';
   const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
     log.error(cfg.error);

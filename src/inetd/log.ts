@@ -5,7 +5,7 @@
  * (`--syslog`; node cannot write to /dev/log itself), or not at all (`--quiet`).
  */
 import { appendFileSync, fstatSync } from 'node:fs';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from './tls-handler.js';
 
 export interface ClosableLogger extends Logger {
@@ -28,6 +28,8 @@ export function fileLogger(binary: string, path: string): ClosableLogger {
 export function syslogLogger(binary: string): ClosableLogger {
   let child: ChildProcess | undefined;
   const start = (): ChildProcess => {
+    // loaded here, not at start-up: a handler logging to a file never needs it
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
     child = spawn('logger', ['-t', `${binary}[${process.pid}]`, '-p', 'daemon.info'], { stdio: ['pipe', 'ignore', 'ignore'] });
     child.on('error', () => {});
     child.stdin?.on('error', () => {});

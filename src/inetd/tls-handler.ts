@@ -50,7 +50,10 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   const what = describeChainCommand(req.value);
   opts.log.info(`login ${peer}: ${what}`);
   const endpoint = logEndpoint(req.value.name, socket.remoteAddress, socket.remotePort);
-  await opts.events?.send({ kind: 'login', value: endpoint });
+  // vmmd_log acknowledges after an fsync: the login event travels while the command
+  // runs, and the logout event after the client has its answer, so that neither wait
+  // is the client's
+  const login = opts.events?.send({ kind: 'login', value: endpoint });
   const client = new FramedConn(socket);
   const total = opts.totalTimeoutMs ?? limits.totalTimeoutMs;
   let timedOut = false;
@@ -59,14 +62,15 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   const outcome = await proxyCommand(client, req.value, { ...opts, signal: deadline.signal });
   if (timer !== undefined) clearTimeout(timer);
   const result = timedOut ? `cut off at the ${total} ms connection deadline` : outcome.result;
-  (outcome.replied ? opts.log.info : opts.log.error).call(opts.log, `logout ${peer}: ${what}: ${result}`);
-  await opts.events?.send({ kind: 'logout', value: endpoint });
   await new Promise<void>((resolve) => {
     if (socket.destroyed) return resolve();
     socket.once('close', () => resolve());
     socket.end();
     setTimeout(() => { socket.destroy(); resolve(); }, 1000).unref();
   });
+  (outcome.replied ? opts.log.info : opts.log.error).call(opts.log, `logout ${peer}: ${what}: ${result}`);
+  await login;
+  await opts.events?.send({ kind: 'logout', value: endpoint });
   return outcome.replied && !timedOut;
 }
 
