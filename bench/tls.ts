@@ -13,6 +13,13 @@
  * - vmmd_tls_inetd --wait, warm (the process already runs); target <= 0.20x;
  * - vmmd_tls; target <= 0.20x;
  * - vmmd_tls throughput with 16 clients at once (requests per second).
+ *
+ * The handler runs as inetd.conf.example runs it: bin/vmmd_tls_inetd executed directly
+ * (its shebang's node flags, the launcher and the build's code cache). Everything runs
+ * twice: in this process's environment, and in the environment a service manager gives
+ * inetd (PATH only). They differ where the environment names CA bundles: with
+ * NODE_EXTRA_CA_CERTS set, every node process (the baseline too) parses that bundle
+ * before it runs any code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,15 +27,17 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cmd, issue, policy, serverPki, writeClient } from '../test/helpers/pki.js';
-import { DaemonPeer, MiniInetd, handlerBundle, readLog, root } from '../test/helpers/tls-peer.js';
+import { DaemonPeer, readLog, root } from '../test/helpers/tls-peer.js';
+
+const launcher = join(root, 'bin', 'vmmd_tls_inetd');
 
 const ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? '15');
 const INETD = '/usr/sbin/inetd';
 
-function timed(cmd: string, args: string[], opts: { input?: string } = {}): Promise<{ ms: number; out: number; code: number | null; err: string }> {
+function timed(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ ms: number; out: number; code: number | null; err: string }> {
   return new Promise((resolve) => {
     const start = performance.now();
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let out = 0;
     let err = '';
     p.stdout?.on('data', (b: Buffer) => (out += b.length));
@@ -67,15 +76,59 @@ async function freePort(): Promise<number> {
 
 const fmtMs = (x: number): string => `${x.toFixed(1)} ms`;
 
+interface Setup {
+  peer: DaemonPeer;
+  sClient: (port: number) => Promise<{ ms: number; out: number; code: number | null; err: string }>;
+  handlerArgs: string[];
+  logfile: string;
+  dir: string;
+  pki: { ca: string; cert: string; key: string };
+}
+
+/** inetd nowait, --wait and vmmd_tls started in `env`, each checked to answer; returns their ports. */
+async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children: ChildProcess[]): Promise<{ nowait: number; wait: number; daemon: number; dlog: string }> {
+  const nowait = await freePort();
+  const conf = join(s.dir, `inetd-${tag}.conf`);
+  writeFileSync(conf, `127.0.0.1:${nowait} stream tcp nowait.100000 root ${launcher} vmmd_tls_inetd ${s.handlerArgs.join(' ')}\n`);
+  children.push(spawn(INETD, ['-d', conf], { stdio: 'ignore', env }));
+  await waitPort(nowait);
+
+  // --wait: the listening socket as standard input
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const wait = (listener.address() as net.AddressInfo).port;
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  children.push(spawn(launcher, [...s.handlerArgs, '--wait', '--linger', '3600'], { stdio: [fd, 'ignore', 'ignore'], env }));
+  listener.close();
+
+  const dlog = join(s.dir, `vmmd_tls-${tag}.log`);
+  children.push(spawn(join(root, 'bin', 'vmmd_tls'), [s.pki.ca, s.pki.cert, s.pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', s.dir, '--logfile', dlog], { stdio: 'ignore', env }));
+  let daemon = 0;
+  for (let i = 0; i < 500 && daemon === 0; i++) {
+    const m = /listening on .*:(\d+)/.exec(readLog(dlog));
+    if (m) daemon = Number(m[1]);
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+  if (daemon === 0) throw new Error('vmmd_tls did not start');
+  for (const p of [nowait, wait, daemon]) {
+    const r = await s.sClient(p);
+    if (r.out === 0) throw new Error(`no answer on port ${p}: ${readLog(s.logfile)}`);
+  }
+  return { nowait, wait, daemon, dlog };
+}
+
 export async function run(): Promise<void> {
-  if (!existsSync(handlerBundle)) throw new Error('run npm run build first');
+  if (!existsSync(join(root, 'dist', 'vmmd_tls_inetd.js'))) throw new Error('run npm run build first');
+  if (!existsSync(INETD)) throw new Error(`${INETD} is missing: install openbsd-inetd`);
   const dir = mkdtempSync(join(tmpdir(), 'albatross-bench-tls-'));
   const children: ChildProcess[] = [];
   const closers: (() => void)[] = [];
   const peer = new DaemonPeer(dir);
-  let mini: MiniInetd | undefined;
   try {
     await peer.start(['vmmd']);
+    const logd = spawn(join(root, 'bin', 'vmmd_log'), ['--tmpdir', dir, '--logfile', join(dir, 'events')], { stdio: 'ignore' });
+    children.push(logd);
+    for (let i = 0; i < 500 && !existsSync(join(dir, 'util', 'log.sock')); i++) await new Promise((r) => setTimeout(r, 20));
     const pki = await serverPki(dir);
     const org = await issue(pki.root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
     const leaf = await issue(org, { cn: '.', command: cmd.info() });
@@ -84,42 +137,7 @@ export async function run(): Promise<void> {
     writeFileSync(chain, org.pem);
     const logfile = join(dir, 'handler.log');
     const sClient = (port: number) => timed('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-quiet', '-cert', files.cert, '-cert_chain', chain, '-key', files.key, '-CAfile', pki.ca]);
-    const handlerArgs = [pki.ca, pki.cert, pki.key, '--tmpdir', dir, '--logfile', logfile];
-
-    // inetd nowait
-    let nowaitPort: number;
-    let nowaitHow: string;
-    if (existsSync(INETD)) {
-      nowaitPort = await freePort();
-      const conf = join(dir, 'inetd.conf');
-      writeFileSync(conf, `127.0.0.1:${nowaitPort} stream tcp nowait.100000 root ${process.execPath} node ${handlerBundle} ${handlerArgs.join(' ')}\n`);
-      children.push(spawn(INETD, ['-d', conf], { stdio: 'ignore' }));
-      await waitPort(nowaitPort);
-      nowaitHow = 'openbsd-inetd';
-    } else {
-      mini = new MiniInetd(handlerArgs);
-      nowaitPort = await mini.start();
-      nowaitHow = 'an inetd stand-in (openbsd-inetd not installed)';
-    }
-
-    // --wait: the listening socket as standard input
-    const listener = net.createServer();
-    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-    const waitPortN = (listener.address() as net.AddressInfo).port;
-    const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
-    children.push(spawn(process.execPath, [handlerBundle, ...handlerArgs, '--wait', '--linger', '3600'], { stdio: [fd, 'ignore', 'ignore'] }));
-    listener.close();
-
-    // vmmd_tls
-    const dlog = join(dir, 'vmmd_tls.log');
-    children.push(spawn(process.execPath, [join(root, 'dist', 'vmmd_tls.js'), pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', dlog], { stdio: 'ignore' }));
-    let daemonPort = 0;
-    for (let i = 0; i < 500 && daemonPort === 0; i++) {
-      const m = /listening on .*:(\d+)/.exec(readLog(dlog));
-      if (m) daemonPort = Number(m[1]);
-      else await new Promise((r) => setTimeout(r, 20));
-    }
-    if (daemonPort === 0) throw new Error('vmmd_tls did not start');
+    const setup: Setup = { peer, sClient, handlerArgs: [pki.ca, pki.cert, pki.key, '--tmpdir', dir, '--logfile', logfile], logfile, dir, pki };
 
     // the floor: the same client against a minimal TLS server in this process that
     // requests the client certificate, answers with one small frame and closes
@@ -137,41 +155,45 @@ export async function run(): Promise<void> {
     const floorPort = (floorServer.address() as net.AddressInfo).port;
     closers.push(() => floorServer.close());
 
-    // sanity: each variant answers with one reply
-    for (const p of [nowaitPort, waitPortN, daemonPort, floorPort]) {
-      const r = await sClient(p);
-      if (r.out === 0) throw new Error(`no answer on port ${p}: ${readLog(logfile)}`);
+    const environments: [string, NodeJS.ProcessEnv][] = [
+      ['this environment', process.env],
+      ['a service manager\'s environment (PATH only)', { PATH: process.env.PATH ?? '/usr/bin:/bin' }],
+    ];
+    let lastDaemon = 0;
+    let lastDlog = '';
+    for (const [what, env] of environments) {
+      const ports = await endpoints(setup, env, String(environments.findIndex((e) => e[1] === env)), children);
+      lastDaemon = ports.daemon;
+      lastDlog = ports.dlog;
+      const base: number[] = [];
+      const nowait: number[] = [];
+      const warm: number[] = [];
+      const daemon: number[] = [];
+      const sOnly: number[] = [];
+      const floor: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        base.push((await timed(process.execPath, ['-e', '0'], { env })).ms);
+        nowait.push((await sClient(ports.nowait)).ms);
+        warm.push((await sClient(ports.wait)).ms);
+        daemon.push((await sClient(ports.daemon)).ms);
+        sOnly.push((await timed('openssl', ['version'])).ms);
+        floor.push((await sClient(floorPort)).ms);
+      }
+      const b = median(base);
+      const row = (label: string, xs: number[], target?: number): void => {
+        const m = median(xs);
+        const ratio = m / b;
+        const verdict = target === undefined ? '' : ratio <= target ? `  (target <= ${target}x: met)` : `  (target <= ${target}x: NOT met)`;
+        process.stdout.write(`  ${label.padEnd(44)} ${fmtMs(m).padStart(9)}  ${ratio.toFixed(2)}x${verdict}\n`);
+      };
+      process.stdout.write(`  ${what}: medians of ${ROUNDS} alternating rounds; ratio to node -e 0 in the same environment\n`);
+      row('node -e 0 (baseline)', base);
+      row('openssl version (the client\'s own start-up)', sOnly);
+      row('s_client against a minimal TLS server (floor)', floor);
+      row('inetd nowait: s_client info', nowait, 1.25);
+      row('vmmd_tls_inetd --wait, warm: s_client info', warm, 0.2);
+      row('vmmd_tls: s_client info', daemon, 0.2);
     }
-
-    const base: number[] = [];
-    const nowait: number[] = [];
-    const warm: number[] = [];
-    const daemon: number[] = [];
-    const sOnly: number[] = [];
-    const floor: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      base.push((await timed(process.execPath, ['-e', '0'])).ms);
-      nowait.push((await sClient(nowaitPort)).ms);
-      warm.push((await sClient(waitPortN)).ms);
-      daemon.push((await sClient(daemonPort)).ms);
-      // the client alone, against a port where nothing listens: its own start-up share
-      sOnly.push((await timed('openssl', ['version'])).ms);
-      floor.push((await sClient(floorPort)).ms);
-    }
-    const b = median(base);
-    const row = (what: string, xs: number[], target?: number): void => {
-      const m = median(xs);
-      const ratio = m / b;
-      const verdict = target === undefined ? '' : ratio <= target ? `  (target <= ${target}x: met)` : `  (target <= ${target}x: NOT met)`;
-      process.stdout.write(`  ${what.padEnd(44)} ${fmtMs(m).padStart(9)}  ${ratio.toFixed(2)}x${verdict}\n`);
-    };
-    process.stdout.write(`  medians of ${ROUNDS} alternating rounds; ratio to node -e 0; nowait under ${nowaitHow}\n`);
-    row('node -e 0 (baseline)', base);
-    row('openssl version (the client\'s own start-up)', sOnly);
-    row('s_client against a minimal TLS server (floor)', floor);
-    row('inetd nowait: s_client info', nowait, 1.25);
-    row('vmmd_tls_inetd --wait, warm: s_client info', warm, 0.2);
-    row('vmmd_tls: s_client info', daemon, 0.2);
 
     // throughput: 16 clients, each running requests back to back
     const clients = 16;
@@ -181,7 +203,7 @@ export async function run(): Promise<void> {
     let firstFailure = '';
     await Promise.all(Array.from({ length: clients }, async () => {
       for (let i = 0; i < perClient; i++) {
-        const r = await sClient(daemonPort);
+        const r = await sClient(lastDaemon);
         if (r.out === 0) {
           failed++;
           firstFailure ||= `exit ${r.code}: ${r.err.trim().split('\n').slice(0, 3).join(' | ')}`;
@@ -191,12 +213,11 @@ export async function run(): Promise<void> {
     const secs = (performance.now() - start) / 1000;
     process.stdout.write(`  vmmd_tls, ${clients} concurrent s_client loops: ${((clients * perClient) / secs).toFixed(0)} requests/s (${clients * perClient} requests, ${failed} without answer)\n`);
     if (failed > 0) process.stdout.write(`  first client without answer: ${firstFailure}\n`);
-    const errors = readLog(dlog).split('\n').filter((l) => / error: /.test(l));
+    const errors = readLog(lastDlog).split('\n').filter((l) => / error: /.test(l));
     if (errors.length > 0) process.stdout.write(`  vmmd_tls logged ${errors.length} errors, first: ${errors[0]}\n`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
     for (const c of closers) c();
-    await mini?.close();
     await peer.close();
     rmSync(dir, { recursive: true, force: true });
   }
