@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nameToString } from '../src/core/name.js';
@@ -277,4 +277,28 @@ test('configuration errors: more than one CA certificate, no logging option', as
   closeSync(fd);
   assert.equal(q.status, 3);
   assert.match(readLog(errFile), /--logfile, --syslog or --quiet is required/);
+});
+
+test('--syslog: the lines reach logger(1), tagged with the handler, once the client has its answer', async () => {
+  // logger(1) needs a syslog daemon; a stand-in of the same name on PATH records what it gets
+  const fake = join(dir, 'fakebin');
+  mkdirSync(fake, { recursive: true });
+  const out = join(dir, 'syslog.txt');
+  writeFileSync(join(fake, 'logger'), `#!/bin/sh\necho "args: $*" >> '${out}'\ncat >> '${out}'\n`, { mode: 0o755 });
+  const sys = new MiniInetd([pki.ca, pki.cert, pki.key, '--syslog', '--tmpdir', dir], { ...process.env, PATH: `${fake}:${process.env.PATH ?? ''}` });
+  await sys.start();
+  try {
+    const leaf = await issue(org, { cn: 'hello', command: cmd.info() });
+    const r = await tlsRequest(sys.port, writeClient(dir, `client${n++}`, [leaf, org]), pki.ca);
+    assert.equal(r.messages.length, 1);
+    await sys.settle();
+    assert.deepEqual(sys.exits, [0]);
+    const text = readLog(out);
+    assert.match(text, /^args: -t vmmd_tls_inetd\[\d+\] -p daemon\.info$/m);
+    assert.match(text, /^info: login .*org:hello unikernel info/m);
+    assert.match(text, /^info: logout .*org:hello unikernel info/m);
+    assert.equal((text.match(/^args:/gm) ?? []).length, 1, 'one logger process per handler');
+  } finally {
+    await sys.close();
+  }
 });

@@ -25,24 +25,41 @@ export function fileLogger(binary: string, path: string): ClosableLogger {
   return { info: (m) => line('info', m), error: (m) => line('error', m), close: async () => {} };
 }
 
-export function syslogLogger(binary: string): ClosableLogger {
+/**
+ * Lines go to logger(1) on its standard input. Starting logger is a fork of this process,
+ * so it is not done on the client's time: the first lines wait in memory until
+ * `deferMs` has passed or the logger is closed (a short connection's lines are thus
+ * handed over once its client has the answer); from then on lines go straight through.
+ */
+export function syslogLogger(binary: string, deferMs = 500): ClosableLogger {
   let child: ChildProcess | undefined;
-  const start = (): ChildProcess => {
+  let queued: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const start = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
     // loaded here, not at start-up: a handler logging to a file never needs it
     const { spawn } = require('node:child_process') as typeof import('node:child_process');
     child = spawn('logger', ['-t', `${binary}[${process.pid}]`, '-p', 'daemon.info'], { stdio: ['pipe', 'ignore', 'ignore'] });
     child.on('error', () => {});
     child.stdin?.on('error', () => {});
-    return child;
+    for (const l of queued) child.stdin?.write(l);
+    queued = [];
   };
   const line = (level: string, msg: string): void => {
-    (child ?? start()).stdin?.write(`${level}: ${msg.replace(/\n/g, ' ')}\n`);
+    const text = `${level}: ${msg.replace(/\n/g, ' ')}\n`;
+    if (child !== undefined) {
+      child.stdin?.write(text);
+      return;
+    }
+    queued.push(text);
+    timer ??= setTimeout(start, deferMs).unref();
   };
   return {
     info: (m) => line('info', m),
     error: (m) => line('error', m),
     close: () =>
       new Promise<void>((resolve) => {
+        if (child === undefined && queued.length > 0) start();
         if (child === undefined || child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.stdin?.end();

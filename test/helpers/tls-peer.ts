@@ -166,11 +166,11 @@ export class MiniInetd {
   exits: (number | null)[] = [];
   port = 0;
 
-  constructor(private readonly argv: string[]) {}
+  constructor(private readonly argv: string[], private readonly env: NodeJS.ProcessEnv = process.env) {}
 
   async start(): Promise<number> {
     this.server = net.createServer({ pauseOnConnect: true }, (sock) => {
-      const child = spawn(process.execPath, [handlerBundle, ...this.argv], { stdio: [sock, sock, sock] });
+      const child = spawn(process.execPath, [handlerBundle, ...this.argv], { stdio: [sock, sock, sock], env: this.env });
       this.children.add(child);
       child.on('exit', (code) => {
         this.exits.push(code);
