@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,4 +174,23 @@ test('vmmd_tls_inetd --wait under systemd Accept=no: the listening socket is des
   const r = await tlsRequest(port, infoClient, pki.ca);
   assert.equal(r.messages.length, 1);
   assert.equal(await exited, 0);
+});
+
+test('a key that does not belong to the certificate: one log line naming both files, exit 2', () => {
+  // infoClient's key is a valid key, but not the server certificate's
+  for (const [bundle, extra] of [[daemonBundle, ['--ip', '127.0.0.1', '--port', '0']], [join(root, 'dist', 'vmmd_tls_inetd.js'), []]] as const) {
+    const logfile = join(dir, `badkey-${bundle.endsWith('inetd.js') ? 'inetd' : 'daemon'}.log`);
+    const r = spawnSync(process.execPath, [bundle, pki.ca, pki.cert, infoClient.key, ...extra, '--tmpdir', dir, '--logfile', logfile], { stdio: 'ignore', timeout: 10_000 });
+    assert.equal(r.status, 2, bundle);
+    assert.match(readLog(logfile), new RegExp(`cannot use ${pki.cert} / ${infoClient.key}: .*(key values mismatch|KEY_VALUES_MISMATCH)`, 'i'));
+  }
+});
+
+test('vmmd_tls_inetd started on a terminal or file instead of a socket says so and exits 2', () => {
+  for (const args of [[pki.ca, pki.cert, pki.key], ['--local']]) {
+    const logfile = join(dir, `nosock-${args.length}.log`);
+    const r = spawnSync(process.execPath, [join(root, 'dist', 'vmmd_tls_inetd.js'), ...args, '--tmpdir', dir, '--logfile', logfile], { stdio: 'ignore', timeout: 10_000 });
+    assert.equal(r.status, 2);
+    assert.match(readLog(logfile), /descriptor 0 is not a socket: run from inetd/);
+  }
 });

@@ -65,10 +65,16 @@ runMain(binary, async () => {
   }
   const tmpdir = o.tmpdir as string;
   const events = new EventLog(tmpdir);
-  const server = createHandlerServer(cfg.value, {
+  const made = createHandlerServer(cfg.value, {
     tmpdir, log, events,
     commandTimeoutMs: ms('command-timeout'), idleTimeoutMs: ms('idle-timeout'), totalTimeoutMs: ms('total-timeout'),
   });
+  if (!made.ok) {
+    log.error(made.error);
+    await log.close();
+    return 2;
+  }
+  const server = made.value;
   server.maxConnections = max;
   server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
     log.error(`${d?.remoteAddress ?? 'peer'}:${d?.remotePort ?? ''}: dropped: ${max} connections already (--max-connections)`);

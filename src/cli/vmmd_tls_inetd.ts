@@ -114,6 +114,10 @@ function main(): void {
       }
       path = p.value;
     }
+    if (!fdIsSocket(fd)) {
+      log.error(`descriptor ${fd} is not a socket: run from inetd or under systemd socket activation`);
+      return finish(2);
+    }
     const sock = new net.Socket({ fd, readable: true, writable: true });
     sock.on('error', () => {});
     handleLocalConnection(sock, { ...common, ...(path ? { path } : {}) }).then((ok) => finish(ok ? 0 : 1), crash);
@@ -153,10 +157,15 @@ function main(): void {
         }
       }, linger);
     };
-    const server = createHandlerServer(cfg.value, hopts, () => {
+    const made = createHandlerServer(cfg.value, hopts, () => {
       active--;
       if (active === 0) armIdle();
     });
+    if (!made.ok) {
+      log.error(made.error);
+      return finish(2);
+    }
+    const server = made.value;
     server.maxConnections = limits.maxTlsConnections;
     server.on('connection', () => {
       active++;
@@ -171,14 +180,22 @@ function main(): void {
     return;
   }
 
-  const sock = new net.Socket({ fd, readable: true, writable: true });
-  sock.on('error', () => {});
-  sock.setNoDelay(true);
-  const server = createHandlerServer(cfg.value, hopts, (ok) => {
+  const made = createHandlerServer(cfg.value, hopts, (ok) => {
     events.close();
     finish(ok ? 0 : 1);
   });
-  server.emit('connection', sock);
+  if (!made.ok) {
+    log.error(made.error);
+    return finish(2);
+  }
+  if (!fdIsSocket(fd)) {
+    log.error(`descriptor ${fd} is not a socket: run from inetd (nowait), with --wait, or under systemd socket activation`);
+    return finish(2);
+  }
+  const sock = new net.Socket({ fd, readable: true, writable: true });
+  sock.on('error', () => {});
+  sock.setNoDelay(true);
+  made.value.emit('connection', sock);
 }
 
 main();

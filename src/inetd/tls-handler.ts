@@ -9,7 +9,8 @@ import * as tls from 'node:tls';
 import type * as net from 'node:net';
 import { commandOfChain, describeChainCommand } from '../core/certs.js';
 import { limits } from '../core/limits.js';
-import { type TlsConfig, clientChain } from '../transport/tls.js';
+import { type TlsConfig, clientChain, serverOf } from '../transport/tls.js';
+import { type Result, ok } from '../core/result.js';
 import { FramedConn } from '../transport/conn.js';
 import { type EventLog, type ProxyOptions, logEndpoint, proxyCommand } from './proxy.js';
 
@@ -78,10 +79,12 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
  * A TLS server whose connections are handled by handleSecureConnection; `done` is called
  * once per connection (handshake failures included) with whether it succeeded.
  */
-export function createHandlerServer(cfg: TlsConfig, opts: HandlerOptions, done: (ok: boolean) => void = () => {}): tls.Server {
+export function createHandlerServer(cfg: TlsConfig, opts: HandlerOptions, done: (ok: boolean) => void = () => {}): Result<tls.Server> {
   // no Nagle: the final reply and the close_notify that follows it are small writes, and
   // waiting for the client's delayed ACK in between costs up to 40 ms per connection
-  const server = tls.createServer({ ...cfg.options, noDelay: true });
+  const made = serverOf(cfg, { noDelay: true });
+  if (!made.ok) return made;
+  const server = made.value;
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     socket.on('error', () => {});
     handleSecureConnection(socket, cfg, opts).then(done, (e: unknown) => {
@@ -96,5 +99,5 @@ export function createHandlerServer(cfg: TlsConfig, opts: HandlerOptions, done: 
     socket.destroy();
     done(false);
   });
-  return server;
+  return ok(server);
 }

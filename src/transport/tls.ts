@@ -32,6 +32,8 @@ export interface TlsConfig {
   caDer: Uint8Array;
   /** Number of CRLs loaded. */
   crls: number;
+  /** `CERT / KEY` as given, for messages about them. */
+  identity: string;
 }
 
 function readText(path: string, what: string): Result<string> {
@@ -60,7 +62,7 @@ export function loadCrls(path: string): Result<string[]> {
   return ok(out);
 }
 
-/** Reads CA, certificate, key (and CRLs) and builds the server options. */
+/** Reads CA, certificate, key (and CRLs) and builds the server options (see serverOf). */
 export function loadTlsConfig(files: TlsFiles, handshakeTimeoutMs: number = limits.handshakeTimeoutMs): Result<TlsConfig> {
   const ca = readText(files.ca, 'CA certificate');
   if (!ca.ok) return ca;
@@ -87,12 +89,18 @@ export function loadTlsConfig(files: TlsFiles, handshakeTimeoutMs: number = limi
     handshakeTimeout: handshakeTimeoutMs,
     ...(crl.length > 0 ? { crl } : {}),
   };
+  // not checked here by making a context: the server makes the one it uses (serverOf),
+  // and making two costs each inetd connection a few ms
+  return ok({ options, caDer: caBlocks[0].der, crls: crl.length, identity: `${files.cert} / ${files.key}` });
+}
+
+/** A TLS server with the configuration's context; an unusable certificate or key is an error value. */
+export function serverOf(cfg: TlsConfig, extra: tls.TlsOptions = {}): Result<tls.Server> {
   try {
-    tls.createSecureContext(options);
+    return ok(tls.createServer({ ...cfg.options, ...extra }));
   } catch (e) {
-    return err(`cannot use ${files.cert} / ${files.key}: ${(e as Error).message}`);
+    return err(`cannot use ${cfg.identity}: ${(e as Error).message}`);
   }
-  return ok({ options, caDer: caBlocks[0].der, crls: crl.length });
 }
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
