@@ -129,7 +129,7 @@ test('a policy larger than its parent is refused before vmmd sees it', async () 
   await refusedWith([leaf, team, org], /delegation to org:team: exceeds the one to org:: policy above allows 1024 MB memory, which is fewer than 4096 MB/);
 });
 
-test('a chain of 10 is refused', async () => {
+test('a chain of 10 is refused; the root counts when the client sends it', async () => {
   const chain: Identity[] = [];
   let parent = pki.root;
   for (let i = 0; i < 9; i++) {
@@ -138,6 +138,13 @@ test('a chain of 10 is refused', async () => {
   }
   const leaf = await issue(chain[0], { cn: 'x', command: cmd.info() });
   await refusedWith([leaf, ...chain], /certificate chain too long/);
+  // 9 certificates: accepted without the root, 10 with it
+  const nine = [await issue(chain[1], { cn: 'x', command: cmd.info() }), ...chain.slice(1)];
+  const r = await run(nine);
+  assert.equal(r.exit, 0, r.log);
+  assert.equal(r.messages.length, 1);
+  assert.equal(nameToString(r.messages[0].header.name), 'l0:l1:l2:l3:l4:l5:l6:l7:x');
+  await refusedWith([...nine, pki.root], /certificate chain too long/);
 });
 
 test('commands not allowed through a certificate are refused', async () => {

@@ -105,6 +105,15 @@ export function serverOf(cfg: TlsConfig, extra: tls.TlsOptions = {}): Result<tls
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
+/** Is `der` among the certificates the client sent (its leaf and its list, as sent)? */
+function sentCertificate(socket: tls.TLSSocket, der: Uint8Array): boolean {
+  let n = 0;
+  for (let c = socket.getPeerX509Certificate(); c !== undefined && n <= limits.maxChainLength + 2; c = c.issuerCertificate, n++) {
+    if (sameBytes(c.raw, der)) return true;
+  }
+  return false;
+}
+
 /**
  * The client's verified chain, leaf first, without the trust anchor. Refuses a
  * connection OpenSSL did not authorize (with OpenSSL's reason), and re-checks that each
@@ -125,9 +134,11 @@ export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array): Result<Ui
     c = c.issuerCertificate;
   }
   if (ders.length === 0) return err('client certificate refused: no certificate');
+  // node ends the chain with the trust anchor whether or not the client sent it; the
+  // path counted (CERTS.md §3) includes the root only when the client sent it
   if (sameBytes(ders[ders.length - 1], caDer)) ders.pop();
   if (ders.length === 0) return err('client certificate refused: the client presented the CA certificate itself');
-  if (ders.length >= limits.maxChainLength) return err('certificate chain too long');
+  if (ders.length + (sentCertificate(socket, caDer) ? 1 : 0) >= limits.maxChainLength) return err('certificate chain too long');
   try {
     const certs = ders.map((d) => new X509Certificate(d));
     const anchor = new X509Certificate(caDer);
