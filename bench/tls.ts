@@ -22,7 +22,7 @@
  * before it runs any code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,19 @@ async function freePort(): Promise<number> {
 
 const fmtMs = (x: number): string => `${x.toFixed(1)} ms`;
 
+/**
+ * Waits until inetd has no child left: a nowait handler goes on after its client has the
+ * answer (logout event, exit), and the next measurement must not share the CPUs with it.
+ */
+async function noChildren(pid: number): Promise<void> {
+  const file = `/proc/${pid}/task/${pid}/children`;
+  if (!existsSync(file)) return;
+  for (let i = 0; i < 2500; i++) {
+    if (readFileSync(file, 'utf8').trim() === '') return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 interface Setup {
   peer: DaemonPeer;
   sClient: (port: number) => Promise<{ ms: number; out: number; code: number | null; err: string }>;
@@ -86,11 +99,12 @@ interface Setup {
 }
 
 /** inetd nowait, --wait and vmmd_tls started in `env`, each checked to answer; returns their ports. */
-async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children: ChildProcess[]): Promise<{ nowait: number; wait: number; daemon: number; dlog: string }> {
+async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children: ChildProcess[]): Promise<{ nowait: number; wait: number; daemon: number; dlog: string; inetdPid: number }> {
   const nowait = await freePort();
   const conf = join(s.dir, `inetd-${tag}.conf`);
   writeFileSync(conf, `127.0.0.1:${nowait} stream tcp nowait.100000 root ${launcher} vmmd_tls_inetd ${s.handlerArgs.join(' ')}\n`);
-  children.push(spawn(INETD, ['-d', conf], { stdio: 'ignore', env }));
+  const inetd = spawn(INETD, ['-d', conf], { stdio: 'ignore', env });
+  children.push(inetd);
   await waitPort(nowait);
 
   // --wait: the listening socket as standard input
@@ -114,7 +128,7 @@ async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children
     const r = await s.sClient(p);
     if (r.out === 0) throw new Error(`no answer on port ${p}: ${readLog(s.logfile)}`);
   }
-  return { nowait, wait, daemon, dlog };
+  return { nowait, wait, daemon, dlog, inetdPid: inetd.pid ?? 0 };
 }
 
 export async function run(): Promise<void> {
@@ -141,7 +155,6 @@ export async function run(): Promise<void> {
 
     // the floor: the same client against a minimal TLS server in this process that
     // requests the client certificate, answers with one small frame and closes
-    const { readFileSync } = await import('node:fs');
     const tls = await import('node:tls');
     const floorServer = tls.createServer({
       ca: readFileSync(pki.ca), cert: readFileSync(pki.cert), key: readFileSync(pki.key), requestCert: true, rejectUnauthorized: true,
@@ -174,6 +187,7 @@ export async function run(): Promise<void> {
       for (let i = 0; i < ROUNDS; i++) {
         base.push((await timed(process.execPath, ['-e', '0'], { env })).ms);
         nowait.push((await sClient(ports.nowait)).ms);
+        await noChildren(ports.inetdPid);
         warm.push((await sClient(ports.wait)).ms);
         daemon.push((await sClient(ports.daemon)).ms);
         sOnly.push((await timed('openssl', ['version'])).ms);
