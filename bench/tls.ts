@@ -20,6 +20,10 @@
  * inetd (PATH only). They differ where the environment names CA bundles: with
  * NODE_EXTRA_CA_CERTS set, every node process (the baseline too) parses that bundle
  * before it runs any code.
+ *
+ * BENCH_TLS_OTHER=DIR adds a nowait line for the handler of another checkout (built,
+ * e.g. `git worktree add DIR REV && cd DIR && npm ci`), measured in the same rounds, to
+ * compare two versions side by side.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,10 +103,14 @@ interface Setup {
 }
 
 /** inetd nowait, --wait and vmmd_tls started in `env`, each checked to answer; returns their ports. */
-async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children: ChildProcess[]): Promise<{ nowait: number; wait: number; daemon: number; dlog: string; inetdPid: number }> {
+const other = process.env.BENCH_TLS_OTHER;
+
+async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children: ChildProcess[]): Promise<{ nowait: number; otherNowait: number; wait: number; daemon: number; dlog: string; inetdPid: number }> {
   const nowait = await freePort();
+  const otherNowait = other !== undefined ? await freePort() : 0;
   const conf = join(s.dir, `inetd-${tag}.conf`);
-  writeFileSync(conf, `127.0.0.1:${nowait} stream tcp nowait.100000 root ${launcher} vmmd_tls_inetd ${s.handlerArgs.join(' ')}\n`);
+  const line = (port: number, exe: string): string => `127.0.0.1:${port} stream tcp nowait.100000 root ${exe} vmmd_tls_inetd ${s.handlerArgs.join(' ')}\n`;
+  writeFileSync(conf, line(nowait, launcher) + (other !== undefined ? line(otherNowait, join(other, 'bin', 'vmmd_tls_inetd')) : ''));
   const inetd = spawn(INETD, ['-d', conf], { stdio: 'ignore', env });
   children.push(inetd);
   await waitPort(nowait);
@@ -124,11 +132,11 @@ async function endpoints(s: Setup, env: NodeJS.ProcessEnv, tag: string, children
     else await new Promise((r) => setTimeout(r, 20));
   }
   if (daemon === 0) throw new Error('vmmd_tls did not start');
-  for (const p of [nowait, wait, daemon]) {
+  for (const p of [nowait, wait, daemon, ...(other !== undefined ? [otherNowait] : [])]) {
     const r = await s.sClient(p);
     if (r.out === 0) throw new Error(`no answer on port ${p}: ${readLog(s.logfile)}`);
   }
-  return { nowait, wait, daemon, dlog, inetdPid: inetd.pid ?? 0 };
+  return { nowait, otherNowait, wait, daemon, dlog, inetdPid: inetd.pid ?? 0 };
 }
 
 export async function run(): Promise<void> {
@@ -180,6 +188,7 @@ export async function run(): Promise<void> {
       lastDlog = ports.dlog;
       const base: number[] = [];
       const nowait: number[] = [];
+      const otherNow: number[] = [];
       const warm: number[] = [];
       const daemon: number[] = [];
       const sOnly: number[] = [];
@@ -188,6 +197,10 @@ export async function run(): Promise<void> {
         base.push((await timed(process.execPath, ['-e', '0'], { env })).ms);
         nowait.push((await sClient(ports.nowait)).ms);
         await noChildren(ports.inetdPid);
+        if (other !== undefined) {
+          otherNow.push((await sClient(ports.otherNowait)).ms);
+          await noChildren(ports.inetdPid);
+        }
         warm.push((await sClient(ports.wait)).ms);
         daemon.push((await sClient(ports.daemon)).ms);
         sOnly.push((await timed('openssl', ['version'])).ms);
@@ -205,6 +218,7 @@ export async function run(): Promise<void> {
       row('openssl version (the client\'s own start-up)', sOnly);
       row('s_client against a minimal TLS server (floor)', floor);
       row('inetd nowait: s_client info', nowait, 1.25);
+      if (other !== undefined) row(`the same, handler of ${other}`, otherNow);
       row('vmmd_tls_inetd --wait, warm: s_client info', warm, 0.2);
       row('vmmd_tls: s_client info', daemon, 0.2);
     }
