@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
 import { ConsoleDaemon } from '../console/daemon.js';
-import { capConnections, commonDaemonOptions, listenDaemon, stderrLogger, verbosityOf } from '../console/server.js';
+import { capConnections, commonDaemonOptions, listenDaemon, stderrLogger, verbosityOf } from '../daemon/server.js';
 
 
 const spec: CliSpec = {

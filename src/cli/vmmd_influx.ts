@@ -5,7 +5,7 @@
 import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
 import { parseName } from '../core/name.js';
-import { stderrLogger, verbosityOf } from '../console/server.js';
+import { stderrLogger, verbosityOf } from '../daemon/server.js';
 import { HttpSink, type Sink, TcpSink, parseHostPort } from '../influx/sinks.js';
 import { InfluxReporter, servePrometheus } from '../influx/daemon.js';
 

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
-import { capConnections, commonDaemonOptions, listenDaemon, stderrLogger, verbosityOf } from '../console/server.js';
+import { capConnections, commonDaemonOptions, listenDaemon, stderrLogger, verbosityOf } from '../daemon/server.js';
 import { LogDaemon, loadLog } from '../log/daemon.js';
 import { describeEntry } from '../log/store.js';
 

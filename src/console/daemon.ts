@@ -13,7 +13,7 @@ import { fifoPath } from '../core/unikernel.js';
 import { FramedConn } from '../transport/conn.js';
 import { ConsoleRegistry } from './registry.js';
 import { type ConsoleFramePrefix, type ConsoleLine, LineSplitter, consoleFrames, consoleFramePrefix, timeTlv } from './ring.js';
-import { type Logger, serveConnection } from './server.js';
+import { type Logger, serveConnection } from '../daemon/server.js';
 
 export interface ConsoleDaemonOptions {
   tmpdir: string;

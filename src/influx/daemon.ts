@@ -9,7 +9,7 @@ import { limits } from '../core/limits.js';
 import { command } from '../core/wire/wire.js';
 import type { StatsData } from '../core/wire/stats.js';
 import { connectUnix } from '../transport/conn.js';
-import type { Logger } from '../console/server.js';
+import type { Logger } from '../daemon/server.js';
 import { prometheusText, samplePayload, vmTag } from './lineproto.js';
 import type { HostPort, Sink } from './sinks.js';
 

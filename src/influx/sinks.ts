@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { type Result, ok, err } from '../core/result.js';
-import type { Logger } from '../console/server.js';
+import type { Logger } from '../daemon/server.js';
 
 export interface HostPort {
   host: string;

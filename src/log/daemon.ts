@@ -22,7 +22,7 @@ import type { SinceCount } from '../core/wire/console.js';
 import { frame } from '../core/frame.js';
 import { FramedConn } from '../transport/conn.js';
 import { History, type SequencedEntry, recoverLog, selectHistory, subscriptionMatches } from './store.js';
-import { type Logger, serveConnection } from '../console/server.js';
+import { type Logger, serveConnection } from '../daemon/server.js';
 
 const write = promisify(fs.write);
 const fsync = promisify(fs.fsync);

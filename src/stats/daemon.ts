@@ -16,7 +16,7 @@ import { type Wire, command, data, decodeWire, encodeWire, failure, replyString 
 import { frame } from '../core/frame.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
 import { IF_COUNTERS, type IfCounters, ifDataOf, statsDataOf } from './linux.js';
-import { type Logger, serveConnection } from '../console/server.js';
+import { type Logger, serveConnection } from '../daemon/server.js';
 
 export interface StatsDaemonOptions {
   tmpdir: string;
