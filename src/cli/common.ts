@@ -27,6 +27,15 @@ export const EXIT = {
   internal: 125,
 } as const;
 
+/** The EXIT STATUS section of the clients that talk TLS to a remote endpoint. */
+export const REMOTE_EXIT_STATUS = [
+  'EXIT STATUS',
+  `  ${EXIT.ok} success; ${EXIT.chainInvalid} our chain does not validate against --server-ca; ${EXIT.remoteFailed} the command failed;`,
+  `  ${EXIT.localAuth} the server refused our certificate; ${EXIT.remoteAuth} the server's certificate is not trusted;`,
+  `  ${EXIT.communication} communication failure; ${EXIT.connect} cannot connect; ${EXIT.other} other errors; ${EXIT.usage} command line error.`,
+  '',
+].join('\n');
+
 export type OptionType = 'string' | 'boolean' | 'number' | 'strings' | 'numbers';
 
 export interface OptionSpec {

@@ -4,7 +4,7 @@
  * runs it at the TLS endpoint.
  */
 import * as fs from 'node:fs';
-import { type CliSpec, EXIT, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
@@ -44,13 +44,7 @@ const spec: CliSpec = {
     `${BINARY} info --ca user.pem --ca-key user.key --server-ca cacert.pem -d albatross.example.org`,
     `${BINARY} create hello hello.hvt --ca user.pem --ca-key user.key -d albatross.example.org:1025`,
   ],
-  more: [
-    'EXIT STATUS',
-    '  0 success; 116 the chain does not validate against --server-ca; 117 the command failed;',
-    '  119 the server refused our certificate; 120 the server\'s certificate is not trusted;',
-    '  121 communication failure; 122 cannot connect; 123 other errors; 124 command line error.',
-    '',
-  ].join('\n'),
+  more: REMOTE_EXIT_STATUS,
 };
 
 function fail(code: number, msg: string): never {

@@ -2,7 +2,7 @@
  * vmmc_remote: executes the command of an existing certificate at a TLS endpoint
  * (upstream's `albatross-client certificate CERT KEY`, CERTS.md §7.7).
  */
-import { type CliSpec, EXIT, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import type { Step } from '../client/commands.js';
 import { classifyReadError, connectTls, keyMatches, parseDestination, validateOwnChain } from '../client/remote.js';
@@ -33,13 +33,7 @@ const spec: CliSpec = {
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
   ],
   examples: [`${BINARY} hello.pem hello.key --server-ca cacert.pem -d albatross.example.org:1025`],
-  more: [
-    'EXIT STATUS',
-    '  0 success; 116 our chain does not validate against --server-ca; 117 the command failed;',
-    '  119 the server refused our certificate; 120 the server\'s certificate is not trusted;',
-    '  121 communication failure; 122 cannot connect; 123 other errors; 124 command line error.',
-    '',
-  ].join('\n'),
+  more: REMOTE_EXIT_STATUS,
 };
 
 function fail(code: number, msg: string): never {
