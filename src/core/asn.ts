@@ -41,16 +41,6 @@ const fail = (at: string, msg: string): never => {
   throw new DecodeError(at, msg);
 };
 
-/** Runs a child decoder, adding `step` to the location of an error it throws. */
-function within<T>(step: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof DecodeError) throw e.within(step);
-    throw e;
-  }
-}
-
 /** Tag key: class (0 universal .. 3 private) and number. */
 export type TagKey = number;
 export const tagKey = (cls: number, n: number): TagKey => cls * 0x1000000 + n;
@@ -161,11 +151,16 @@ function smallIntegerContent(v: number): Uint8Array {
   return out;
 }
 
-function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) => T, from: (v: T) => bigint): Codec<T> {
+function makeInteger<T>(
+  what: string, min: bigint, max: bigint, to: (v: bigint) => T, from: (v: T) => bigint, toSmall: (v: number) => T,
+): Codec<T> {
   const check = (v: bigint, at: string): bigint => {
     if (v < min || v > max) fail(at, `${what} ${v} out of range [${min}, ${max}]`);
     return v;
   };
+  const minN = Number(min);
+  const maxN = Number(max);
+  const tag = U(2);
   return {
     what,
     tags: new Set([U(2)]),
@@ -176,21 +171,32 @@ function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) 
       if (b < min || b > max) throw new RangeError(`${what} ${b} out of range`);
       return primitive(2, integerContent(b));
     },
-    decode: (n, at) => to(check(decodeIntegerContent(nodeContent(expectTag(n, U(2), at, what)), at), at)),
+    decode: (n, at) => {
+      const x = expectTag(n, tag, at, what);
+      const b = x.bytes;
+      const s = x.contentStart;
+      const len = x.end - s;
+      if (len < 1 || len > 6) return to(check(decodeIntegerContent(nodeContent(x), at), at));
+      // up to 48 bits: exact in a double, no bigint needed
+      let v = (b[s] << 24) >> 24;
+      for (let i = s + 1; i < x.end; i++) v = v * 256 + b[i];
+      if (v < minN || v > maxN) fail(at, `${what} ${v} out of range [${min}, ${max}]`);
+      return toSmall(v);
+    },
     toJson: (v) => jsonBig(from(v)),
     fromJson: (j, at) => to(check(bigOfJson(j, at), at)),
   };
 }
 
 /** INTEGER in upstream's 63-bit range, as bigint. */
-export const bigInt: Codec<bigint> = makeInteger('INTEGER', INT63_MIN, INT63_MAX, (v) => v, (v) => v);
+export const bigInt: Codec<bigint> = makeInteger('INTEGER', INT63_MIN, INT63_MAX, (v) => v, (v) => v, BigInt);
 /** INTEGER as a JavaScript number: values beyond ±(2^53-1) are refused. */
 export const int: Codec<number> = makeInteger(
-  'INTEGER', BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt);
+  'INTEGER', BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt, (v) => v);
 /** INTEGER carrying a signed 32-bit value. */
-export const int32: Codec<number> = makeInteger('INTEGER (32 bit)', -(2n ** 31n), 2n ** 31n - 1n, Number, BigInt);
+export const int32: Codec<number> = makeInteger('INTEGER (32 bit)', -(2n ** 31n), 2n ** 31n - 1n, Number, BigInt, (v) => v);
 /** INTEGER that must not be negative. */
-export const uint: Codec<number> = makeInteger('INTEGER (>= 0)', 0n, BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt);
+export const uint: Codec<number> = makeInteger('INTEGER (>= 0)', 0n, BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt, (v) => v);
 
 // ------------------------------------------------------------------ simple types
 
@@ -230,7 +236,7 @@ export const octets: Codec<Uint8Array> = {
   decode: (n, at) => {
     const x = expectTag(n, U(4), at, 'OCTET STRING');
     if (x.constructed) fail(at, 'constructed OCTET STRING');
-    return nodeContent(x).slice();
+    return x.bytes.slice(x.contentStart, x.end);
   },
   toJson: (v) => hex(v),
   fromJson: (j, at) => unhex(j, at),
@@ -305,6 +311,15 @@ function utf8SeqLength(b: Uint8Array, i: number): number {
     return 0;
   }
 }
+/** Node's latin1 slice of any Uint8Array (what Buffer#toString('latin1') uses), if present. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
+/** bytesToText of b[start..end), without copying when the text is ASCII (names, devices, arguments). */
+function textAt(b: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (b[i] >= 0x80) return bytesToText(b.subarray(start, end));
+  return latin1Slice !== undefined ? latin1Slice.call(b, start, end) : Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+}
+
 const ESCAPED = /[\udc80-\udcff]/;
 export function textToBytes(s: string): Uint8Array {
   if (s.length < 64) {
@@ -341,7 +356,7 @@ export const utf8: Codec<string> = {
   decode: (n, at) => {
     const x = expectTag(n, U(12), at, 'UTF8String');
     if (x.constructed) fail(at, 'constructed UTF8String');
-    return bytesToText(nodeContent(x));
+    return textAt(x.bytes, x.contentStart, x.end);
   },
   toJson: (v) => v,
   fromJson: (j, at) => (typeof j === 'string' ? j : fail(at, 'expected a string')),
@@ -690,7 +705,12 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
         const r = rejectedTags.get(t);
         return fail(at, r ?? `unknown ${what} ${describeTag(t)}`);
       }
-      return { kind: alt.kind, value: within(`.${alt.kind}`, () => alt.codec.decode(n, at)) } as ChoiceValue<A>;
+      try {
+        return { kind: alt.kind, value: alt.codec.decode(n, at) } as ChoiceValue<A>;
+      } catch (e) {
+        if (e instanceof DecodeError) throw e.within(`.${alt.kind}`);
+        throw e;
+      }
     },
     toJson: (v) => ({ [v.kind as string]: alts[v.kind as string].toJson(v.value) }),
     fromJson: (j, at) => {

@@ -36,7 +36,8 @@ const nonEmpty = <T>(xs: T[]): T[] | undefined => (xs.length === 0 ? undefined :
 /** Copies the defined entries of `extra` onto `base` (so absent stays absent, not `undefined`). */
 function withDefined<T extends object>(base: T, extra: Partial<T>): T {
   const out = base as Record<string, unknown>;
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
+  const add = extra as Record<string, unknown>;
+  for (const k in add) if (add[k] !== undefined) out[k] = add[k];
   return base;
 }
 
