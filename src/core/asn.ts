@@ -724,6 +724,37 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
   };
 }
 
+/** A codec whose encodings of chosen values are kept (see `remembering`). */
+export interface RememberingCodec<T extends object> extends Codec<T> {
+  /** Encodes `v` now and keeps the octets for as long as the object lives. */
+  remember(v: T): void;
+}
+
+/**
+ * The codec, except that values passed to `remember` are encoded once: their octets are kept
+ * in a WeakMap keyed by the object, and every later encoding of that object copies them
+ * instead of walking the value again. Only for values that are never modified once
+ * remembered (vmmd's info of a running unikernel, built once when it starts); any other
+ * value is encoded as usual.
+ */
+export function remembering<T extends object>(c: Codec<T>): RememberingCodec<T> {
+  const memo = new WeakMap<T, Uint8Array>();
+  return {
+    what: c.what,
+    tags: c.tags,
+    encode: (v) => {
+      const b = memo.get(v);
+      return b === undefined ? c.encode(v) : outRaw(b);
+    },
+    decode: c.decode,
+    toJson: c.toJson,
+    fromJson: c.fromJson,
+    remember: (v) => {
+      if (!memo.has(v)) memo.set(v, derOf(c.encode(v)));
+    },
+  };
+}
+
 /** A CHOICE alternative whose value is a NULL under an explicit tag. */
 export const tagNull = (n: number): Codec<null> => explicit(n, nul);
 

@@ -77,7 +77,8 @@ export class Vmmd {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly stateEncoder = new StateEncoder();
-  private deferredSave: { dump?: StateDump } | undefined;
+  /** While set, state file writes are held back and only the last one is carried out. */
+  private deferredSave: { last?: Effect } | undefined;
   private stopping = false;
   private exitResolve: (() => void) | undefined;
   readonly exited: Promise<void>;
@@ -137,9 +138,9 @@ export class Vmmd {
     }
     this.deferredSave = {};
     for (const u of r.value.creates) await this.push({ kind: 'launch', name: u.name, config: u.config });
-    const pending = this.deferredSave.dump;
+    const pending = this.deferredSave.last;
     this.deferredSave = undefined;
-    if (pending !== undefined) await this.perform({ kind: 'save_state', dump: pending });
+    if (pending !== undefined) await this.perform(pending);
     const l = await this.listen();
     if (!l.ok) return l;
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void this.push({ kind: 'shutdown' }));
@@ -365,7 +366,7 @@ export class Vmmd {
       case 'save_state':
         if (this.deferredSave !== undefined) {
           // start-up relaunches: one write at the end instead of one per unikernel
-          this.deferredSave.dump = eff.dump;
+          this.deferredSave.last = eff;
           return;
         }
         writeFileAtomic(this.stateFile, this.stateEncoder.encode(eff.dump), { backup: `${this.stateFile}.bak` });

@@ -16,7 +16,7 @@
  */
 import {
   type Codec, type Time, type TypeOf, bool, choice, explicit, generalizedTime, int, map, name, octets, opt,
-  seq, seqOf, setOf, tagNull, utf8,
+  remembering, seq, seqOf, setOf, tagNull, utf8,
 } from '../asn.js';
 import type { Name } from '../name.js';
 import {
@@ -544,8 +544,15 @@ export interface NamedInfo {
 const namedList = (what: string, info: Codec<UnikernelInfo>): Codec<NamedInfo[]> =>
   seqOf(seq(what, { name, info }));
 
+/**
+ * UnikernelInfo whose encoding can be kept with the value: vmmd remembers the info of each
+ * running unikernel when it starts, so an info reply copies those octets and encodes only
+ * the names.
+ */
+export const rememberedUnikernelInfo = remembering(unikernelInfo);
+
 /** Reply [13] unikernel-info (to info [19]). */
-export const namedInfoList: Codec<NamedInfo[]> = namedList('NamedInfo', unikernelInfo);
+export const namedInfoList: Codec<NamedInfo[]> = namedList('NamedInfo', rememberedUnikernelInfo);
 /** Reply [11] unikernel-info-v5 (to info-v5 [18]). */
 export const namedInfoV5List: Codec<NamedInfo[]> = namedList('NamedInfoV5', unikernelInfoV5);
 /** Reply [9] unikernel-info-v4 (to info-v4 [15]). */
