@@ -15,6 +15,8 @@ import type { Policy, UnikernelConfig } from '../src/core/wire/common.js';
 import { type NamedInfo, type UnikernelInfo, rememberedUnikernelInfo, unikernelInfo } from '../src/core/wire/unikernel.js';
 import { MAX_UNIKERNELS } from '../src/core/policy.js';
 import { type Effect, type Event, type VmmdState, handle, initialState, restore, stateDump } from '../src/state/vmmd.js';
+import { type StateDump, encodeState } from '../src/core/wire/state.js';
+import { StateEncoder } from '../src/state/persist.js';
 import { solo5Image } from './helpers/image.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
@@ -161,4 +163,17 @@ test('save_state: the dump is made when read, and is the state at the time of th
   const last = effects[effects.length - 1];
   assert.ok(last.kind === 'save_state');
   assert.deepEqual(last.dump, stateDump(s));
+});
+
+test('the state encoder tells names apart by the octets it keeps, also for long names', () => {
+  const enc = new StateEncoder();
+  const c = cfg({ arguments: ['--x'] });
+  const label = (ch: string): string => ch.repeat(63);
+  // 1, 2 and 4 labels of 63 characters: name lengths below 128, below 256 and above
+  for (const path of [[], [label('a')], [label('a'), label('b'), label('c')]]) {
+    for (const last of [label('x'), label('y'), 'x']) {
+      const dump: StateDump = { unikernels: [{ name: { path, label: last }, config: c }], policies: [] };
+      assert.equal(hex(enc.encode(dump)), hex(encodeState(dump)), `${path.length} labels, then ${last.slice(0, 3)}`);
+    }
+  }
 });

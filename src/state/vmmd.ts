@@ -629,10 +629,10 @@ function onStarted(s: VmmdState, e: Extract<Event, { kind: 'started' }>): Step {
     return { state: s, effects };
   }
   const res = e.result;
-  const base = { config: e.config, digest: res.digest, started: res.started };
-  const info = unikernelInfo(s, e.name, base);
+  const info = unikernelInfo(s, e.name, { config: e.config, digest: res.digest, started: res.started });
   rememberedUnikernelInfo.remember(info);
-  const entry: Running = { ...base, pid: res.pid, taps: res.taps, failures: e.failures, info };
+  // one literal with every field (no spread): all entries share one hidden class
+  const entry: Running = { config: e.config, pid: res.pid, taps: res.taps, started: res.started, digest: res.digest, failures: e.failures, info };
   const added = addUnikernel(s.resources, e.name, entry);
   if (!added.ok) {
     // cannot happen while the shell holds the lock during create; refuse loudly rather than over-commit

@@ -64,16 +64,19 @@ export async function findTender(base: string, abi: Solo5Abi, dbdir: string): Pr
   } catch {
     id = undefined;
   }
-  if (id !== undefined && checkedTenders.has(id)) return ok(found);
+  // the path checked before is returned itself: every running unikernel's argv shares it
+  const known = id === undefined ? undefined : checkedTenders.get(id);
+  if (known !== undefined) return ok(known);
   const v = await run(found, ['--version']);
   const out = v.stdout + v.stderr;
   const check = checkTenderVersionOutput(out, abi);
   if (!check.ok) return err(check.error);
-  if (id !== undefined) checkedTenders.add(id);
+  if (id !== undefined) checkedTenders.set(id, found);
   return ok(found);
 }
 
-const checkedTenders = new Set<string>();
+/** Tender files whose --version passed, by file identity: the path string. */
+const checkedTenders = new Map<string, string>();
 export { candidateText };
 
 // ------------------------------------------------------------------ taps and bridges
