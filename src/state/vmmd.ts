@@ -303,8 +303,9 @@ export function infoList(s: VmmdState, n: Name): NamedInfo[] {
     const r = findUnikernel(s.resources, n);
     return r === undefined ? [] : [{ name: n, info: r.info }];
   }
-  return s.resources.unikernels.listing(n.path).map(([k, r]) => {
-    return { name: relativeName(nameOfKey(k), n.path), info: r.info };
+  // names relative to the path: the labels below it, the last one as the label (relativeName)
+  return s.resources.unikernels.listingBelow(n.path).map(([below, r]) => {
+    return { name: nameOfKey(below), info: r.info };
   });
 }
 
