@@ -422,6 +422,39 @@ export function parseGeneralizedTime(s: string): Result<Time> {
   return ok(t);
 }
 
+/**
+ * parseGeneralizedTime of the forms upstream emits, `YYYYMMDDHHMMSSZ` and
+ * `YYYYMMDDHHMMSS.fffZ` (years 100 and later), read from the octets without a string or a
+ * regular expression; undefined for anything else, which then takes the general path
+ * (with its error messages).
+ */
+function commonGeneralizedTime(b: Uint8Array, start: number, end: number): Time | undefined {
+  const len = end - start;
+  if ((len !== 15 && len !== 19) || b[end - 1] !== 0x5a) return undefined;
+  const num = (i: number, w: number): number => {
+    let v = 0;
+    for (let k = start + i; k < start + i + w; k++) {
+      const d = b[k] - 0x30;
+      if (d < 0 || d > 9) return -1;
+      v = v * 10 + d;
+    }
+    return v;
+  };
+  const y = num(0, 4);
+  const mo = num(4, 2);
+  const d = num(6, 2);
+  const h = num(8, 2);
+  const mi = num(10, 2);
+  const se = num(12, 2);
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60) return undefined;
+  const t = Date.UTC(y, mo - 1, d, h, mi, se);
+  if (len === 15) return t;
+  if (b[start + 14] !== 0x2e) return undefined;
+  const ms = num(15, 3);
+  if (ms < 0) return undefined;
+  return t + (ms === 0 ? 0.5 : ms);
+}
+
 const ascii = (s: string): Uint8Array => encoder.encode(s);
 const fromAscii = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
@@ -430,7 +463,10 @@ export const generalizedTime: Codec<Time> = {
   tags: new Set([U(24)]),
   encode: (t) => primitive(24, ascii(formatGeneralizedTime(t))),
   decode: (n, at) => {
-    const r = parseGeneralizedTime(fromAscii(nodeContent(expectTag(n, U(24), at, 'GeneralizedTime'))));
+    const x = expectTag(n, U(24), at, 'GeneralizedTime');
+    const quick = commonGeneralizedTime(x.bytes, x.contentStart, x.end);
+    if (quick !== undefined) return quick;
+    const r = parseGeneralizedTime(fromAscii(nodeContent(x)));
     return r.ok ? r.value : fail(at, r.error);
   },
   toJson: (t) => timeToJson(t),
@@ -569,14 +605,18 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
     return { k, optional, codec };
   });
   const encodeChildren = (v: SeqValue<F>): Out[] => {
-    const out: Out[] = [];
+    // sized for every field and cut to the ones present: growing from empty would allocate
+    // room for 16 on the first push, for each of thousands of small sequences
+    const out: Out[] = new Array(entries.length);
+    let n = 0;
     const rec = v as Record<string, unknown>;
     for (const e of entries) {
       const x = rec[e.k];
       if (x === undefined) {
         if (!e.optional) throw new TypeError(`${what}.${e.k} is required`);
-      } else out.push(e.codec.encode(x));
+      } else out[n++] = e.codec.encode(x);
     }
+    out.length = n;
     return out;
   };
   const decodeChildren = (kids: Node[], at: string): SeqValue<F> => {

@@ -247,11 +247,16 @@ export function outConstructed(id: number, kids: readonly DerOut[]): DerOut {
 }
 export const outRaw = (tlv: Uint8Array): DerOut => ({ id: -1, len: tlv.length, raw: tlv });
 
+/** Copies `src` into `buf` at `pos`; short ones by hand, which is cheaper than a call to set(). */
+function put(src: Uint8Array, buf: Uint8Array, pos: number): number {
+  const n = src.length;
+  if (n <= 32) for (let i = 0; i < n; i++) buf[pos + i] = src[i];
+  else buf.set(src, pos);
+  return pos + n;
+}
+
 function writeOut(o: DerOut, buf: Uint8Array, pos: number): number {
-  if (o.raw !== undefined) {
-    buf.set(o.raw, pos);
-    return pos + o.raw.length;
-  }
+  if (o.raw !== undefined) return put(o.raw, buf, pos);
   buf[pos++] = o.id;
   const n = o.len;
   if (n < 0x80) buf[pos++] = n;
@@ -260,10 +265,7 @@ function writeOut(o: DerOut, buf: Uint8Array, pos: number): number {
     buf[pos++] = 0x80 | k;
     for (let i = k - 1; i >= 0; i--) buf[pos++] = Math.floor(n / 2 ** (8 * i)) & 0xff;
   }
-  if (o.prim !== undefined) {
-    buf.set(o.prim, pos);
-    return pos + o.prim.length;
-  }
+  if (o.prim !== undefined) return put(o.prim, buf, pos);
   for (const k of o.kids ?? []) pos = writeOut(k, buf, pos);
   return pos;
 }
