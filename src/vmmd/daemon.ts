@@ -14,7 +14,7 @@ import { createDeflate, createInflate, deflateSync } from 'node:zlib';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { type Name, type Path, nameToString, parseName } from '../core/name.js';
-import { consoleLimit, emptyResources } from '../core/resources.js';
+import { consoleLimit, emptyResources, findUnikernel } from '../core/resources.js';
 import { type Platform, type ProcessExit, blockDir, blockFilePath, fifoPath, imagePath, tenderArgv } from '../core/unikernel.js';
 import { tenderBase } from '../core/solo5.js';
 import { decodeState, type StateDump } from '../core/wire/state.js';
@@ -28,7 +28,7 @@ import {
   consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
 } from '../state/vmmd.js';
 import {
-  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting, whichInPath,
+  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, ensureFifos, findTender, openFifoForWriting, whichInPath,
   processCmdline, processStartTime, writeFileAtomic,
 } from './host.js';
 
@@ -147,7 +147,10 @@ export class Vmmd {
         `(read, decode and copy to state.started ${ms(t1 - t0)}, policies and start order ${ms(t2 - t1)}, leftovers and console ${ms(t3 - t2)}); relaunching`,
     );
     this.deferredSave = {};
+    await ensureFifos(r.value.creates.map((u) => fifoPath(this.o.tmpdir, u.name)));
     for (const u of r.value.creates) await this.push({ kind: 'launch', name: u.name, config: u.config });
+    // the FIFOs made above for unikernels that did not start
+    for (const u of r.value.creates) if (findUnikernel(this.state.resources, u.name) === undefined) this.removeFiles(u.name);
     const pending = this.deferredSave.last;
     this.deferredSave = undefined;
     if (pending !== undefined) await this.perform(pending);

@@ -138,6 +138,25 @@ export async function ensureFifo(p: string): Promise<Result<void>> {
 }
 
 /**
+ * Creates the FIFOs of many unikernels at once (start-up relaunches), one `mkfifo` per 500
+ * paths: each process vmmd starts and reaps costs it a wait call per running child, which adds
+ * up to seconds with thousands of unikernels relaunched one by one. Existing paths are left
+ * alone and errors to ensureFifo, which every create still runs.
+ */
+export async function ensureFifos(paths: readonly string[]): Promise<void> {
+  const missing = paths.filter((p) => {
+    try {
+      fs.lstatSync(p);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  for (const d of new Set(missing.map((p) => path.dirname(p)))) fs.mkdirSync(d, { recursive: true });
+  for (let i = 0; i < missing.length; i += 500) await run('mkfifo', ['-m', '0640', ...missing.slice(i, i + 500)]);
+}
+
+/**
  * Opens the FIFO for the tender's stdio. The console daemon already holds the read side, so
  * a non-blocking probe succeeds; without a reader it fails at once (ENXIO) instead of hanging.
  */
