@@ -12,7 +12,9 @@ import { type Name, parseName, nameToString } from '../src/core/name.js';
 import { encodeDer, int, remembering, seq, seqOf, utf8 } from '../src/core/asn.js';
 import { command, decodeWire, encodeWire, type Command, type Wire } from '../src/core/wire/wire.js';
 import type { Policy, UnikernelConfig } from '../src/core/wire/common.js';
-import { type NamedInfo, type UnikernelInfo, rememberedUnikernelInfo, unikernelInfo } from '../src/core/wire/unikernel.js';
+import {
+  type NamedInfo, type UnikernelInfo, namedInfoList, namedInfoListGeneric, rememberedUnikernelInfo, unikernelInfo,
+} from '../src/core/wire/unikernel.js';
 import { MAX_UNIKERNELS } from '../src/core/policy.js';
 import { type Effect, type Event, type VmmdState, handle, initialState, restore, stateDump } from '../src/state/vmmd.js';
 import { type StateDump, encodeState } from '../src/core/wire/state.js';
@@ -176,4 +178,32 @@ test('the state encoder tells names apart by the octets it keeps, also for long 
       assert.equal(hex(enc.encode(dump)), hex(encodeState(dump)), `${path.length} labels, then ${last.slice(0, 3)}`);
     }
   }
+});
+
+test('info lists written straight into one buffer are the octets the combinators give, remembered infos or not', () => {
+  const base: UnikernelInfo = {
+    typ: 'solo5', failBehaviour: { kind: 'restart', value: [3, 1] }, cpuids: [1, 0], memory: 64, digest: new Uint8Array(32).fill(7),
+    blocks: [{ unikernelDevice: 'storage', hostDevice: 'disk', sectorSize: 512, blockSize: 10 }],
+    bridges: [{ unikernelDevice: 'service', hostDevice: 'br0', mac: Uint8Array.of(2, 0, 0, 0, 0, 1) }],
+    arguments: ['--a', 'b'.repeat(200)], started: 1_700_000_000_123, cpus: 1, startup: 5,
+  };
+  const label = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,62}$/);
+  const entry = fc.record({
+    path: fc.array(label, { maxLength: 4 }), label: fc.option(label, { nil: undefined }), memory: fc.nat(1 << 20),
+    args: fc.option(fc.array(fc.string({ maxLength: 90 }), { maxLength: 3 }), { nil: undefined }), remember: fc.boolean(),
+  }).map((e): NamedInfo => {
+    const info: UnikernelInfo = { ...base, memory: e.memory };
+    if (e.args === undefined) delete info.arguments;
+    else info.arguments = e.args;
+    if (e.remember) rememberedUnikernelInfo.remember(info);
+    return { name: e.label === undefined ? { path: e.path } : { path: e.path, label: e.label }, info };
+  });
+  fc.assert(fc.property(fc.array(entry, { maxLength: 40 }), (list) => {
+    assert.equal(hex(encodeDer(namedInfoList, list)), hex(encodeDer(namedInfoListGeneric, list)));
+  }), { numRuns: Math.min(RUNS, 300) });
+  // a reply over 64 KiB: three length octets at the top
+  const many = Array.from({ length: 400 }, (_, i): NamedInfo => ({ name: nm(`org:u${i}`), info: base }));
+  const big = encodeDer(namedInfoList, many);
+  assert.ok(big.length > 65536);
+  assert.equal(hex(big), hex(encodeDer(namedInfoListGeneric, many)));
 });

@@ -775,6 +775,8 @@ export const pooledCopy = (b: Uint8Array): Uint8Array => (b.length < 4096 ? Buff
 export interface RememberingCodec<T extends object> extends Codec<T> {
   /** Encodes `v` now and keeps the octets for as long as the object lives. */
   remember(v: T): void;
+  /** The kept octets of a remembered value (undefined for any other). */
+  encoded(v: T): Uint8Array | undefined;
 }
 
 /**
@@ -799,6 +801,7 @@ export function remembering<T extends object>(c: Codec<T>): RememberingCodec<T> 
     remember: (v) => {
       if (!memo.has(v)) memo.set(v, pooledCopy(derOf(c.encode(v))));
     },
+    encoded: (v) => memo.get(v),
   };
 }
 

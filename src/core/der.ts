@@ -247,8 +247,23 @@ export function outConstructed(id: number, kids: readonly DerOut[]): DerOut {
 }
 export const outRaw = (tlv: Uint8Array): DerOut => ({ id: -1, len: tlv.length, raw: tlv });
 
+/** Octets of the identifier and length of a TLV with `len` octets of content. */
+export const headerLength = (len: number): number => 1 + lengthOctets(len);
+
+/** Writes a TLV's identifier octet and (minimal) length at `pos`; returns the position after them. */
+export function writeHeader(buf: Uint8Array, pos: number, id: number, len: number): number {
+  buf[pos++] = id;
+  if (len < 0x80) buf[pos++] = len;
+  else {
+    const k = lengthOctets(len) - 1;
+    buf[pos++] = 0x80 | k;
+    for (let i = k - 1; i >= 0; i--) buf[pos++] = Math.floor(len / 2 ** (8 * i)) & 0xff;
+  }
+  return pos;
+}
+
 /** Copies `src` into `buf` at `pos`; short ones by hand, which is cheaper than a call to set(). */
-function put(src: Uint8Array, buf: Uint8Array, pos: number): number {
+export function put(src: Uint8Array, buf: Uint8Array, pos: number): number {
   const n = src.length;
   if (n <= 32) for (let i = 0; i < n; i++) buf[pos + i] = src[i];
   else buf.set(src, pos);
@@ -257,14 +272,7 @@ function put(src: Uint8Array, buf: Uint8Array, pos: number): number {
 
 function writeOut(o: DerOut, buf: Uint8Array, pos: number): number {
   if (o.raw !== undefined) return put(o.raw, buf, pos);
-  buf[pos++] = o.id;
-  const n = o.len;
-  if (n < 0x80) buf[pos++] = n;
-  else {
-    const k = lengthOctets(n) - 1;
-    buf[pos++] = 0x80 | k;
-    for (let i = k - 1; i >= 0; i--) buf[pos++] = Math.floor(n / 2 ** (8 * i)) & 0xff;
-  }
+  pos = writeHeader(buf, pos, o.id, o.len);
   if (o.prim !== undefined) return put(o.prim, buf, pos);
   for (const k of o.kids ?? []) pos = writeOut(k, buf, pos);
   return pos;
