@@ -36,9 +36,14 @@ const N = Number(process.env.BENCH_VMMD_N ?? '1000');
 const MODE = process.env.BENCH_VMMD_MODE ?? (N > 2000 ? 'restore' : 'create');
 const RESTART = (process.env.BENCH_VMMD_RESTART ?? (N <= 2000 ? '1' : '0')) === '1';
 
+/**
+ * The tender: sleep in place of the shell (one process per unikernel). With the kill -9
+ * restart, the shell stays and waits for sleep instead: vmmd recognises a leftover tender by
+ * the image path on its command line, which an exec'd sleep no longer has.
+ */
 const TENDER = `#!/bin/sh
 case "$1" in --version) echo "solo5-spt tender, version v0.12.1"; echo "ABI version 2"; exit 0;; esac
-exec sleep 1000000
+${RESTART ? "trap 'kill $! 2>/dev/null; exit 0' TERM\nsleep 1000000 &\nwait" : 'exec sleep 1000000'}
 `;
 
 /** A minimal Solo5 spt image (ELF64 with the ABI and an empty manifest note). */
