@@ -237,13 +237,14 @@ export async function run(): Promise<void> {
     // collection of decoded replies does not fall into the next request's time
     const first = await info(sock);
     const infos: InfoTiming[] = [];
-    for (let i = 0; i < 9; i++) infos.push(await info(sock));
+    for (let i = 0; i < 19; i++) infos.push(await info(sock));
     const one: number[] = [];
     for (let i = 0; i < 20; i++) one.push((await info(sock, `u${i}`)).reply);
     const decoded = [first, ...infos].map((x) => decodeInfo(x.body));
     for (const x of decoded) if (x.entries !== N) throw new Error(`info listed ${x.entries} unikernels, expected ${N}`);
     const replies = infos.map((x) => x.reply);
-    out(`info of all ${N} (${(first.body.length / 1024).toFixed(0)} kB reply), command sent to last reply byte: first ${ms(first.reply)}, then median of 9 ${ms(median(replies))} (min ${ms(Math.min(...replies))}, max ${ms(Math.max(...replies))})`);
+    out(`info of all ${N} (${(first.body.length / 1024).toFixed(0)} kB reply), command sent to last reply byte: first ${ms(first.reply)}, then median of ${replies.length} ${ms(median(replies))} (min ${ms(Math.min(...replies))}, p90 ${ms(pct(replies, 90))}, max ${ms(Math.max(...replies))})`);
+    out(`  each: ${replies.map((x) => x.toFixed(0)).join(' ')} ms`);
     out(`  client decode of that reply (decodeWire in the bench, afterwards): first ${ms(decoded[0].decode)}, median of the others ${ms(median(decoded.slice(1).map((x) => x.decode)))}`);
     out(`info of one: median ${ms(median(one))}`);
 
