@@ -41,16 +41,6 @@ const fail = (at: string, msg: string): never => {
   throw new DecodeError(at, msg);
 };
 
-/** Runs a child decoder, adding `step` to the location of an error it throws. */
-function within<T>(step: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof DecodeError) throw e.within(step);
-    throw e;
-  }
-}
-
 /** Tag key: class (0 universal .. 3 private) and number. */
 export type TagKey = number;
 export const tagKey = (cls: number, n: number): TagKey => cls * 0x1000000 + n;
@@ -161,11 +151,16 @@ function smallIntegerContent(v: number): Uint8Array {
   return out;
 }
 
-function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) => T, from: (v: T) => bigint): Codec<T> {
+function makeInteger<T>(
+  what: string, min: bigint, max: bigint, to: (v: bigint) => T, from: (v: T) => bigint, toSmall: (v: number) => T,
+): Codec<T> {
   const check = (v: bigint, at: string): bigint => {
     if (v < min || v > max) fail(at, `${what} ${v} out of range [${min}, ${max}]`);
     return v;
   };
+  const minN = Number(min);
+  const maxN = Number(max);
+  const tag = U(2);
   return {
     what,
     tags: new Set([U(2)]),
@@ -176,21 +171,32 @@ function makeInteger<T>(what: string, min: bigint, max: bigint, to: (v: bigint) 
       if (b < min || b > max) throw new RangeError(`${what} ${b} out of range`);
       return primitive(2, integerContent(b));
     },
-    decode: (n, at) => to(check(decodeIntegerContent(nodeContent(expectTag(n, U(2), at, what)), at), at)),
+    decode: (n, at) => {
+      const x = expectTag(n, tag, at, what);
+      const b = x.bytes;
+      const s = x.contentStart;
+      const len = x.end - s;
+      if (len < 1 || len > 6) return to(check(decodeIntegerContent(nodeContent(x), at), at));
+      // up to 48 bits: exact in a double, no bigint needed
+      let v = (b[s] << 24) >> 24;
+      for (let i = s + 1; i < x.end; i++) v = v * 256 + b[i];
+      if (v < minN || v > maxN) fail(at, `${what} ${v} out of range [${min}, ${max}]`);
+      return toSmall(v);
+    },
     toJson: (v) => jsonBig(from(v)),
     fromJson: (j, at) => to(check(bigOfJson(j, at), at)),
   };
 }
 
 /** INTEGER in upstream's 63-bit range, as bigint. */
-export const bigInt: Codec<bigint> = makeInteger('INTEGER', INT63_MIN, INT63_MAX, (v) => v, (v) => v);
+export const bigInt: Codec<bigint> = makeInteger('INTEGER', INT63_MIN, INT63_MAX, (v) => v, (v) => v, BigInt);
 /** INTEGER as a JavaScript number: values beyond ±(2^53-1) are refused. */
 export const int: Codec<number> = makeInteger(
-  'INTEGER', BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt);
+  'INTEGER', BigInt(Number.MIN_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt, (v) => v);
 /** INTEGER carrying a signed 32-bit value. */
-export const int32: Codec<number> = makeInteger('INTEGER (32 bit)', -(2n ** 31n), 2n ** 31n - 1n, Number, BigInt);
+export const int32: Codec<number> = makeInteger('INTEGER (32 bit)', -(2n ** 31n), 2n ** 31n - 1n, Number, BigInt, (v) => v);
 /** INTEGER that must not be negative. */
-export const uint: Codec<number> = makeInteger('INTEGER (>= 0)', 0n, BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt);
+export const uint: Codec<number> = makeInteger('INTEGER (>= 0)', 0n, BigInt(Number.MAX_SAFE_INTEGER), Number, BigInt, (v) => v);
 
 // ------------------------------------------------------------------ simple types
 
@@ -230,7 +236,7 @@ export const octets: Codec<Uint8Array> = {
   decode: (n, at) => {
     const x = expectTag(n, U(4), at, 'OCTET STRING');
     if (x.constructed) fail(at, 'constructed OCTET STRING');
-    return nodeContent(x).slice();
+    return x.bytes.slice(x.contentStart, x.end);
   },
   toJson: (v) => hex(v),
   fromJson: (j, at) => unhex(j, at),
@@ -305,6 +311,15 @@ function utf8SeqLength(b: Uint8Array, i: number): number {
     return 0;
   }
 }
+/** Node's latin1 slice of any Uint8Array (what Buffer#toString('latin1') uses), if present. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
+/** bytesToText of b[start..end), without copying when the text is ASCII (names, devices, arguments). */
+function textAt(b: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (b[i] >= 0x80) return bytesToText(b.subarray(start, end));
+  return latin1Slice !== undefined ? latin1Slice.call(b, start, end) : Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+}
+
 const ESCAPED = /[\udc80-\udcff]/;
 export function textToBytes(s: string): Uint8Array {
   if (s.length < 64) {
@@ -341,7 +356,7 @@ export const utf8: Codec<string> = {
   decode: (n, at) => {
     const x = expectTag(n, U(12), at, 'UTF8String');
     if (x.constructed) fail(at, 'constructed UTF8String');
-    return bytesToText(nodeContent(x));
+    return textAt(x.bytes, x.contentStart, x.end);
   },
   toJson: (v) => v,
   fromJson: (j, at) => (typeof j === 'string' ? j : fail(at, 'expected a string')),
@@ -407,6 +422,39 @@ export function parseGeneralizedTime(s: string): Result<Time> {
   return ok(t);
 }
 
+/**
+ * parseGeneralizedTime of the forms upstream emits, `YYYYMMDDHHMMSSZ` and
+ * `YYYYMMDDHHMMSS.fffZ` (years 100 and later), read from the octets without a string or a
+ * regular expression; undefined for anything else, which then takes the general path
+ * (with its error messages).
+ */
+function commonGeneralizedTime(b: Uint8Array, start: number, end: number): Time | undefined {
+  const len = end - start;
+  if ((len !== 15 && len !== 19) || b[end - 1] !== 0x5a) return undefined;
+  const num = (i: number, w: number): number => {
+    let v = 0;
+    for (let k = start + i; k < start + i + w; k++) {
+      const d = b[k] - 0x30;
+      if (d < 0 || d > 9) return -1;
+      v = v * 10 + d;
+    }
+    return v;
+  };
+  const y = num(0, 4);
+  const mo = num(4, 2);
+  const d = num(6, 2);
+  const h = num(8, 2);
+  const mi = num(10, 2);
+  const se = num(12, 2);
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60) return undefined;
+  const t = Date.UTC(y, mo - 1, d, h, mi, se);
+  if (len === 15) return t;
+  if (b[start + 14] !== 0x2e) return undefined;
+  const ms = num(15, 3);
+  if (ms < 0) return undefined;
+  return t + (ms === 0 ? 0.5 : ms);
+}
+
 const ascii = (s: string): Uint8Array => encoder.encode(s);
 const fromAscii = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
@@ -415,7 +463,10 @@ export const generalizedTime: Codec<Time> = {
   tags: new Set([U(24)]),
   encode: (t) => primitive(24, ascii(formatGeneralizedTime(t))),
   decode: (n, at) => {
-    const r = parseGeneralizedTime(fromAscii(nodeContent(expectTag(n, U(24), at, 'GeneralizedTime'))));
+    const x = expectTag(n, U(24), at, 'GeneralizedTime');
+    const quick = commonGeneralizedTime(x.bytes, x.contentStart, x.end);
+    if (quick !== undefined) return quick;
+    const r = parseGeneralizedTime(fromAscii(nodeContent(x)));
     return r.ok ? r.value : fail(at, r.error);
   },
   toJson: (t) => timeToJson(t),
@@ -554,14 +605,18 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
     return { k, optional, codec };
   });
   const encodeChildren = (v: SeqValue<F>): Out[] => {
-    const out: Out[] = [];
+    // sized for every field and cut to the ones present: growing from empty would allocate
+    // room for 16 on the first push, for each of thousands of small sequences
+    const out: Out[] = new Array(entries.length);
+    let n = 0;
     const rec = v as Record<string, unknown>;
     for (const e of entries) {
       const x = rec[e.k];
       if (x === undefined) {
         if (!e.optional) throw new TypeError(`${what}.${e.k} is required`);
-      } else out.push(e.codec.encode(x));
+      } else out[n++] = e.codec.encode(x);
     }
+    out.length = n;
     return out;
   };
   const decodeChildren = (kids: Node[], at: string): SeqValue<F> => {
@@ -690,7 +745,12 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
         const r = rejectedTags.get(t);
         return fail(at, r ?? `unknown ${what} ${describeTag(t)}`);
       }
-      return { kind: alt.kind, value: within(`.${alt.kind}`, () => alt.codec.decode(n, at)) } as ChoiceValue<A>;
+      try {
+        return { kind: alt.kind, value: alt.codec.decode(n, at) } as ChoiceValue<A>;
+      } catch (e) {
+        if (e instanceof DecodeError) throw e.within(`.${alt.kind}`);
+        throw e;
+      }
     },
     toJson: (v) => ({ [v.kind as string]: alts[v.kind as string].toJson(v.value) }),
     fromJson: (j, at) => {
@@ -701,6 +761,47 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
       const kind = keys[0];
       return { kind, value: alts[kind].fromJson(j[kind], `${at}.${kind}`) } as ChoiceValue<A>;
     },
+  };
+}
+
+/**
+ * A copy of `b` for keeping: small ones share Node's Buffer pool (a view into an 8 KB slab)
+ * rather than each having an ArrayBuffer of its own, which saves an object per copy on the
+ * JavaScript heap when thousands are kept.
+ */
+export const pooledCopy = (b: Uint8Array): Uint8Array => (b.length < 4096 ? Buffer.from(b) : b);
+
+/** A codec whose encodings of chosen values are kept (see `remembering`). */
+export interface RememberingCodec<T extends object> extends Codec<T> {
+  /** Encodes `v` now and keeps the octets for as long as the object lives. */
+  remember(v: T): void;
+  /** The kept octets of a remembered value (undefined for any other). */
+  encoded(v: T): Uint8Array | undefined;
+}
+
+/**
+ * The codec, except that values passed to `remember` are encoded once: their octets are kept
+ * in a WeakMap keyed by the object, and every later encoding of that object copies them
+ * instead of walking the value again. Only for values that are never modified once
+ * remembered (vmmd's info of a running unikernel, built once when it starts); any other
+ * value is encoded as usual.
+ */
+export function remembering<T extends object>(c: Codec<T>): RememberingCodec<T> {
+  const memo = new WeakMap<T, Uint8Array>();
+  return {
+    what: c.what,
+    tags: c.tags,
+    encode: (v) => {
+      const b = memo.get(v);
+      return b === undefined ? c.encode(v) : outRaw(b);
+    },
+    decode: c.decode,
+    toJson: c.toJson,
+    fromJson: c.fromJson,
+    remember: (v) => {
+      if (!memo.has(v)) memo.set(v, pooledCopy(derOf(c.encode(v))));
+    },
+    encoded: (v) => memo.get(v),
   };
 }
 

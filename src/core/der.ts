@@ -27,8 +27,6 @@ export const defaultDerLimits: DerLimits = {
   maxBytes: limits.maxFrameBytes,
 };
 
-const CONSTRUCTED_UNIVERSAL = new Set([16, 17]);
-
 class DerError extends Error {}
 
 export interface Tlv {
@@ -39,13 +37,18 @@ export interface Tlv {
   length: number;
 }
 
-/** Reads one TLV header at `pos`; throws DerError with the offset on malformed input. */
-export function readHeader(b: Uint8Array, pos: number, end: number): Tlv {
+// The header just read by scanHeader (module scratch: reading a header allocates nothing).
+let hCls = 0;
+let hConstructed = false;
+let hTag = 0;
+let hLength = 0;
+let hHeaderLength = 0;
+
+/** Reads one TLV header at `pos` into the scratch variables; throws DerError with the offset on malformed input. */
+function scanHeader(b: Uint8Array, pos: number, end: number): void {
   const start = pos;
   if (pos >= end) throw new DerError(`at byte ${pos}: truncated (expected a tag)`);
   const id = b[pos++];
-  const cls = id >> 6;
-  const constructed = (id & 0x20) !== 0;
   let tag = id & 0x1f;
   if (tag === 0x1f) {
     tag = 0;
@@ -75,10 +78,27 @@ export function readHeader(b: Uint8Array, pos: number, end: number): Tlv {
     for (let i = 0; i < n; i++) length = length * 256 + b[pos++];
     if (length < 0x80) throw new DerError(`at byte ${pos - n - 1}: non-minimal length`);
   }
-  return { cls, constructed, tag, headerLength: pos - start, length };
+  hCls = id >> 6;
+  hConstructed = (id & 0x20) !== 0;
+  hTag = tag;
+  hLength = length;
+  hHeaderLength = pos - start;
 }
 
-/** One parsed DER value: its tag, where its content lies in `bytes`, and its children. */
+/** Reads one TLV header at `pos`; throws DerError with the offset on malformed input. */
+export function readHeader(b: Uint8Array, pos: number, end: number): Tlv {
+  scanHeader(b, pos, end);
+  return { cls: hCls, constructed: hConstructed, tag: hTag, headerLength: hHeaderLength, length: hLength };
+}
+
+/**
+ * One parsed DER value: its tag, where its content lies in `bytes`, and its children.
+ *
+ * The whole input is checked before the first node is made, so nodes are built on demand
+ * without further checks: `children` makes the child nodes each time it is read (read it
+ * once), and a decoder walking the tree keeps only the nodes on its current path alive.
+ * Large messages thus never hold a tree of every element at once.
+ */
 export interface DerNode {
   readonly cls: number;
   readonly tag: number;
@@ -90,11 +110,91 @@ export interface DerNode {
   readonly start: number;
   readonly contentStart: number;
   readonly end: number;
-  /** Children of a constructed value (empty for a primitive one). */
+  /** Children of a constructed value (empty for a primitive one), made anew on each read. */
   readonly children: DerNode[];
 }
 
 const NO_CHILDREN: DerNode[] = [];
+
+class CheckedNode implements DerNode {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly key: number,
+    readonly constructed: boolean,
+    readonly start: number,
+    readonly contentStart: number,
+    readonly end: number,
+  ) {}
+
+  get cls(): number {
+    return Math.floor(this.key / 0x1000000);
+  }
+
+  get tag(): number {
+    return this.key % 0x1000000;
+  }
+
+  get children(): DerNode[] {
+    if (!this.constructed) return NO_CHILDREN;
+    const out: DerNode[] = [];
+    let p = this.contentStart;
+    while (p < this.end) {
+      const k = nodeAt(this.bytes, p, this.end);
+      out.push(k);
+      p = k.end;
+    }
+    return out;
+  }
+}
+
+/** The node at `pos` of input that has passed `check` (so it cannot fail). */
+function nodeAt(b: Uint8Array, pos: number, end: number): CheckedNode {
+  scanHeader(b, pos, end);
+  const contentStart = pos + hHeaderLength;
+  return new CheckedNode(b, hCls * 0x1000000 + hTag, hConstructed, pos, contentStart, contentStart + hLength);
+}
+
+/** The strict walk over one value at `pos`: every rule of parseDer; returns the value's end. */
+function check(b: Uint8Array, pos: number, end: number, depth: number, lim: DerLimits, count: { elements: number }): number {
+  const start = pos;
+  scanHeader(b, pos, end);
+  pos += hHeaderLength;
+  const length = hLength;
+  const constructed = hConstructed;
+  const tag = hTag;
+  if (++count.elements > lim.maxElements) throw new DerError(`more than ${lim.maxElements} elements`);
+  if (pos + length > end)
+    throw new DerError(`at byte ${start}: truncated (length ${length}, only ${end - pos} bytes left)`);
+  const cend = pos + length;
+  if (hCls === 0) {
+    if (tag === 0) throw new DerError(`at byte ${start}: tag 0 (end-of-contents) is not DER`);
+    if (tag === 16 || tag === 17) {
+      if (!constructed) throw new DerError(`at byte ${start}: SEQUENCE/SET must be constructed`);
+    } else if (constructed) {
+      throw new DerError(`at byte ${start}: constructed form of universal type ${tag} is not DER`);
+    }
+    switch (tag) {
+      case 1:
+        if (length !== 1) throw new DerError(`at byte ${start}: BOOLEAN must have length 1`);
+        if (b[pos] !== 0 && b[pos] !== 0xff) throw new DerError(`at byte ${start}: BOOLEAN must be 00 or FF`);
+        break;
+      case 5:
+        if (length !== 0) throw new DerError(`at byte ${start}: NULL must be empty`);
+        break;
+      case 2:
+        if (length === 0) throw new DerError(`at byte ${start}: empty INTEGER`);
+        if (length > 1 && ((b[pos] === 0 && (b[pos + 1] & 0x80) === 0) || (b[pos] === 0xff && (b[pos + 1] & 0x80) !== 0)))
+          throw new DerError(`at byte ${start}: non-minimal INTEGER`);
+        break;
+    }
+  }
+  if (constructed) {
+    if (depth + 1 > lim.maxDepth) throw new DerError(`at byte ${start}: nesting deeper than ${lim.maxDepth}`);
+    let p = pos;
+    while (p < cend) p = check(b, p, cend, depth + 1, lim, count);
+  }
+  return cend;
+}
 
 /**
  * Checks that `b` is exactly one well-formed DER value within the limits and returns its
@@ -103,54 +203,10 @@ const NO_CHILDREN: DerNode[] = [];
 export function parseDer(b: Uint8Array, lim: DerLimits = defaultDerLimits): Result<DerNode> {
   if (b.length === 0) return err('empty input');
   if (b.length > lim.maxBytes) return err(`message of ${b.length} bytes exceeds the limit of ${lim.maxBytes} bytes`);
-  let elements = 0;
-  const walk = (pos: number, end: number, depth: number): DerNode => {
-    const start = pos;
-    const h = readHeader(b, pos, end);
-    pos += h.headerLength;
-    if (++elements > lim.maxElements) throw new DerError(`more than ${lim.maxElements} elements`);
-    if (pos + h.length > end)
-      throw new DerError(`at byte ${start}: truncated (length ${h.length}, only ${end - pos} bytes left)`);
-    const cend = pos + h.length;
-    if (h.cls === 0) {
-      if (h.tag === 0) throw new DerError(`at byte ${start}: tag 0 (end-of-contents) is not DER`);
-      if (CONSTRUCTED_UNIVERSAL.has(h.tag)) {
-        if (!h.constructed) throw new DerError(`at byte ${start}: SEQUENCE/SET must be constructed`);
-      } else if (h.constructed) {
-        throw new DerError(`at byte ${start}: constructed form of universal type ${h.tag} is not DER`);
-      }
-      switch (h.tag) {
-        case 1:
-          if (h.length !== 1) throw new DerError(`at byte ${start}: BOOLEAN must have length 1`);
-          if (b[pos] !== 0 && b[pos] !== 0xff) throw new DerError(`at byte ${start}: BOOLEAN must be 00 or FF`);
-          break;
-        case 5:
-          if (h.length !== 0) throw new DerError(`at byte ${start}: NULL must be empty`);
-          break;
-        case 2:
-          if (h.length === 0) throw new DerError(`at byte ${start}: empty INTEGER`);
-          if (h.length > 1 && ((b[pos] === 0 && (b[pos + 1] & 0x80) === 0) || (b[pos] === 0xff && (b[pos + 1] & 0x80) !== 0)))
-            throw new DerError(`at byte ${start}: non-minimal INTEGER`);
-          break;
-      }
-    }
-    let children = NO_CHILDREN;
-    if (h.constructed) {
-      if (depth + 1 > lim.maxDepth) throw new DerError(`at byte ${start}: nesting deeper than ${lim.maxDepth}`);
-      children = [];
-      let p = pos;
-      while (p < cend) {
-        const kid = walk(p, cend, depth + 1);
-        children.push(kid);
-        p = kid.end;
-      }
-    }
-    return { cls: h.cls, tag: h.tag, key: h.cls * 0x1000000 + h.tag, constructed: h.constructed, bytes: b, start, contentStart: pos, end: cend, children };
-  };
   try {
-    const node = walk(0, b.length, 0);
-    if (node.end !== b.length) return err(`trailing bytes: ${b.length - node.end} bytes after the value at byte ${node.end}`);
-    return ok(node);
+    const end = check(b, 0, b.length, 0, lim, { elements: 0 });
+    if (end !== b.length) return err(`trailing bytes: ${b.length - end} bytes after the value at byte ${end}`);
+    return ok(nodeAt(b, 0, b.length));
   } catch (e) {
     if (e instanceof DerError) return err(e.message);
     throw e;
@@ -191,23 +247,33 @@ export function outConstructed(id: number, kids: readonly DerOut[]): DerOut {
 }
 export const outRaw = (tlv: Uint8Array): DerOut => ({ id: -1, len: tlv.length, raw: tlv });
 
-function writeOut(o: DerOut, buf: Uint8Array, pos: number): number {
-  if (o.raw !== undefined) {
-    buf.set(o.raw, pos);
-    return pos + o.raw.length;
-  }
-  buf[pos++] = o.id;
-  const n = o.len;
-  if (n < 0x80) buf[pos++] = n;
+/** Octets of the identifier and length of a TLV with `len` octets of content. */
+export const headerLength = (len: number): number => 1 + lengthOctets(len);
+
+/** Writes a TLV's identifier octet and (minimal) length at `pos`; returns the position after them. */
+export function writeHeader(buf: Uint8Array, pos: number, id: number, len: number): number {
+  buf[pos++] = id;
+  if (len < 0x80) buf[pos++] = len;
   else {
-    const k = lengthOctets(n) - 1;
+    const k = lengthOctets(len) - 1;
     buf[pos++] = 0x80 | k;
-    for (let i = k - 1; i >= 0; i--) buf[pos++] = Math.floor(n / 2 ** (8 * i)) & 0xff;
+    for (let i = k - 1; i >= 0; i--) buf[pos++] = Math.floor(len / 2 ** (8 * i)) & 0xff;
   }
-  if (o.prim !== undefined) {
-    buf.set(o.prim, pos);
-    return pos + o.prim.length;
-  }
+  return pos;
+}
+
+/** Copies `src` into `buf` at `pos`; short ones by hand, which is cheaper than a call to set(). */
+export function put(src: Uint8Array, buf: Uint8Array, pos: number): number {
+  const n = src.length;
+  if (n <= 32) for (let i = 0; i < n; i++) buf[pos + i] = src[i];
+  else buf.set(src, pos);
+  return pos + n;
+}
+
+function writeOut(o: DerOut, buf: Uint8Array, pos: number): number {
+  if (o.raw !== undefined) return put(o.raw, buf, pos);
+  pos = writeHeader(buf, pos, o.id, o.len);
+  if (o.prim !== undefined) return put(o.prim, buf, pos);
   for (const k of o.kids ?? []) pos = writeOut(k, buf, pos);
   return pos;
 }

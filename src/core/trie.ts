@@ -125,6 +125,24 @@ function pushChildren<T>(t: Avl<T> | null, stack: T[]): void {
   pushChildren(t.l, stack);
 }
 
+/** A trie node on a walk's stack, with the label that leads to it and its parent's frame. */
+interface Frame<V> {
+  readonly node: TrieNode<V>;
+  readonly label: string;
+  readonly parent: Frame<V> | null;
+}
+
+/**
+ * Pushes a frame per child (an AVL tree of them) so that popping visits them in descending
+ * label order (`descending`) or ascending; no intermediate list is built.
+ */
+function pushFrames<V>(t: Avl<TrieNode<V>> | null, parent: Frame<V>, stack: Frame<V>[], descending: boolean): void {
+  if (t === null) return;
+  pushFrames(descending ? t.l : t.r, parent, stack, descending);
+  stack.push({ node: t.v, label: t.k, parent });
+  pushFrames(descending ? t.r : t.l, parent, stack, descending);
+}
+
 // ------------------------------------------------------------------ trie
 
 interface TrieNode<V> {
@@ -293,28 +311,31 @@ export class Trie<V> {
     return this.walk(key, true);
   }
 
+  /** `listing`, with each key relative to `key` (the labels below it; [] for `key` itself). */
+  listingBelow(key: Key = []): Array<[string[], V]> {
+    return this.walk(key, true, true);
+  }
+
   /**
    * Iterative pre-order walk below `key`; `descending` pushes children so that the largest
    * label is visited first. Keys are kept as parent links and only materialised for nodes
    * holding an entry, so a deep chain costs O(depth) and not O(depth^2).
    */
-  private walk(key: Key, descending: boolean): Array<[string[], V]> {
+  private walk(key: Key, descending: boolean, relative = false): Array<[string[], V]> {
     const out: Array<[string[], V]> = [];
     const start = this.node(key);
     if (start === undefined) return out;
-    interface Frame { readonly node: TrieNode<V>; readonly label: string; readonly parent: Frame | null }
-    const materialise = (f: Frame): string[] => {
+    const materialise = (f: Frame<V>): string[] => {
       const rev: string[] = [];
-      for (let x: Frame | null = f; x !== null && x.parent !== null; x = x.parent) rev.push(x.label);
-      return [...key, ...rev.reverse()];
+      for (let x: Frame<V> | null = f; x !== null && x.parent !== null; x = x.parent) rev.push(x.label);
+      rev.reverse();
+      return relative ? rev : [...key, ...rev];
     };
-    const stack: Frame[] = [{ node: start, label: '', parent: null }];
+    const stack: Frame<V>[] = [{ node: start, label: '', parent: null }];
     while (stack.length > 0) {
-      const f = stack.pop() as Frame;
+      const f = stack.pop() as Frame<V>;
       if (f.node.has) out.push([materialise(f), f.node.value as V]);
-      const kids = avlEntries(f.node.children, []);
-      if (descending) for (const [label, node] of kids) stack.push({ node, label, parent: f });
-      else for (let i = kids.length - 1; i >= 0; i--) stack.push({ node: kids[i][1], label: kids[i][0], parent: f });
+      pushFrames(f.node.children, f, stack, descending);
     }
     return out;
   }

@@ -5,7 +5,7 @@
  * (configurations in the supervisor's state are never mutated) and the file is assembled
  * around them. The bytes are exactly those of encodeState (alternative [6]).
  */
-import { encodeDer, name, seq } from '../core/asn.js';
+import { encodeDer, name, pooledCopy, seq } from '../core/asn.js';
 import { nameToString } from '../core/name.js';
 import type { UnikernelConfig } from '../core/wire/common.js';
 import { encodeState, type StateDump } from '../core/wire/state.js';
@@ -38,16 +38,37 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * Whether an encoded entry (SEQUENCE { name UTF8String, ... }) carries the name `text`: a
+ * configuration object persisted under one name is re-encoded if it shows up under another.
+ * Names are ASCII (labels are [a-z0-9.-]), so characters compare with octets.
+ */
+function entryHasName(der: Uint8Array, text: string): boolean {
+  let p = 1;
+  p += der[p] < 0x80 ? 1 : 1 + (der[p] & 0x7f);
+  if (der[p++] !== 0x0c) return false;
+  let len = der[p++];
+  if (len >= 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[p++];
+  }
+  if (len !== text.length) return false;
+  for (let i = 0; i < len; i++) if (der[p + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
 export class StateEncoder {
-  private cache = new WeakMap<UnikernelConfig, { name: string; der: Uint8Array }>();
+  /** The encoded entry per configuration object (kept small: vmmd holds one per unikernel). */
+  private cache = new WeakMap<UnikernelConfig, Uint8Array>();
 
   encode(dump: StateDump): Uint8Array {
     const entries = dump.unikernels.map((u) => {
       const key = nameToString(u.name);
       const hit = this.cache.get(u.config);
-      if (hit !== undefined && hit.name === key) return hit.der;
-      const der = encodeDer(unikernelEntry, u);
-      this.cache.set(u.config, { name: key, der });
+      if (hit !== undefined && entryHasName(hit, key)) return hit;
+      const der = pooledCopy(encodeDer(unikernelEntry, u));
+      this.cache.set(u.config, der);
       return der;
     });
     const policies = dump.policies.map((p) => encodeDer(policyEntry, p));

@@ -26,7 +26,7 @@ import {
 import { checkManifest, inspectImage, type ImageInfo } from '../core/solo5.js';
 import type { Policy, UnikernelConfig } from '../core/wire/common.js';
 import type { StateDump } from '../core/wire/state.js';
-import type { UnikernelInfo, NamedInfo } from '../core/wire/unikernel.js';
+import { type UnikernelInfo, type NamedInfo, rememberedUnikernelInfo } from '../core/wire/unikernel.js';
 import {
   type Header, type Wire, type Command, failure, reply, replyString,
 } from '../core/wire/wire.js';
@@ -44,9 +44,15 @@ export interface Running extends UnikernelEntry {
   readonly started: number;
   /** SHA-256 of the uncompressed image. */
   readonly digest: Uint8Array;
-  readonly argv: readonly string[];
   /** Consecutive quick failures so far (restart back-off). */
   readonly failures: number;
+  /**
+   * What `info` reports, built when the unikernel starts, never modified, and with its
+   * encoding remembered (rememberedUnikernelInfo): an info reply encodes only the names.
+   * Nothing in it changes while the unikernel runs: its block devices are active, so they
+   * cannot be removed, replaced or resized until it stops.
+   */
+  readonly info: UnikernelInfo;
 }
 
 /** A unikernel waiting out its restart back-off. */
@@ -202,7 +208,21 @@ export function stateDump(s: VmmdState): StateDump {
   };
 }
 
-const save = (s: VmmdState): Effect => ({ kind: 'save_state', dump: stateDump(s) });
+/**
+ * The state file write after a change. The dump is made when it is first read, so a shell
+ * that coalesces writes (vmmd's start-up relaunches all unikernels and writes once) does not
+ * walk every unikernel once per change.
+ */
+function save(s: VmmdState): Effect {
+  let dump: StateDump | undefined;
+  return {
+    kind: 'save_state',
+    get dump(): StateDump {
+      dump ??= stateDump(s);
+      return dump;
+    },
+  };
+}
 
 // ------------------------------------------------------------------ helpers
 
@@ -251,12 +271,14 @@ export function backoffDelay(b: Backoff, failures: number): number {
   return Math.min(b.maxMs, b.baseMs * 2 ** Math.min(30, failures - 2));
 }
 
-export function unikernelInfo(s: VmmdState, name: Name, r: Running): UnikernelInfo {
+/** The info of a unikernel started with `r` (configuration, digest, start time), as `info` reports it. */
+export function unikernelInfo(s: VmmdState, name: Name, r: Pick<Running, 'config' | 'digest' | 'started'>): UnikernelInfo {
   const c = r.config;
+  // the configuration's arrays are shared, not copied: neither is ever modified
   const i: UnikernelInfo = {
     typ: c.typ,
     failBehaviour: c.failBehaviour,
-    cpuids: [...c.cpuids],
+    cpuids: c.cpuids,
     memory: c.memory,
     digest: r.digest,
     blocks: c.blocks.map((b) => ({
@@ -270,7 +292,7 @@ export function unikernelInfo(s: VmmdState, name: Name, r: Running): UnikernelIn
     cpus: c.cpus,
   };
   if (c.startup !== undefined) i.startup = c.startup;
-  if (c.arguments !== undefined) i.arguments = [...c.arguments];
+  if (c.arguments !== undefined) i.arguments = c.arguments;
   if (c.linuxBootPartition !== undefined) i.linuxBootPartition = c.linuxBootPartition;
   return i;
 }
@@ -279,11 +301,11 @@ export function unikernelInfo(s: VmmdState, name: Name, r: Running): UnikernelIn
 export function infoList(s: VmmdState, n: Name): NamedInfo[] {
   if (n.label !== undefined) {
     const r = findUnikernel(s.resources, n);
-    return r === undefined ? [] : [{ name: n, info: unikernelInfo(s, n, r) }];
+    return r === undefined ? [] : [{ name: n, info: r.info }];
   }
-  return s.resources.unikernels.listing(n.path).map(([k, r]) => {
-    const full = nameOfKey(k);
-    return { name: relativeName(full, n.path), info: unikernelInfo(s, full, r) };
+  // names relative to the path: the labels below it, the last one as the label (relativeName)
+  return s.resources.unikernels.listingBelow(n.path).map(([below, r]) => {
+    return { name: nameOfKey(below), info: r.info };
   });
 }
 
@@ -608,7 +630,10 @@ function onStarted(s: VmmdState, e: Extract<Event, { kind: 'started' }>): Step {
     return { state: s, effects };
   }
   const res = e.result;
-  const entry: Running = { config: e.config, pid: res.pid, taps: res.taps, started: res.started, digest: res.digest, argv: res.argv, failures: e.failures };
+  const info = unikernelInfo(s, e.name, { config: e.config, digest: res.digest, started: res.started });
+  rememberedUnikernelInfo.remember(info);
+  // one literal with every field (no spread): all entries share one hidden class
+  const entry: Running = { config: e.config, pid: res.pid, taps: res.taps, started: res.started, digest: res.digest, failures: e.failures, info };
   const added = addUnikernel(s.resources, e.name, entry);
   if (!added.ok) {
     // cannot happen while the shell holds the lock during create; refuse loudly rather than over-commit

@@ -14,7 +14,7 @@ import { createDeflate, createInflate, deflateSync } from 'node:zlib';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { type Name, type Path, nameToString, parseName } from '../core/name.js';
-import { consoleLimit, emptyResources } from '../core/resources.js';
+import { consoleLimit, emptyResources, findUnikernel } from '../core/resources.js';
 import { type Platform, type ProcessExit, blockDir, blockFilePath, fifoPath, imagePath, tenderArgv } from '../core/unikernel.js';
 import { tenderBase } from '../core/solo5.js';
 import { decodeState, type StateDump } from '../core/wire/state.js';
@@ -28,7 +28,7 @@ import {
   consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
 } from '../state/vmmd.js';
 import {
-  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, findTender, openFifoForWriting, whichInPath,
+  bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, ensureFifos, findTender, openFifoForWriting, whichInPath,
   processCmdline, processStartTime, writeFileAtomic,
 } from './host.js';
 
@@ -75,9 +75,11 @@ export class Vmmd {
   private logSeq = 1n;
   private logLastTry = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly children = new Map<number, ChildProcess>();
+  /** Pids of the tenders started by this daemon that have not exited. */
+  private readonly children = new Set<number>();
   private readonly stateEncoder = new StateEncoder();
-  private deferredSave: { dump?: StateDump } | undefined;
+  /** While set, state file writes are held back and only the last one is carried out. */
+  private deferredSave: { last?: Effect } | undefined;
   private stopping = false;
   private exitResolve: (() => void) | undefined;
   readonly exited: Promise<void>;
@@ -117,6 +119,7 @@ export class Vmmd {
     if (whichInPath(pin) === undefined) return err(`${pin} not found in PATH: it pins every unikernel to its CPUs`);
     if (whichInPath(net) === undefined) this.warn(`${net} not found in PATH: unikernels with network devices cannot be created`);
     const root = await discoverRootPolicy(this.o.platform, blockDir(this.o.dbdir));
+    const t0 = performance.now();
     const dump = this.readState();
     if (!dump.ok) return dump;
     try {
@@ -124,10 +127,12 @@ export class Vmmd {
     } catch (e) {
       this.warn(`copying the state file to state.started: ${(e as Error).message}`);
     }
+    const t1 = performance.now();
     const r = restore(this.state, dump.value, root);
     if (!r.ok) return r;
     for (const w of r.value.warnings) this.warn(w);
     this.state = r.value.state;
+    const t2 = performance.now();
     await this.stopLeftovers();
     const c = await this.connectConsole();
     if (!c.ok) {
@@ -135,11 +140,23 @@ export class Vmmd {
       this.warn(c.error);
       this.scheduleConsoleRetry();
     }
+    const t3 = performance.now();
+    const ms = (x: number): string => `${x.toFixed(1)} ms`;
+    this.info(
+      `state: ${dump.value.unikernels.length} unikernels and ${dump.value.policies.length} policies restored in ${ms(t3 - t0)} ` +
+        `(read, decode and copy to state.started ${ms(t1 - t0)}, policies and start order ${ms(t2 - t1)}, leftovers and console ${ms(t3 - t2)}); relaunching`,
+    );
     this.deferredSave = {};
+    await ensureFifos(r.value.creates.map((u) => fifoPath(this.o.tmpdir, u.name)));
     for (const u of r.value.creates) await this.push({ kind: 'launch', name: u.name, config: u.config });
-    const pending = this.deferredSave.dump;
+    // the FIFOs made above for unikernels that did not start
+    for (const u of r.value.creates) if (findUnikernel(this.state.resources, u.name) === undefined) this.removeFiles(u.name);
+    const pending = this.deferredSave.last;
     this.deferredSave = undefined;
-    if (pending !== undefined) await this.perform({ kind: 'save_state', dump: pending });
+    if (pending !== undefined) await this.perform(pending);
+    if (r.value.creates.length > 0) {
+      this.info(`relaunched ${this.state.resources.unikernels.size} of ${r.value.creates.length} unikernels in ${((performance.now() - t3) / 1000).toFixed(1)} s`);
+    }
     const l = await this.listen();
     if (!l.ok) return l;
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void this.push({ kind: 'shutdown' }));
@@ -365,7 +382,7 @@ export class Vmmd {
       case 'save_state':
         if (this.deferredSave !== undefined) {
           // start-up relaunches: one write at the end instead of one per unikernel
-          this.deferredSave.dump = eff.dump;
+          this.deferredSave.last = eff;
           return;
         }
         writeFileAtomic(this.stateFile, this.stateEncoder.encode(eff.dump), { backup: `${this.stateFile}.bak` });
@@ -513,25 +530,14 @@ export class Vmmd {
       const c = await undo();
       return { ok: false, error: consoleFailed(c) };
     }
-    const child = await new Promise<Result<ChildProcess>>((resolve) => {
-      const ch = spawn(argv.value[0], argv.value.slice(1), { stdio: [fd.value, fd.value, fd.value], detached: true });
-      ch.once('spawn', () => resolve(ok(ch)));
-      ch.once('error', (x) => resolve(err(`cmd ${argv.value.join(' ')} exits: ${x.message}`)));
-    });
+    const child = await spawnTender(argv.value, fd.value);
     fs.closeSync(fd.value);
     if (!child.ok) {
       this.warn(`${nameToString(n)}: ${child.error}`);
       const c = await undo();
       return { ok: false, error: consoleFailed(c) };
     }
-    const ch = child.value;
-    const pid = ch.pid as number;
-    this.children.set(pid, ch);
-    ch.once('exit', (code, signal) => {
-      this.children.delete(pid);
-      const exit: ProcessExit = signal !== null ? { kind: 'signal', signal: os.constants.signals[signal] ?? 0 } : { kind: 'exit', code: code ?? 23 };
-      void this.push({ kind: 'exit', name: n, pid, exit, now: Date.now() });
-    });
+    const pid = this.watchTender(child.value, n);
     const started = Date.now();
     const rec: RuntimeRecord = { name: nameToString(n), pid, startTime: processStartTime(pid) ?? '', image: img, taps };
     try {
@@ -540,7 +546,27 @@ export class Vmmd {
       this.warn(`recording ${rec.name}: ${(x as Error).message}`);
     }
     this.info(`started ${nameToString(n)} (pid ${pid}${origin.kind === 'command' ? '' : `, ${origin.kind}`}): ${argv.value.join(' ')}`);
-    return { ok: true, pid, taps, argv: argv.value, started, digest: prep.value.digest };
+    return { ok: true, pid, taps: taps.length === 0 ? NO_TAPS : taps, argv: argv.value, started, digest: prep.value.digest };
+  }
+
+  /**
+   * Feeds the tender's exit back as an event. A method of its own, so that what the listener
+   * keeps alive for the tender's lifetime is the name and pid, not the create pipeline's
+   * locals (argv, closures).
+   */
+  private watchTender(ch: ChildProcess, n: Name): number {
+    const pid = ch.pid as number;
+    // the text of the name is smaller to keep than the name (an object and its path array)
+    const text = nameToString(n);
+    this.children.add(pid);
+    ch.on('exit', (code, signal) => {
+      this.children.delete(pid);
+      const exit: ProcessExit = signal !== null ? { kind: 'signal', signal: os.constants.signals[signal] ?? 0 } : { kind: 'exit', code: code ?? 23 };
+      const name = parseName(text);
+      if (name.ok) void this.push({ kind: 'exit', name: name.value, pid, exit, now: Date.now() });
+      else this.o.logLine('error', `exit of pid ${pid}: ${text}: ${name.error}`);
+    });
+    return pid;
   }
 
   // ------------------------------------------------------------------ console daemon
@@ -766,6 +792,30 @@ export class Vmmd {
     this.info('all unikernels stopped, exiting');
     this.exitResolve?.();
   }
+}
+
+const NO_TAPS: readonly string[] = Object.freeze([]);
+
+/** Errors of a tender's ChildProcess after it started (none are expected: we signal by pid). */
+const ignoreChildError = (): void => {};
+
+/** Spawns a tender with its stdio on `fd`; resolves once it runs, or with the spawn error. */
+function spawnTender(argv: readonly string[], fd: number): Promise<Result<ChildProcess>> {
+  return new Promise((resolve) => {
+    const ch = spawn(argv[0], argv.slice(1), { stdio: [fd, fd, fd], detached: true });
+    const failed = (x: Error): void => {
+      ch.off('spawn', spawned);
+      resolve(err(`cmd ${argv.join(' ')} exits: ${x.message}`));
+    };
+    const spawned = (): void => {
+      // nothing of this promise stays referenced from the process for its lifetime
+      ch.off('error', failed);
+      ch.on('error', ignoreChildError);
+      resolve(ok(ch));
+    };
+    ch.once('spawn', spawned);
+    ch.once('error', failed);
+  });
 }
 
 const frameOf = (body: Uint8Array): Uint8Array => {

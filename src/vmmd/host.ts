@@ -64,16 +64,19 @@ export async function findTender(base: string, abi: Solo5Abi, dbdir: string): Pr
   } catch {
     id = undefined;
   }
-  if (id !== undefined && checkedTenders.has(id)) return ok(found);
+  // the path checked before is returned itself: every running unikernel's argv shares it
+  const known = id === undefined ? undefined : checkedTenders.get(id);
+  if (known !== undefined) return ok(known);
   const v = await run(found, ['--version']);
   const out = v.stdout + v.stderr;
   const check = checkTenderVersionOutput(out, abi);
   if (!check.ok) return err(check.error);
-  if (id !== undefined) checkedTenders.add(id);
+  if (id !== undefined) checkedTenders.set(id, found);
   return ok(found);
 }
 
-const checkedTenders = new Set<string>();
+/** Tender files whose --version passed, by file identity: the path string. */
+const checkedTenders = new Map<string, string>();
 export { candidateText };
 
 // ------------------------------------------------------------------ taps and bridges
@@ -132,6 +135,25 @@ export async function ensureFifo(p: string): Promise<Result<void>> {
   fs.mkdirSync(path.dirname(p), { recursive: true });
   const r = await run('mkfifo', ['-m', '0640', p]);
   return r.code === 0 ? ok(undefined) : err(`mkfifo ${p}: ${firstLine(r)}`);
+}
+
+/**
+ * Creates the FIFOs of many unikernels at once (start-up relaunches), one `mkfifo` per 500
+ * paths: each process vmmd starts and reaps costs it a wait call per running child, which adds
+ * up to seconds with thousands of unikernels relaunched one by one. Existing paths are left
+ * alone and errors to ensureFifo, which every create still runs.
+ */
+export async function ensureFifos(paths: readonly string[]): Promise<void> {
+  const missing = paths.filter((p) => {
+    try {
+      fs.lstatSync(p);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  for (const d of new Set(missing.map((p) => path.dirname(p)))) fs.mkdirSync(d, { recursive: true });
+  for (let i = 0; i < missing.length; i += 500) await run('mkfifo', ['-m', '0640', ...missing.slice(i, i + 500)]);
 }
 
 /**

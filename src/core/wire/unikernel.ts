@@ -16,9 +16,10 @@
  */
 import {
   type Codec, type Time, type TypeOf, bool, choice, explicit, generalizedTime, int, map, name, octets, opt,
-  seq, seqOf, setOf, tagNull, utf8,
+  encodeDer, remembering, seq, seqOf, setOf, tagNull, textToBytes, utf8,
 } from '../asn.js';
-import type { Name } from '../name.js';
+import { type Name, nameToString } from '../name.js';
+import { headerLength, outRaw, put, writeHeader } from '../der.js';
 import {
   type UnikernelArgs, type UnikernelConfig, type Typ, type FailBehaviour, type NetDevice, blockDevice, failBehaviour, macAddr,
   netDevice, typName,
@@ -36,7 +37,8 @@ const nonEmpty = <T>(xs: T[]): T[] | undefined => (xs.length === 0 ? undefined :
 /** Copies the defined entries of `extra` onto `base` (so absent stays absent, not `undefined`). */
 function withDefined<T extends object>(base: T, extra: Partial<T>): T {
   const out = base as Record<string, unknown>;
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
+  const add = extra as Record<string, unknown>;
+  for (const k in add) if (add[k] !== undefined) out[k] = add[k];
   return base;
 }
 
@@ -543,8 +545,47 @@ export interface NamedInfo {
 const namedList = (what: string, info: Codec<UnikernelInfo>): Codec<NamedInfo[]> =>
   seqOf(seq(what, { name, info }));
 
+/**
+ * UnikernelInfo whose encoding can be kept with the value: vmmd remembers the info of each
+ * running unikernel when it starts, so an info reply copies those octets and encodes only
+ * the names.
+ */
+export const rememberedUnikernelInfo = remembering(unikernelInfo);
+
+/** Reply [13] unikernel-info (to info [19]) as the combinators build it (namedInfoList encodes the same octets). */
+export const namedInfoListGeneric: Codec<NamedInfo[]> = namedList('NamedInfo', rememberedUnikernelInfo);
+
+/**
+ * The octets of `SEQUENCE OF SEQUENCE { name UTF8String, info UnikernelInfo }`, written
+ * straight into one buffer: per entry the name and the info's remembered octets (or its
+ * encoding when it has none). An info reply of thousands of unikernels then holds no tree of
+ * pieces per entry while it is written, which keeps vmmd's garbage collector out of the way.
+ */
+function encodeNamedInfos(list: readonly NamedInfo[]): Uint8Array {
+  const names: Uint8Array[] = new Array(list.length);
+  const infos: Uint8Array[] = new Array(list.length);
+  let body = 0;
+  for (let i = 0; i < list.length; i++) {
+    const n = textToBytes(nameToString(list[i].name));
+    const info = rememberedUnikernelInfo.encoded(list[i].info) ?? encodeDer(unikernelInfo, list[i].info);
+    names[i] = n;
+    infos[i] = info;
+    const inner = headerLength(n.length) + n.length + info.length;
+    body += headerLength(inner) + inner;
+  }
+  const out = new Uint8Array(headerLength(body) + body);
+  let p = writeHeader(out, 0, 0x30, body);
+  for (let i = 0; i < list.length; i++) {
+    const n = names[i];
+    p = writeHeader(out, p, 0x30, headerLength(n.length) + n.length + infos[i].length);
+    p = put(n, out, writeHeader(out, p, 0x0c, n.length));
+    p = put(infos[i], out, p);
+  }
+  return out;
+}
+
 /** Reply [13] unikernel-info (to info [19]). */
-export const namedInfoList: Codec<NamedInfo[]> = namedList('NamedInfo', unikernelInfo);
+export const namedInfoList: Codec<NamedInfo[]> = { ...namedInfoListGeneric, encode: (list) => outRaw(encodeNamedInfos(list)) };
 /** Reply [11] unikernel-info-v5 (to info-v5 [18]). */
 export const namedInfoV5List: Codec<NamedInfo[]> = namedList('NamedInfoV5', unikernelInfoV5);
 /** Reply [9] unikernel-info-v4 (to info-v4 [15]). */
