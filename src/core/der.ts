@@ -10,7 +10,8 @@
  * inputs) and, measured in bench/codec.ts, 100 times slower than this walk on large
  * messages, almost all of it allocation: an info reply for 10,000 unikernels took
  * seconds to encode or decode through it. asn1js remains the oracle in the tests
- * (our output must re-serialise identically through it) and parses X.509 (x509.ts).
+ * (our output must re-serialise identically through it); x509.ts reads certificates
+ * from this tree as well.
  */
 import { type Result, ok, err } from './result.js';
 import { limits } from './limits.js';
