@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { FramedConn, connectUnix } from '../src/transport/conn.js';
+import { isListening } from '../src/daemon/server.js';
 import { type Wire } from '../src/core/wire/wire.js';
 
 export const CLI_DIR = join(__dirname, '..', 'src', 'cli');
@@ -26,16 +26,6 @@ export interface Daemon {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ path });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Starts `build/src/cli/<binary>.js args` and waits until `socket` accepts connections (if given). */
 export async function startDaemon(binary: string, args: string[], socket?: string, env?: NodeJS.ProcessEnv): Promise<Daemon> {
@@ -61,7 +51,7 @@ export async function startDaemon(binary: string, args: string[], socket?: strin
   });
   if (socket !== undefined) {
     for (let i = 0; ; i++) {
-      if (await canConnect(socket)) break;
+      if (await isListening(socket)) break;
       if (done || i > 500) {
         proc.kill('SIGKILL');
         throw new Error(`${binary} did not start: ${err}`);

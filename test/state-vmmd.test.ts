@@ -16,6 +16,7 @@ import {
   type Effect, type Event, type VmmdState, backoffDelay, handle, initialState, restore, stateDump, getImage, consoleFailed,
 } from '../src/state/vmmd.js';
 import { solo5Image } from './helpers/image.js';
+import { cfg, emptyState, uk } from './helpers/vmmd-state.js';
 
 const nm = (s: string): Name => {
   const r = parseName(s);
@@ -23,20 +24,7 @@ const nm = (s: string): Name => {
   return r.value;
 };
 const root: Policy = { unikernels: MAX_UNIKERNELS, cpuids: [0, 1], memory: 4096, block: 1000, bridges: ['br0'] };
-const fresh = (baseMs = 1000): VmmdState => {
-  const r = restore(
-    initialState({ tmpdir: '/t', dbdir: '/d', platform: 'linux', dropPath: true, restartArgs: 'all', backoff: { baseMs, maxMs: 8000, stableMs: 10_000 } }),
-    { unikernels: [], policies: [] },
-    root,
-  );
-  assert.ok(r.ok);
-  return r.value.state;
-};
-const cfg = (o: Partial<UnikernelConfig> = {}): UnikernelConfig => ({
-  typ: 'solo5', compressed: false, image: solo5Image(), addName: false, failBehaviour: { kind: 'quit', value: null },
-  cpuids: [0], memory: 32, blocks: [], bridges: [], cpus: 1, ...o,
-});
-const uk = (v: Extract<Command, { kind: 'unikernel' }>['value']): Command => ({ kind: 'unikernel', value: v });
+const fresh = (baseMs = 1000): VmmdState => emptyState(root, { baseMs, maxMs: 8000, stableMs: 10_000 });
 const cmd = (conn: number, name: string, c: Command): Event => ({ kind: 'command', conn, wire: command(nm(name), c) });
 
 /** Effects in a short readable form. */

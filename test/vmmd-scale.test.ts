@@ -10,16 +10,16 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type Name, parseName, nameToString } from '../src/core/name.js';
 import { encodeDer, int, remembering, seq, seqOf, utf8 } from '../src/core/asn.js';
-import { command, decodeWire, encodeWire, type Command, type Wire } from '../src/core/wire/wire.js';
+import { command, decodeWire, encodeWire, type Wire } from '../src/core/wire/wire.js';
 import type { Policy, UnikernelConfig } from '../src/core/wire/common.js';
 import {
   type NamedInfo, type UnikernelInfo, namedInfoList, namedInfoListGeneric, rememberedUnikernelInfo, unikernelInfo,
 } from '../src/core/wire/unikernel.js';
 import { MAX_UNIKERNELS } from '../src/core/policy.js';
-import { type Effect, type Event, type VmmdState, handle, initialState, restore, stateDump } from '../src/state/vmmd.js';
+import { type Effect, type Event, type VmmdState, handle, stateDump } from '../src/state/vmmd.js';
 import { type StateDump, encodeState } from '../src/core/wire/state.js';
 import { StateEncoder } from '../src/state/persist.js';
-import { solo5Image } from './helpers/image.js';
+import { cfg, emptyState, uk } from './helpers/vmmd-state.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const nm = (s: string): Name => {
@@ -30,20 +30,7 @@ const nm = (s: string): Name => {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const root: Policy = { unikernels: MAX_UNIKERNELS, cpuids: [0, 1, 2, 3], memory: 1 << 20, block: 1000, bridges: ['br0', 'br1'] };
 
-function fresh(): VmmdState {
-  const r = restore(
-    initialState({ tmpdir: '/t', dbdir: '/d', platform: 'linux', dropPath: true, restartArgs: 'all', backoff: { baseMs: 0, maxMs: 0, stableMs: 0 } }),
-    { unikernels: [], policies: [] },
-    root,
-  );
-  assert.ok(r.ok);
-  return r.value.state;
-}
-const cfg = (o: Partial<UnikernelConfig> = {}): UnikernelConfig => ({
-  typ: 'solo5', compressed: false, image: solo5Image(), addName: false, failBehaviour: { kind: 'quit', value: null },
-  cpuids: [0], memory: 32, blocks: [], bridges: [], cpus: 1, ...o,
-});
-const uk = (v: Extract<Command, { kind: 'unikernel' }>['value']): Command => ({ kind: 'unikernel', value: v });
+const fresh = (): VmmdState => emptyState(root, { baseMs: 0, maxMs: 0, stableMs: 0 });
 const started = (name: string, config: UnikernelConfig, pid: number, at = 1_700_000_000_123): Event => ({
   kind: 'started', origin: { kind: 'startup' }, name: nm(name), config, failures: 0,
   result: { ok: true, pid, taps: config.bridges.map((_, i) => `tap${pid}-${i}`), argv: [], started: at, digest: new Uint8Array(32).fill(pid & 0xff) },

@@ -52,7 +52,8 @@ export function systemdListenFd(env: NodeJS.ProcessEnv = process.env): Result<nu
   return ok(3);
 }
 
-function isListening(path: string): Promise<boolean> {
+/** Does something accept connections on the Unix socket at `path`? */
+export function isListening(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createConnection({ path });
     s.once('connect', () => {
