@@ -588,11 +588,15 @@ export interface SeqCodec<T> extends Codec<T> {
   decodeChildren(kids: Node[], at: string): T;
 }
 
-function decodeField<T>(c: Codec<T>, kid: Node, at: string, field: string): T {
+/**
+ * `c.decode(n, at)`, with `step` added to a DecodeError's location: a string (`.field`,
+ * `.alternative`, made once per codec) or a list index, written `[i]` only on error.
+ */
+function decodeStep<T>(c: Codec<T>, n: Node, at: string, step: string | number): T {
   try {
-    return c.decode(kid, at);
+    return c.decode(n, at);
   } catch (e) {
-    if (e instanceof DecodeError) throw e.within(`.${field}`);
+    if (e instanceof DecodeError) throw e.within(typeof step === 'number' ? `[${step}]` : step);
     throw e;
   }
 }
@@ -602,7 +606,7 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
   const entries = Object.entries(fields).map(([k, f]) => {
     const optional = 'optional' in f;
     const codec: Codec<unknown> = optional ? (f as Optional<unknown>).optional : (f as Codec<unknown>);
-    return { k, optional, codec };
+    return { k, optional, codec, step: `.${k}` };
   });
   const encodeChildren = (v: SeqValue<F>): Out[] => {
     // sized for every field and cut to the ones present: growing from empty would allocate
@@ -626,12 +630,12 @@ export function seq<F extends Fields>(what: string, fields: F): SeqCodec<SeqValu
       const kid = kids[i];
       if (e.optional) {
         if (kid !== undefined && e.codec.tags.has(nodeTag(kid))) {
-          out[e.k] = decodeField(e.codec, kid, at, e.k);
+          out[e.k] = decodeStep(e.codec, kid, at, e.step);
           i++;
         }
       } else {
         if (kid === undefined) fail(`${at}.${e.k}`, `missing ${e.codec.what}`);
-        out[e.k] = decodeField(e.codec, kid, at, e.k);
+        out[e.k] = decodeStep(e.codec, kid, at, e.step);
         i++;
       }
     }
@@ -695,14 +699,7 @@ function listCodec<T>(what: string, tag: 16 | 17, c: Codec<T>): Codec<T[]> {
     decode: (n, at) => {
       const kids = nodeChildren(expectTag(n, U(tag), at, what), at);
       const out: T[] = new Array(kids.length);
-      for (let i = 0; i < kids.length; i++) {
-        try {
-          out[i] = c.decode(kids[i], at);
-        } catch (e) {
-          if (e instanceof DecodeError) throw e.within(`[${i}]`);
-          throw e;
-        }
-      }
+      for (let i = 0; i < kids.length; i++) out[i] = decodeStep(c, kids[i], at, i);
       return out;
     },
     toJson: (v) => v.map((x) => c.toJson(x)),
@@ -722,11 +719,11 @@ export type ChoiceValue<A extends Alts> = { [K in keyof A]: { kind: K; value: Ty
  * `rejected` maps a context tag number to the error upstream gives for alternatives it refuses.
  */
 export function choice<A extends Alts>(what: string, alts: A, rejected: Record<number, string> = {}): Codec<ChoiceValue<A>> {
-  const byTag = new Map<TagKey, { kind: string; codec: Codec<unknown> }>();
+  const byTag = new Map<TagKey, { kind: string; codec: Codec<unknown>; step: string }>();
   for (const [kind, codec] of Object.entries(alts)) {
     for (const t of codec.tags) {
       if (byTag.has(t)) throw new Error(`${what}: ambiguous tag ${describeTag(t)}`);
-      byTag.set(t, { kind, codec });
+      byTag.set(t, { kind, codec, step: `.${kind}` });
     }
   }
   const rejectedTags = new Map<TagKey, string>(Object.entries(rejected).map(([t, m]) => [ctx(Number(t)), m]));
@@ -745,12 +742,7 @@ export function choice<A extends Alts>(what: string, alts: A, rejected: Record<n
         const r = rejectedTags.get(t);
         return fail(at, r ?? `unknown ${what} ${describeTag(t)}`);
       }
-      try {
-        return { kind: alt.kind, value: alt.codec.decode(n, at) } as ChoiceValue<A>;
-      } catch (e) {
-        if (e instanceof DecodeError) throw e.within(`.${alt.kind}`);
-        throw e;
-      }
+      return { kind: alt.kind, value: decodeStep(alt.codec, n, at, alt.step) } as ChoiceValue<A>;
     },
     toJson: (v) => ({ [v.kind as string]: alts[v.kind as string].toJson(v.value) }),
     fromJson: (j, at) => {

@@ -7,6 +7,7 @@
  */
 import { encodeDer, name, pooledCopy, seq } from '../core/asn.js';
 import { nameToString } from '../core/name.js';
+import { readHeader } from '../core/der.js';
 import type { UnikernelConfig } from '../core/wire/common.js';
 import { encodeState, type StateDump } from '../core/wire/state.js';
 import { unikernelConfig } from '../core/wire/unikernel.js';
@@ -44,17 +45,11 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
  * Names are ASCII (labels are [a-z0-9.-]), so characters compare with octets.
  */
 function entryHasName(der: Uint8Array, text: string): boolean {
-  let p = 1;
-  p += der[p] < 0x80 ? 1 : 1 + (der[p] & 0x7f);
-  if (der[p++] !== 0x0c) return false;
-  let len = der[p++];
-  if (len >= 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[p++];
-  }
-  if (len !== text.length) return false;
-  for (let i = 0; i < len; i++) if (der[p + i] !== text.charCodeAt(i)) return false;
+  const outer = readHeader(der, 0, der.length);
+  const n = readHeader(der, outer.headerLength, der.length);
+  if (n.cls !== 0 || n.tag !== 12 || n.length !== text.length) return false;
+  const p = outer.headerLength + n.headerLength;
+  for (let i = 0; i < n.length; i++) if (der[p + i] !== text.charCodeAt(i)) return false;
   return true;
 }
 
