@@ -40,8 +40,8 @@ module.exports = function launch(root, name) {
       fs.renameSync(tmp, cacheFile);
     });
   }
+  // bundles require only node's own modules, through a require relative to the bundle
   const mod = new Module(bundle, module);
   mod.filename = bundle;
-  mod.paths = Module._nodeModulePaths(path.dirname(bundle));
   script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
 };
