@@ -118,7 +118,7 @@ export function brokenReferences(sources: readonly SourceText[], docs: ReadonlyM
           if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:
           const [p, anchor] = target.split('#', 2) as [string, string | undefined];
           const resolved = p === '' ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), p));
-          if (!resolved.startsWith('docs/')) continue;
+          if (!resolved.startsWith('docs/') || resolved === 'docs/') continue; // elsewhere, or the folder itself
           const index = docs.get(resolved.slice('docs/'.length));
           if (index === undefined) {
             out.push(`${where}: link to ${resolved}, which is not a document of docs/`);
@@ -169,7 +169,7 @@ test('docs references: words that merely contain a document name are not citatio
 
 test('docs references: markdown links into docs/ need the file and the heading anchor', () => {
   const text = [
-    `[wire](docs/${W}#43-names) [ok](docs/${W}) [web](https://example.org/${W}#x)`,
+    `[wire](docs/${W}#43-names) [ok](docs/${W}) [web](https://example.org/${W}#x) [all](docs/)`,
     `[gone](docs/NOPE.md) [bad](docs/${W}#44-names) [elsewhere](bench/RESULTS.md)`,
   ].join('\n');
   assert.deepEqual(brokenReferences([{ file: 'README.md', text }], sampleDocs), [
