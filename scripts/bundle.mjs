@@ -11,19 +11,21 @@ export const binaries = [
   'vmmd', 'vmmd_console', 'vmmd_log', 'vmmd_stats', 'vmmd_influx', 'vmmd_tls', 'vmmd_tls_inetd',
   'vmmc_local', 'vmmc_remote', 'vmmc_bistro', 'vmmp_request', 'vmmp_ca', 'vmmc_inspect',
 ];
+/** Bundles that are not binaries: upstream.js translates upstream's command lines for bin/albatross* (lib/alias.cjs). */
+export const libraries = ['upstream'];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-const present = binaries.filter((b) => existsSync(join(root, 'src', 'cli', `${b}.ts`)));
-const missing = binaries.filter((b) => !present.includes(b));
+const present = [...binaries, ...libraries].filter((b) => existsSync(join(root, 'src', 'cli', `${b}.ts`)));
+const missing = [...binaries, ...libraries].filter((b) => !present.includes(b));
 
 // No stale bundle outlives its entry; the others are overwritten in place (never deleted
 // first, so that a binary that is running, e.g. under a test, stays there during a rebuild).
 if (existsSync(join(root, 'dist'))) {
   for (const f of readdirSync(join(root, 'dist'))) {
     const b = f.replace(/\.js(\.map)?$/, '');
-    if (!binaries.includes(b) || !existsSync(join(root, 'src', 'cli', `${b}.ts`))) rmSync(join(root, 'dist', f), { force: true });
+    if (![...binaries, ...libraries].includes(b) || !existsSync(join(root, 'src', 'cli', `${b}.ts`))) rmSync(join(root, 'dist', f), { force: true });
   }
 }
 
@@ -52,8 +54,8 @@ const packageOf = (input) => {
   return m ? m[1] : undefined;
 };
 
-console.log(`bundled ${present.length} binaries into dist/ in ${elapsed} ms (version ${version}):`);
-const width = Math.max(...binaries.map((b) => `dist/${b}.js`.length));
+console.log(`bundled ${present.length} entries into dist/ in ${elapsed} ms (version ${version}):`);
+const width = Math.max(...present.map((b) => `dist/${b}.js`.length));
 for (const b of present) {
   const out = result.metafile.outputs[`dist/${b}.js`];
   const packages = [...new Set(Object.keys(out.inputs).map(packageOf).filter(Boolean))].sort();

@@ -1,18 +1,28 @@
-// `npm start`: runs the daemons from this checkout on a run directory under ./run,
-// in upstream's start order, each started once the previous one listens on its socket.
-// Their output is shown line by line, prefixed with the daemon's name. Ctrl-C or SIGTERM
-// stops them all (in reverse order); a daemon that exits on its own stops the rest, and
-// this script then exits non-zero saying which daemon it was and how it ended.
+// `npm start`: runs the daemons from this checkout on a run directory under ./run
+// (`npm start -- --run DIR` for another), in upstream's start order, each started once the
+// previous one listens on its socket. Their output is shown line by line, prefixed with the
+// daemon's name. Ctrl-C, SIGTERM or SIGHUP stops them all (in reverse order), and so does
+// the end of whoever started us: npm passes SIGTERM on to its shell only, so when npm is
+// killed this script finds its parent (or npm above the shell) gone, or its standard input
+// (a pipe) closed. Daemons still running when this script exits anyhow get SIGKILL.
+// A daemon that exits on its own stops the rest, and this script then exits non-zero
+// saying which daemon it was and how it ended.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { chmodSync, fstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rel = (p) => relative(process.cwd(), p) || '.';
 
-const run = join(root, 'run');
+function runDirectory(argv) {
+  if (argv.length === 0) return join(root, 'run');
+  if (argv.length === 2 && argv[0] === '--run') return resolve(argv[1]);
+  process.stderr.write('usage: node scripts/start.mjs [--run DIR]   (npm start -- --run DIR)\n');
+  process.exit(124);
+}
+const run = runDirectory(process.argv.slice(2));
 const tmpdir = join(run, 'tmp');
 const util = join(tmpdir, 'util');
 const fifo = join(tmpdir, 'fifo');
@@ -123,6 +133,57 @@ async function shutdown(reason, status) {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => void shutdown(`${signal}: stopping the daemons`, 0));
 }
+// Whoever reads our output may be gone already: that must not keep us from stopping the daemons.
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
+// However this script ends (an exception, process.exit), no daemon outlives it.
+process.on('exit', () => {
+  for (const r of running) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+});
+
+/** The parent pid of a process, from /proc (Linux); undefined where there is none. */
+function parentOf(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+};
+/**
+ * Who must stay alive for us to go on: our parent, and when npm started us through a shell
+ * (npm run-script spawns `sh -c`), npm above it too, since npm passes SIGTERM to the shell
+ * only and a killed npm may leave the shell behind.
+ */
+const parent = process.ppid;
+const watched = [parent];
+if (process.env.npm_lifecycle_event !== undefined) {
+  const grand = parentOf(parent);
+  if (grand !== undefined && grand > 1) watched.push(grand);
+}
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown(`parent process ${parent} is gone: stopping the daemons`, 1);
+  for (const pid of watched) if (!alive(pid)) void shutdown(`process ${pid} that started us is gone: stopping the daemons`, 1);
+}, 500).unref();
+// Standard input that is a pipe or a socket ends when whoever holds its other end goes away
+// (a terminal or /dev/null is left alone: reading a terminal would stop a background job).
+try {
+  const st = fstatSync(0);
+  if (st.isFIFO() || st.isSocket()) {
+    process.stdin.on('end', () => void shutdown('standard input closed: stopping the daemons', 1));
+    process.stdin.on('error', () => undefined);
+    process.stdin.resume();
+  }
+} catch {
+  // no standard input at all
+}
 
 makeDirectories();
 say(`run directory ${rel(run)}: --tmpdir ${rel(tmpdir)} --dbdir ${rel(dbdir)}`);
@@ -146,7 +207,7 @@ for (const d of daemons) {
 
 if (!shuttingDown) {
   say('all daemons are running; their sockets:');
-  for (const r of running) say(`  ${r.name.padEnd(width)} ${rel(r.socket)}`);
+  for (const r of running) say(`  ${r.name.padEnd(width)} ${rel(r.socket)} (pid ${r.child.pid})`);
   say(`try: bin/vmmc_local --tmpdir ${rel(tmpdir)} info`);
   say('Ctrl-C stops them.');
 }

@@ -21,7 +21,7 @@ const spec: CliSpec = {
     'both are read at start. An incomplete last record (a crash while writing) is cut off.',
   options: [
     ...commonDaemonOptions,
-    { name: 'logfile', type: 'string', arg: 'FILE', default: '/var/log/albatross', help: 'The log file.' },
+    { name: 'logfile', type: 'string', arg: 'FILE', default: '/var/log/albatross/log', help: 'The log file (its directory must exist; the packages make /var/log/albatross).' },
     { name: 'max-size', type: 'number', arg: 'BYTES', default: 16 * 1024 * 1024, help: 'Rotate the log file before it grows beyond this size.' },
     { name: 'read-only', type: 'boolean', help: 'Print the log (FILE.1, then FILE), one event per line, and exit.' },
   ],

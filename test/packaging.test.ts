@@ -1,0 +1,23 @@
+/**
+ * The defaults of the binaries agree with the units in packaging/: `vmmd_log --read-only`
+ * without --logfile reads the file vmmd_log.service writes (the unit makes /var/log/albatross
+ * a directory: LogsDirectory=albatross).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { repoRoot } from './helpers/vmmd.js';
+
+test('vmmd_log\'s default --logfile is the file of vmmd_log.service, inside its LogsDirectory', () => {
+  const unit = fs.readFileSync(path.join(repoRoot, 'packaging', 'systemd', 'vmmd_log.service'), 'utf8');
+  const logfile = /^ExecStart=.*--logfile (\S+)/m.exec(unit)?.[1];
+  const logsDirectory = /^LogsDirectory=(\S+)$/m.exec(unit)?.[1];
+  assert.equal(path.dirname(logfile ?? ''), `/var/log/${logsDirectory}`);
+  const help = execFileSync(process.execPath, [path.join(repoRoot, 'build', 'src', 'cli', 'vmmd_log.js'), '--help'], { encoding: 'utf8' });
+  const fallback = /--logfile=FILE\n.*\(default: (\S+)\)/.exec(help)?.[1];
+  assert.equal(fallback, logfile);
+  const rc = fs.readFileSync(path.join(repoRoot, 'packaging', 'rc.d', 'vmmd_log'), 'utf8');
+  assert.match(rc, new RegExp(`vmmd_log_file:="${logfile}"`));
+});
