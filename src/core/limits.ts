@@ -50,12 +50,11 @@ export const limits = {
    * the legacy inline block add/set); a longer length is refused at the frame header.
    */
   vmmdCommandBytes: 64 * 1024,
-  /** vmmd: largest raw chunk of a `block set` upload (upstream's client sends 4096 octets). */
-  vmmdChunkBytes: 1024 * 1024,
   /**
    * vmmd: octets of frames being received over all connections, counted at the announced
-   * length. A message longer than vmmdCommandBytes that would exceed it is refused; shorter
-   * ones are always admitted (at most vmmdConnections x vmmdCommandBytes beyond it).
+   * length. A frame (message or block upload chunk) longer than vmmdCommandBytes that would
+   * exceed it is refused; shorter ones are always admitted (at most vmmdConnections x
+   * vmmdCommandBytes beyond it), so that small commands are served while it is full.
    */
   vmmdBufferBytes: 512 * 1024 * 1024,
   /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */

@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { createDeflate, createInflate, deflateSync } from 'node:zlib';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
@@ -91,6 +93,8 @@ interface Peer {
   waitSince: number;
   /** Commands, or the raw chunks of a block upload. */
   mode: 'command' | 'chunks';
+  /** During an uncompressed block upload: the octets still fitting in the device. */
+  chunkRoom?: number;
   /** Octets of the receive budget held by the frame being received (or just handled). */
   reserved: number;
   /** The frame being received was refused at its start: why, and the header to answer. */
@@ -403,8 +407,26 @@ export class Vmmd {
   }
 
   private release(p: Peer): void {
+    if (p.reserved > this.lim.vmmdCommandBytes) this.scheduleCollect();
     this.receiving -= p.reserved;
     p.reserved = 0;
+  }
+
+  private collectTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * A large frame's buffer is garbage once its message is handled or its connection closed,
+   * but V8 frees an ArrayBuffer's memory only in a full collection, which an idle daemon may
+   * not run for hours: 400 MB of an abandoned upload stayed resident (bench/RESULTS.md,
+   * flood). So one collection follows a second after the last large frame was let go.
+   */
+  private scheduleCollect(): void {
+    if (this.collectTimer !== undefined) clearTimeout(this.collectTimer);
+    this.collectTimer = setTimeout(() => {
+      this.collectTimer = undefined;
+      fullCollection()?.();
+    }, 1000);
+    this.collectTimer.unref();
   }
 
   /** Closes the connection unless it is done within `ms` (cleared by the next setDeadline or clearDeadline). */
@@ -425,8 +447,9 @@ export class Vmmd {
   /**
    * Admission of a frame at its header (FramedConn calls this before buffering the body):
    * a command is at most vmmdCommandBytes unless it carries an image or block data (read from
-   * its first octets); a raw upload chunk at most vmmdChunkBytes; and a long frame must fit in
-   * what is left of the receive budget. A refusal is answered by readCommand or upload.
+   * its first octets); a raw chunk of an uncompressed upload fits in the device; and a frame
+   * longer than vmmdCommandBytes must fit in what is left of the receive budget. A refusal is
+   * answered by readCommand or upload.
    */
   private admit(id: ConnId, length: number, prefix: Uint8Array): string | undefined {
     const small = this.lim.vmmdCommandBytes;
@@ -441,7 +464,8 @@ export class Vmmd {
     };
     let what = 'block data chunk';
     if (p.mode === 'chunks') {
-      if (length > limits.vmmdChunkBytes) return refuse(`block data chunk of ${length} bytes exceeds the limit of ${limits.vmmdChunkBytes} bytes`);
+      // upstream's answer once the octets were written; here before they are buffered
+      if (p.chunkRoom !== undefined && length > p.chunkRoom) return refuse('stream exceeds size');
     } else if (length > small) {
       const m = peekMessage(prefix);
       if (!m.ok) return refuse(`message of ${length} bytes refused at its start: ${m.error}`);
@@ -953,6 +977,7 @@ export class Vmmd {
     });
     for (;;) {
       this.release(p);
+      if (!compressed) p.chunkRoom = sizeBytes - written;
       const r = await c.read(this.lim.vmmdIdleMs);
       if (r.kind === 'end') break;
       if (r.kind === 'error') {
@@ -1023,6 +1048,25 @@ export class Vmmd {
 }
 
 const NO_TAPS: readonly string[] = Object.freeze([]);
+
+let gcFunction: (() => void) | null | undefined;
+
+/**
+ * V8's full garbage collection, made reachable on first use (the `gc` of a fresh context
+ * after --expose-gc); null where the runtime refuses.
+ */
+function fullCollection(): (() => void) | null {
+  if (gcFunction === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      const f: unknown = vm.runInNewContext('gc');
+      gcFunction = typeof f === 'function' ? (f as () => void) : null;
+    } catch {
+      gcFunction = null;
+    }
+  }
+  return gcFunction;
+}
 
 /** Errors of a tender's ChildProcess after it started (none are expected: we signal by pid). */
 const ignoreChildError = (): void => {};
