@@ -26,6 +26,14 @@ const UNIKERNEL: Record<number, string> = {
   16: 'create (v4)', 17: 'force create (v4)', 18: 'info (v5)', 19: 'info', 20: 'create', 21: 'force create',
 };
 const BLOCK: Record<number, string> = { 0: 'info', 1: 'add', 2: 'remove', 3: 'old add', 4: 'old set', 5: 'old dump', 6: 'dump', 7: 'set' };
+/** Each family's commands by tag: console, stats, log, unikernel, policy, block. */
+const COMMANDS: Record<number, Record<number, string>> = {
+  0: { 0: 'add', 2: 'subscribe', 3: 'list-inactive' },
+  1: { 0: 'add', 1: 'remove', 2: 'subscribe', 3: 'initial' },
+  3: UNIKERNEL,
+  4: { 0: 'info', 1: 'add', 2: 'remove' },
+  5: BLOCK,
+};
 /** Unikernel creates (every version) carry an image; the legacy block add and set carry the data inline. */
 const UNIKERNEL_DATA = new Set([9, 10, 16, 17, 20, 21]);
 const BLOCK_DATA = new Set([3, 4]);
@@ -54,8 +62,7 @@ export function peekMessage(prefix: Uint8Array): Result<PeekedMessage> {
     const family = FAMILY[f.tag] ?? `command [${f.tag}]`;
     if (f.cls !== CONTEXT) return ok({ header: hd.value, what: family, carriesData: false });
     const c = readHeader(prefix, hEnd + p.headerLength + f.headerLength, end);
-    const names = f.tag === 3 ? UNIKERNEL : f.tag === 5 ? BLOCK : undefined;
-    const what = `${family} ${names?.[c.tag] ?? `[${c.tag}]`}`;
+    const what = `${family} ${COMMANDS[f.tag]?.[c.tag] ?? `[${c.tag}]`}`;
     const carriesData = c.cls === CONTEXT && ((f.tag === 3 && UNIKERNEL_DATA.has(c.tag)) || (f.tag === 5 && BLOCK_DATA.has(c.tag)));
     return ok({ header: hd.value, what, carriesData });
   } catch (e) {
