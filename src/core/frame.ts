@@ -15,6 +15,10 @@
  * marker are still buffered and next() goes on parsing them. The transport's own end of
  * file is not seen here; at EOF a caller checks `buffered` to tell a clean end (0) from
  * a truncated frame.
+ *
+ * A body is received into one buffer of its announced length, allocated once its header was
+ * read (and, with a FrameAdmission, once its first octets were shown and accepted), so that a
+ * large frame costs its size once and nothing is grown by concatenation.
  */
 import { limits } from './limits.js';
 
