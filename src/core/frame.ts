@@ -125,8 +125,14 @@ export class FrameReader {
         return { kind: 'error', error: why };
       }
     }
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(length);
+    } catch {
+      this.failed = `cannot allocate ${length} bytes for a frame`;
+      return { kind: 'error', error: this.failed };
+    }
     this.skip(4);
-    const body = new Uint8Array(length);
     const k = Math.min(length, this.total);
     this.takeInto(body, k);
     if (k === length) return { kind: 'frame', body };
