@@ -155,3 +155,47 @@ test('empty pushes are harmless', () => {
   const got = feed(r, [new Uint8Array(0), hex('00 00'), new Uint8Array(0), hex('00 01 AA')]);
   assert.deepEqual(got, [{ kind: 'frame', body: hex('AA') }]);
 });
+
+test('admission: asked once per frame with its length and first peekBytes octets; a refusal fails the reader before the body is buffered', () => {
+  const asked: [number, string][] = [];
+  const r = new FrameReader(1 << 20, {
+    peekBytes: 4,
+    admit: (length, prefix) => {
+      asked.push([length, Buffer.from(prefix).toString('hex')]);
+      return length > 100 ? `frame of ${length} bytes refused` : undefined;
+    },
+  });
+  const long = new Uint8Array(50).map((_, i) => i);
+  // octet by octet: admission waits for the first 4 body octets, then happens once
+  const got = feed(r, [...frame(hex('AA BB')), ...frame(long)].map((b) => Uint8Array.of(b)));
+  assert.deepEqual(got, [{ kind: 'frame', body: hex('AA BB') }, { kind: 'frame', body: long }]);
+  assert.deepEqual(asked, [[2, 'aabb'], [50, '00010203']]);
+  // a refused frame: its body is never buffered, and the reader stays failed
+  r.push(hex('00 00 10 00 01 02 03 04'));
+  assert.deepEqual(r.next(), { kind: 'error', error: 'frame of 4096 bytes refused' });
+  r.push(new Uint8Array(4092));
+  assert.deepEqual(r.next(), { kind: 'error', error: 'frame of 4096 bytes refused' });
+  assert.equal(asked.length, 3);
+});
+
+test('a body is received into one buffer of its length: pushed octets are copied in as they come, buffered counts them, discard drops them', () => {
+  const r = new FrameReader();
+  const body = new Uint8Array(1 << 20).map((_, i) => i * 7);
+  const f = frame(body);
+  r.push(f.subarray(0, 1000));
+  assert.deepEqual(r.next(), { kind: 'need-more' });
+  for (let i = 1000; i < f.length - 10; i += 65536) {
+    const piece = new Uint8Array(f.subarray(i, Math.min(i + 65536, f.length - 10)));
+    r.push(piece);
+    piece.fill(0xee); // the reader kept no reference: the octets were copied into the body
+    assert.deepEqual(r.next(), { kind: 'need-more' });
+  }
+  assert.equal(r.buffered, f.length - 10);
+  r.push(f.subarray(f.length - 10));
+  const x = r.next();
+  assert.ok(x.kind === 'frame' && same(x.body, body));
+  r.push(f.subarray(0, 5000));
+  assert.equal(r.next().kind, 'need-more');
+  r.discard();
+  assert.equal(r.buffered, 0);
+});

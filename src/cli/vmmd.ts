@@ -4,7 +4,7 @@
  */
 import { EXIT, type CliSpec, UsageError, parseCli, runMain } from './common.js';
 import { parsePath } from '../core/name.js';
-import { Vmmd, defaultPlatform } from '../vmmd/daemon.js';
+import { Vmmd, connLimitsFromEnv, defaultPlatform } from '../vmmd/daemon.js';
 
 const linux = process.platform !== 'freebsd';
 
@@ -66,6 +66,8 @@ runMain('vmmd', async () => {
   }
   const backoff = o['restart-backoff'] as number;
   if (backoff < 0) throw new UsageError('--restart-backoff must be 0 or more');
+  const connLimits = connLimitsFromEnv();
+  if (!connLimits.ok) throw new UsageError(connLimits.error);
   const d = new Vmmd({
     tmpdir: o.tmpdir as string,
     dbdir: o.dbdir as string,
@@ -77,6 +79,7 @@ runMain('vmmd', async () => {
     ...(zvol === undefined ? {} : { allowZvolFor: zvol }),
     logLine,
     requireConsole: true,
+    connLimits: connLimits.value,
   });
   const r = await d.start();
   if (!r.ok) {

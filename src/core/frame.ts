@@ -15,6 +15,10 @@
  * marker are still buffered and next() goes on parsing them. The transport's own end of
  * file is not seen here; at EOF a caller checks `buffered` to tell a clean end (0) from
  * a truncated frame.
+ *
+ * A body is received into one buffer of its announced length, allocated once its header was
+ * read (and, with a FrameAdmission, once its first octets were shown and accepted), so that a
+ * large frame costs its size once and nothing is grown by concatenation.
  */
 import { limits } from './limits.js';
 
@@ -27,6 +31,17 @@ export type FrameResult =
 /** Largest body a writer may emit: the length field is a signed 32-bit integer. */
 export const MAX_WIRE_FRAME = 0x7fffffff;
 
+/**
+ * Admission of each frame before its body is buffered: `admit` sees the announced length and
+ * the first min(length, peekBytes) octets of the body (a prefix of a longer body is read
+ * before the rest is accepted), and returns undefined to accept or the reason to refuse
+ * (the reader then fails with that reason). It is called once per frame, from next().
+ */
+export interface FrameAdmission {
+  readonly peekBytes: number;
+  admit(length: number, prefix: Uint8Array): string | undefined;
+}
+
 export class FrameReader {
   /** Unread chunks are chunks[first..]; an index rather than shift() keeps a trickle of tiny chunks linear. */
   private chunks: Uint8Array[] = [];
@@ -35,26 +50,62 @@ export class FrameReader {
   private head = 0;
   private total = 0;
   private failed: string | undefined;
+  /**
+   * The body of the frame being received, allocated at its accepted length once its header
+   * was read; octets are copied into it as they arrive, so a large frame costs one buffer of
+   * its size (no list of chunks and final copy, no growing by concatenation).
+   */
+  private body: Uint8Array | undefined;
+  private fill = 0;
 
-  /** @param maxFrameBytes largest body accepted; a longer announced length is an error. */
-  constructor(readonly maxFrameBytes: number = limits.maxFrameBytes) {}
+  /**
+   * @param maxFrameBytes largest body accepted; a longer announced length is an error.
+   * @param admission asked about every frame before its body is buffered (see FrameAdmission).
+   */
+  constructor(readonly maxFrameBytes: number = limits.maxFrameBytes, private readonly admission?: FrameAdmission) {}
 
   /** Adds received octets. The reader keeps a reference: do not modify the chunk afterwards. */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
+    const b = this.body;
+    if (b !== undefined && this.fill < b.length) {
+      // while a body is incomplete nothing else is queued: the octets go straight into it
+      const k = Math.min(chunk.length, b.length - this.fill);
+      b.set(k === chunk.length ? chunk : chunk.subarray(0, k), this.fill);
+      this.fill += k;
+      if (k === chunk.length) return;
+      chunk = chunk.subarray(k);
+    }
     this.chunks.push(chunk);
     this.total += chunk.length;
   }
 
-  /** Octets received but not yet returned in a frame. */
+  /** Octets received but not yet returned in a frame (with the length octets of a frame begun). */
   get buffered(): number {
-    return this.total;
+    return this.total + (this.body === undefined ? 0 : 4 + this.fill);
+  }
+
+  /** Drops everything buffered, so that the memory goes with the connection rather than with the reader object. */
+  discard(): void {
+    this.chunks = [];
+    this.first = 0;
+    this.head = 0;
+    this.total = 0;
+    this.body = undefined;
+    this.fill = 0;
   }
 
   next(): FrameResult {
     if (this.failed !== undefined) return { kind: 'error', error: this.failed };
+    const b = this.body;
+    if (b !== undefined) {
+      if (this.fill < b.length) return { kind: 'need-more' };
+      this.body = undefined;
+      this.fill = 0;
+      return { kind: 'frame', body: b };
+    }
     if (this.total < 4) return { kind: 'need-more' };
-    const l = this.peek4();
+    const l = this.peek(0, 4);
     const length = ((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) | 0; // signed
     if (length <= 0) {
       this.skip(4);
@@ -64,28 +115,54 @@ export class FrameReader {
       this.failed = `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`;
       return { kind: 'error', error: this.failed };
     }
-    if (this.total < 4 + length) return { kind: 'need-more' };
+    const a = this.admission;
+    if (a !== undefined) {
+      const need = Math.min(length, a.peekBytes);
+      if (this.total < 4 + need) return { kind: 'need-more' };
+      const why = a.admit(length, this.peek(4, need));
+      if (why !== undefined) {
+        this.failed = why;
+        return { kind: 'error', error: why };
+      }
+    }
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(length);
+    } catch {
+      this.failed = `cannot allocate ${length} bytes for a frame`;
+      return { kind: 'error', error: this.failed };
+    }
     this.skip(4);
-    return { kind: 'frame', body: this.take(length) };
+    const k = Math.min(length, this.total);
+    this.takeInto(body, k);
+    if (k === length) return { kind: 'frame', body };
+    this.body = body;
+    this.fill = k;
+    return { kind: 'need-more' };
   }
 
-  private peek4(): Uint8Array {
-    const c0 = this.chunks[this.first];
-    if (c0.length - this.head >= 4) return c0.subarray(this.head, this.head + 4);
-    const out = new Uint8Array(4);
+  /** n octets from `offset` on (offset + n <= total), without consuming them: a view when they lie in one chunk. */
+  private peek(offset: number, n: number): Uint8Array {
+    let i = this.first;
+    let off = this.head + offset;
+    while (off >= this.chunks[i].length) {
+      off -= this.chunks[i].length;
+      i++;
+    }
+    const c0 = this.chunks[i];
+    if (c0.length - off >= n) return c0.subarray(off, off + n);
+    const out = new Uint8Array(n);
     let got = 0;
-    let off = this.head;
-    for (let i = this.first; got < 4; i++) {
+    for (; got < n; i++) {
       const c = this.chunks[i];
-      while (off < c.length && got < 4) out[got++] = c[off++];
+      while (off < c.length && got < n) out[got++] = c[off++];
       off = 0;
     }
     return out;
   }
 
-  /** Removes n octets (n <= total) and returns them in a fresh array. */
-  private take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
+  /** Moves n octets (n <= total) into the start of `out`. */
+  private takeInto(out: Uint8Array, n: number): void {
     let got = 0;
     while (got < n) {
       const c = this.chunks[this.first];
@@ -94,7 +171,6 @@ export class FrameReader {
       got += k;
       this.advance(k);
     }
-    return out;
   }
 
   private skip(n: number): void {

@@ -38,8 +38,25 @@ export const limits = {
   maxChainLength: 10,
   /** vmmd: connections served at once; more are closed on accept. */
   vmmdConnections: 256,
-  /** vmmd: a connection that sends no complete frame for this long is closed. */
+  /**
+   * vmmd: a connection that sends no complete frame for this long is closed; an image (or
+   * block data) message must arrive whole within this time of its first octets.
+   */
   vmmdIdleMs: 120_000,
+  /** vmmd: a new connection must send its first command (or the first octets of an image) within this time. */
+  vmmdFirstFrameMs: 5_000,
+  /**
+   * vmmd: largest message that carries no image or block data (every command but create and
+   * the legacy inline block add/set); a longer length is refused at the frame header.
+   */
+  vmmdCommandBytes: 64 * 1024,
+  /**
+   * vmmd: octets of frames being received over all connections, counted at the announced
+   * length. A frame (message or block upload chunk) longer than vmmdCommandBytes that would
+   * exceed it is refused; shorter ones are always admitted (at most vmmdConnections x
+   * vmmdCommandBytes beyond it), so that small commands are served while it is full.
+   */
+  vmmdBufferBytes: 512 * 1024 * 1024,
   /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */
   handshakeTimeoutMs: 10_000,
   commandTimeoutMs: 30_000,

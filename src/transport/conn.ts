@@ -5,7 +5,7 @@
  */
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { FrameReader, frame } from '../core/frame.js';
+import { type FrameAdmission, FrameReader, frame } from '../core/frame.js';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { decodeWire, encodeWire, type Wire } from '../core/wire/wire.js';
@@ -24,8 +24,9 @@ export class FramedConn {
   private closed: string | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(readonly stream: Duplex, maxFrame: number = limits.maxFrameBytes) {
-    this.reader = new FrameReader(maxFrame);
+  /** @param admission asked about each frame before its body is buffered (vmmd's bounds, src/core/frame.ts). */
+  constructor(readonly stream: Duplex, maxFrame: number = limits.maxFrameBytes, admission?: FrameAdmission) {
+    this.reader = new FrameReader(maxFrame, admission);
     stream.on('data', (chunk: Buffer) => {
       this.reader.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       this.pump();
@@ -52,8 +53,11 @@ export class FramedConn {
         return;
       }
       this.waiting = undefined;
+      const buffered = this.reader.buffered;
+      // the connection is over: what was buffered of an unfinished frame goes now
+      this.reader.discard();
       if (this.closed !== 'eof' && this.closed !== 'closed') w({ kind: 'error', error: this.closed });
-      else if (this.reader.buffered > 0) w({ kind: 'error', error: `connection closed in the middle of a frame (${this.reader.buffered} bytes)` });
+      else if (buffered > 0) w({ kind: 'error', error: `connection closed in the middle of a frame (${buffered} bytes)` });
       else w({ kind: 'end' });
       return;
     }
@@ -129,6 +133,8 @@ export class FramedConn {
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    // a pending read learns of the close (and drops the octets) through pump()
+    if (this.waiting === undefined) this.reader.discard();
     this.stream.end();
     this.stream.destroy();
   }

@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { createDeflate, createInflate, deflateSync } from 'node:zlib';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
@@ -23,6 +25,7 @@ import { type Header, type Wire, command, decodeWire, failure, reply, replyEmpty
 import { encodeLogWire, logMessage, type LogEvent } from '../core/wire/log.js';
 import { makeHeader } from '../core/wire/wire.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
+import { peekMessage } from '../core/wire/peek.js';
 import {
   type ConnId, type CreateOrigin, type Effect, type Event, type StartResult, type VmmdOptions, type VmmdState, MB,
   consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
@@ -40,6 +43,65 @@ export interface DaemonOptions extends VmmdOptions {
   readonly logLine: (level: 'info' | 'warning' | 'error', msg: string) => void;
   /** Refuse to start without the console daemon (upstream); tests may relax it. */
   readonly requireConsole: boolean;
+  /** The connection limits (default: limits.ts); tests shorten them through connLimitsFromEnv. */
+  readonly connLimits?: Partial<ConnLimits>;
+}
+
+/** The limits of vmmd's command socket (src/core/limits.ts). */
+export interface ConnLimits {
+  vmmdConnections: number;
+  vmmdFirstFrameMs: number;
+  vmmdIdleMs: number;
+  vmmdCommandBytes: number;
+  vmmdBufferBytes: number;
+}
+
+/** Name of the variable with JSON overrides of the connection limits, for tests only. */
+export const TEST_LIMITS_ENV = 'ALBATROSS_VMMD_TEST_LIMITS';
+
+/** Overrides of the connection limits from TEST_LIMITS_ENV (positive integers of the named limits only). */
+export function connLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Result<Partial<ConnLimits>> {
+  const text = env[TEST_LIMITS_ENV];
+  if (text === undefined || text === '') return ok({});
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return err(`${TEST_LIMITS_ENV}: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null) return err(`${TEST_LIMITS_ENV}: expected an object of limits`);
+  const out: Partial<ConnLimits> = {};
+  const names: (keyof ConnLimits)[] = ['vmmdConnections', 'vmmdFirstFrameMs', 'vmmdIdleMs', 'vmmdCommandBytes', 'vmmdBufferBytes'];
+  for (const [k, x] of Object.entries(v)) {
+    if (!names.includes(k as keyof ConnLimits)) return err(`${TEST_LIMITS_ENV}: unknown limit ${k} (known: ${names.join(', ')})`);
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x <= 0) return err(`${TEST_LIMITS_ENV}: ${k} must be a positive integer`);
+    out[k as keyof ConnLimits] = x;
+  }
+  return ok(out);
+}
+
+/** Octets of a long frame's body (its header and command tags) read before the rest is accepted. */
+const PEEK_BYTES = 4096;
+
+/** What vmmd knows of a client connection while it reads from it. */
+interface Peer {
+  /** Complete frames received. */
+  frames: number;
+  /** A command is awaited (readCommand), and no long message has been admitted for it. */
+  waiting: boolean;
+  /** Since when the connection waits: its accept, or its last answer. */
+  waitSince: number;
+  /** Commands, or the raw chunks of a block upload. */
+  mode: 'command' | 'chunks';
+  /** During an uncompressed block upload: the octets still fitting in the device. */
+  chunkRoom?: number;
+  /** Octets of the receive budget held by the frame being received (or just handled). */
+  reserved: number;
+  /** The frame being received was refused at its start: why, and the header to answer. */
+  refused?: { header?: Header; message: string };
+  /** Refused and being closed: the first to go when room is needed. */
+  closing: boolean;
+  deadline?: NodeJS.Timeout;
 }
 
 /** One tender started by this daemon, recorded under <tmpdir>/tender so a restarted vmmd can find it. */
@@ -54,8 +116,6 @@ interface RuntimeRecord {
 const platformOf = (): Platform => (process.platform === 'freebsd' ? 'freebsd' : 'linux');
 export const defaultPlatform = platformOf;
 
-/** The idle time after which a connection that sends nothing is closed. */
-const IDLE_MS = limits.vmmdIdleMs;
 const CONSOLE_TIMEOUT_MS = 10_000;
 /** How long a tender may take to exit after SIGTERM before it gets SIGKILL. */
 const KILL_GRACE_MS = 10_000;
@@ -65,6 +125,11 @@ export class Vmmd {
   private readonly queue: Event[] = [];
   private draining = false;
   private readonly conns = new Map<ConnId, FramedConn>();
+  /** The connections read as clients (not the stats daemon's once it is attached). */
+  private readonly peers = new Map<ConnId, Peer>();
+  /** Octets reserved by frames being received, over all connections (limits.vmmdBufferBytes). */
+  private receiving = 0;
+  private readonly lim: ConnLimits;
   private nextConn = 1;
   private server: net.Server | undefined;
   private console: FramedConn | undefined;
@@ -86,6 +151,14 @@ export class Vmmd {
 
   constructor(private readonly o: DaemonOptions) {
     this.state = initialState(o, emptyResources(o.allowZvolFor === undefined ? {} : { zvolPath: o.allowZvolFor }));
+    this.lim = {
+      vmmdConnections: limits.vmmdConnections,
+      vmmdFirstFrameMs: limits.vmmdFirstFrameMs,
+      vmmdIdleMs: limits.vmmdIdleMs,
+      vmmdCommandBytes: limits.vmmdCommandBytes,
+      vmmdBufferBytes: limits.vmmdBufferBytes,
+      ...o.connLimits,
+    };
     this.exited = new Promise((r) => (this.exitResolve = r));
   }
 
@@ -266,28 +339,196 @@ export class Vmmd {
 
   // ------------------------------------------------------------------ connections
 
+  /**
+   * A new connection. At the cap, the connection that has waited longest without sending a
+   * command (or, failing one, without sending a further command) makes room; only when every
+   * connection is past that (running a command, uploading) is the new one refused.
+   */
   private accept(s: net.Socket): void {
-    if (this.stopping || this.conns.size >= limits.vmmdConnections) {
+    if (this.stopping) {
+      s.destroy();
+      return;
+    }
+    if (this.conns.size >= this.lim.vmmdConnections && !this.evictOne()) {
+      this.warn(`connection refused: ${this.conns.size} connections open, each running or uploading a command`);
       s.destroy();
       return;
     }
     const id = this.nextConn++;
-    const c = new FramedConn(s, limits.maxFrameBytes);
+    const c = new FramedConn(s, limits.maxFrameBytes, { peekBytes: PEEK_BYTES, admit: (length, prefix) => this.admit(id, length, prefix) });
     this.conns.set(id, c);
-    s.on('close', () => this.conns.delete(id));
+    this.peers.set(id, { frames: 0, waiting: false, waitSince: Date.now(), mode: 'command', reserved: 0, closing: false });
+    s.on('close', () => {
+      this.conns.delete(id);
+      this.dropPeer(id);
+    });
     s.on('error', () => { /* reported by FramedConn */ });
     void this.readCommand(id);
   }
 
+  /** Closes the connection that best makes room for a new one; false when none may go. */
+  private evictOne(): boolean {
+    let victim: ConnId | undefined;
+    let rank = 3;
+    let since = 0;
+    for (const [id, p] of this.peers) {
+      if (!p.waiting && !p.closing) continue;
+      // refused ones first, then those that never sent a command, then those idle between commands
+      const r = p.closing ? 0 : p.frames === 0 ? 1 : 2;
+      if (r < rank || (r === rank && p.waitSince < since)) {
+        victim = id;
+        rank = r;
+        since = p.waitSince;
+      }
+    }
+    if (victim === undefined) return false;
+    const why = rank === 0 ? 'was refused' : rank === 1 ? 'sent no complete command' : 'sent no further command';
+    this.warn(`connection ${victim}: closed to make room for a new one (${this.conns.size} connections open; it ${why} in ${Date.now() - since} ms)`);
+    this.closeConn(victim);
+    return true;
+  }
+
+  private closeConn(id: ConnId): void {
+    const c = this.conns.get(id);
+    this.conns.delete(id);
+    this.dropPeer(id);
+    if (c !== undefined) {
+      c.close();
+      c.stream.destroy();
+    }
+  }
+
+  private dropPeer(id: ConnId): void {
+    const p = this.peers.get(id);
+    if (p === undefined) return;
+    this.peers.delete(id);
+    if (p.deadline !== undefined) clearTimeout(p.deadline);
+    this.release(p);
+  }
+
+  private release(p: Peer): void {
+    if (p.reserved > this.lim.vmmdCommandBytes) this.scheduleCollect();
+    this.receiving -= p.reserved;
+    p.reserved = 0;
+  }
+
+  private collectTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * A large frame's buffer is garbage once its message is handled or its connection closed,
+   * but V8 frees an ArrayBuffer's memory only in a full collection, which an idle daemon may
+   * not run for hours: 400 MB of an abandoned upload stayed resident (bench/RESULTS.md,
+   * flood). So one collection follows a second after the last large frame was let go.
+   */
+  private scheduleCollect(): void {
+    if (this.collectTimer !== undefined) clearTimeout(this.collectTimer);
+    this.collectTimer = setTimeout(() => {
+      this.collectTimer = undefined;
+      fullCollection()?.();
+    }, 1000);
+    this.collectTimer.unref();
+  }
+
+  /** Closes the connection unless it is done within `ms` (cleared by the next setDeadline or clearDeadline). */
+  private setDeadline(id: ConnId, p: Peer, ms: number, what: string): void {
+    if (p.deadline !== undefined) clearTimeout(p.deadline);
+    p.deadline = setTimeout(() => {
+      p.deadline = undefined;
+      this.warn(`connection ${id}: closed, it ${what} within ${ms} ms`);
+      this.closeConn(id);
+    }, ms);
+  }
+
+  private clearDeadline(p: Peer): void {
+    if (p.deadline !== undefined) clearTimeout(p.deadline);
+    p.deadline = undefined;
+  }
+
+  /**
+   * Admission of a frame at its header (FramedConn calls this before buffering the body):
+   * a command is at most vmmdCommandBytes unless it carries an image or block data (read from
+   * its first octets); a raw chunk of an uncompressed upload fits in the device; and a frame
+   * longer than vmmdCommandBytes must fit in what is left of the receive budget. A refusal is
+   * answered by readCommand or upload.
+   */
+  private admit(id: ConnId, length: number, prefix: Uint8Array): string | undefined {
+    const small = this.lim.vmmdCommandBytes;
+    const p = this.peers.get(id);
+    // the stats daemon's answers on the inverted connection
+    if (p === undefined) return length > small ? `message of ${length} bytes exceeds the limit of ${small} bytes` : undefined;
+    this.release(p);
+    p.refused = undefined;
+    const refuse = (message: string, header?: Header): string => {
+      p.refused = header === undefined ? { message } : { header, message };
+      return message;
+    };
+    let what = 'block data chunk';
+    if (p.mode === 'chunks') {
+      // upstream's answer once the octets were written; here before they are buffered
+      if (p.chunkRoom !== undefined && length > p.chunkRoom) return refuse('stream exceeds size');
+    } else if (length > small) {
+      const m = peekMessage(prefix);
+      if (!m.ok) return refuse(`message of ${length} bytes refused at its start: ${m.error}`);
+      if (!m.value.carriesData) {
+        return refuse(`${m.value.what} message of ${length} bytes exceeds the limit of ${small} bytes for a message without an image or block data`, m.value.header);
+      }
+      what = m.value.what;
+      if (this.receiving + length > this.lim.vmmdBufferBytes) {
+        return refuse(
+          `${what} message of ${length} bytes refused: vmmd is receiving ${this.receiving} bytes on other connections ` +
+            `and buffers at most ${this.lim.vmmdBufferBytes}; try again later`,
+          m.value.header,
+        );
+      }
+    }
+    if (p.mode === 'chunks' && length > small && this.receiving + length > this.lim.vmmdBufferBytes) {
+      return refuse(`block data chunk of ${length} bytes refused: vmmd is receiving ${this.receiving} bytes on other connections and buffers at most ${this.lim.vmmdBufferBytes}`);
+    }
+    p.reserved = length;
+    this.receiving += length;
+    if (p.waiting && length > small) {
+      // an upload under way keeps the longer deadline, and no longer makes room for others
+      p.waiting = false;
+      this.setDeadline(id, p, this.lim.vmmdIdleMs, `did not send the rest of its ${length}-byte ${what} message`);
+    }
+    return undefined;
+  }
+
   private async readCommand(id: ConnId): Promise<void> {
     const c = this.conns.get(id);
-    if (c === undefined) return;
-    const r = await c.read(IDLE_MS);
+    const p = this.peers.get(id);
+    if (c === undefined || p === undefined) return;
+    this.release(p);
+    p.mode = 'command';
+    p.waiting = true;
+    p.waitSince = Date.now();
+    const first = p.frames === 0;
+    this.setDeadline(id, p, first ? this.lim.vmmdFirstFrameMs : this.lim.vmmdIdleMs, first ? 'sent no command' : 'sent no further command');
+    const r = await c.read();
+    p.waiting = false;
+    this.clearDeadline(p);
+    // closed by a deadline or to make room: logged there
+    if (!this.peers.has(id)) return;
     if (r.kind !== 'frame') {
-      if (r.kind === 'error') this.warn(`connection ${id}: ${r.error}`);
+      const refused = p.refused;
+      if (refused !== undefined) {
+        this.warn(`connection ${id}: ${refused.message}`);
+        p.closing = true;
+        if (refused.header !== undefined) {
+          try {
+            await c.writeMessage(failure(refused.header, refused.message));
+          } catch {
+            c.close();
+            return;
+          }
+          closeGracefully(c);
+          return;
+        }
+      } else if (r.kind === 'error') this.warn(`connection ${id}: ${r.error}`);
       c.close();
       return;
     }
+    p.frames++;
     const w = decodeWire(r.body, { maxDepth: limits.maxDerDepth, maxElements: limits.maxDerElements, maxBytes: limits.maxFrameBytes });
     if (!w.ok) {
       this.warn(`connection ${id}: undecodable message (${w.error}), closing`);
@@ -295,6 +536,8 @@ export class Vmmd {
       return;
     }
     await this.push({ kind: 'command', conn: id, wire: w.value });
+    // the message is handled: its octets no longer count as being received
+    this.release(p);
   }
 
   private async send(id: ConnId, w: Wire, then: 'close' | 'continue'): Promise<void> {
@@ -306,8 +549,11 @@ export class Vmmd {
       c.close();
       return;
     }
-    if (then === 'close') closeGracefully(c);
-    else void this.readCommand(id);
+    if (then === 'close') {
+      const p = this.peers.get(id);
+      if (p !== undefined) p.closing = true;
+      closeGracefully(c);
+    } else void this.readCommand(id);
   }
 
   // ------------------------------------------------------------------ the event loop
@@ -630,6 +876,7 @@ export class Vmmd {
     const c = this.conns.get(id);
     if (c === undefined) return;
     this.conns.delete(id);
+    this.dropPeer(id);
     try {
       await c.writeMessage(replyEmpty(h));
     } catch {
@@ -697,7 +944,9 @@ export class Vmmd {
   /** `block set` (WIRE.md §2.4): returns the failure message, or undefined on success. */
   private async upload(id: ConnId, _h: Header, n: Name, sizeBytes: number, compressed: boolean): Promise<string | undefined> {
     const c = this.conns.get(id);
-    if (c === undefined) return 'connection closed';
+    const p = this.peers.get(id);
+    if (c === undefined || p === undefined) return 'connection closed';
+    p.mode = 'chunks';
     const file = blockFilePath(this.o.dbdir, n);
     let fd: number;
     try {
@@ -727,10 +976,13 @@ export class Vmmd {
       });
     });
     for (;;) {
-      const r = await c.read(IDLE_MS);
+      this.release(p);
+      if (!compressed) p.chunkRoom = sizeBytes - written;
+      const r = await c.read(this.lim.vmmdIdleMs);
       if (r.kind === 'end') break;
       if (r.kind === 'error') {
-        error ??= 'error while reading stream';
+        this.warn(`connection ${id}: block set: ${r.error}`);
+        error ??= p.refused?.message ?? 'error while reading stream';
         break;
       }
       if (inflater !== undefined) {
@@ -786,6 +1038,7 @@ export class Vmmd {
     this.server?.close();
     if (!this.o.systemdSocket) fs.rmSync(this.socketPath, { force: true });
     for (const c of this.conns.values()) c.close();
+    for (const id of [...this.peers.keys()]) this.dropPeer(id);
     this.console?.close();
     this.stats?.conn.close();
     this.log?.close();
@@ -795,6 +1048,25 @@ export class Vmmd {
 }
 
 const NO_TAPS: readonly string[] = Object.freeze([]);
+
+let gcFunction: (() => void) | null | undefined;
+
+/**
+ * V8's full garbage collection, made reachable on first use (the `gc` of a fresh context
+ * after --expose-gc); null where the runtime refuses.
+ */
+function fullCollection(): (() => void) | null {
+  if (gcFunction === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      const f: unknown = vm.runInNewContext('gc');
+      gcFunction = typeof f === 'function' ? (f as () => void) : null;
+    } catch {
+      gcFunction = null;
+    }
+  }
+  return gcFunction;
+}
 
 /** Errors of a tender's ChildProcess after it started (none are expected: we signal by pid). */
 const ignoreChildError = (): void => {};
