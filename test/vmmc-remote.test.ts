@@ -140,6 +140,14 @@ test('a failure reply exits 117; a malformed one or silence 121', async () => {
   assert.match(r.stderr, /without an answer/);
 });
 
+test('vmmc_bistro: an endpoint that closes after the handshake without a reply is a communication failure (121)', async () => {
+  behaviour = async () => {};
+  const r = await run('vmmc_bistro', ['destroy', 'web', '--ca', 'user.pem', '--ca-key', 'user.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 121, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^vmmc_bistro: communication failure: the endpoint closed the connection without an answer/m);
+});
+
 test('local checks before connecting: key mismatch 123, chain not from --server-ca 116, unreadable file 123', async () => {
   let r = await remote(['hello.pem', 'user.key']);
   assert.equal(r.code, 123);
