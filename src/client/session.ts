@@ -49,7 +49,7 @@ const say = (o: SessionOptions, text: string): void => {
   o.stdout.write(text);
 };
 const complain = (o: SessionOptions, text: string): void => {
-  o.stderr.write(`${o.binary}: ${text}\n`);
+  o.stderr.write(`${o.binary}: ${text.replace(/\s*\n\s*/g, ' ').trim()}\n`);
 };
 
 /** A file being downloaded, inflated on the fly when the data is compressed. */
