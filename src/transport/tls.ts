@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
 import { certFacts, pemBlocks, pemBlocksStrict, toPem } from '../core/x509.js';
 import { limits } from '../core/limits.js';
+import { unhandledCriticalExtension } from '../core/certs.js';
 
 export interface TlsFiles {
   ca: string;
@@ -156,17 +157,26 @@ function sentCertificate(socket: tls.TLSSocket, der: Uint8Array): boolean {
  * from certificates whose signatures were checked.
  */
 export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array): Result<Uint8Array[]> {
-  if (!socket.authorized) {
-    const why = socket.authorizationError;
-    return err(`client certificate refused: ${why === undefined ? 'not authorized' : String(why)}`);
-  }
   const ders: Uint8Array[] = [];
-  let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  while (c !== undefined && c.raw !== undefined && ders.length <= limits.maxChainLength + 2) {
-    ders.push(new Uint8Array(c.raw));
-    if (c.issuerCertificate === undefined || c.issuerCertificate === c || sameBytes(c.issuerCertificate.raw, c.raw)) break;
-    c = c.issuerCertificate;
+  const peerChain = (): void => {
+    let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+    while (c !== undefined && c.raw !== undefined && ders.length <= limits.maxChainLength + 2) {
+      ders.push(new Uint8Array(c.raw));
+      if (c.issuerCertificate === undefined || c.issuerCertificate === c || sameBytes(c.issuerCertificate.raw, c.raw)) break;
+      c = c.issuerCertificate;
+    }
+  };
+  if (!socket.authorized) {
+    const why = socket.authorizationError === undefined ? 'not authorized' : String(socket.authorizationError);
+    // node has no name for X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION: say which one it was
+    if (why === 'UNSPECIFIED' || why === 'UNHANDLED_CRITICAL_EXTENSION') {
+      peerChain();
+      const crit = unhandledCriticalExtension(ders);
+      if (crit !== undefined) return err(`client certificate refused: ${crit}`);
+    }
+    return err(`client certificate refused: ${why}`);
   }
+  peerChain();
   if (ders.length === 0) return err('client certificate refused: no certificate');
   // node ends the chain with the trust anchor whether or not the client sent it; the
   // path counted (CERTS.md §3) includes the root only when the client sent it
