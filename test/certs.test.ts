@@ -176,3 +176,19 @@ test('mutated certificates never throw: always an error value or a name below th
     { numRuns: process.env.FUZZ_RUNS ? Math.ceil(Number(process.env.FUZZ_RUNS) / 20) : 400 },
   );
 });
+
+test('beyond upstream: an extension twice (the first Albatross extension does not win), a CA as leaf; critical extensions OpenSSL does not process are named', async () => {
+  const { Extension } = await import('@peculiar/x509');
+  const { ALBATROSS_OID, encodeCertExtension } = await import('../src/core/wire/wire.js');
+  const { unhandledCriticalExtension } = await import('../src/core/certs.js');
+  const root = await makeRoot();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+  const twice = await issue(org, { cn: 'x', command: cmd.info(), extraExtensions: [new Extension(ALBATROSS_OID, false, encodeCertExtension(cmd.destroy()))] });
+  assert.equal(refused(commandOfChain(ders(twice, org))), `leaf certificate (CN "x"): extension ${ALBATROSS_OID} (albatross) appears 2 times (RFC 5280 §4.2 allows one instance of each extension)`);
+  const caLeaf = await issue(org, { cn: 'x', ca: true, command: cmd.info() });
+  assert.equal(refused(commandOfChain(ders(caLeaf, org))), 'leaf certificate (CN "x") is a CA (basicConstraints cA TRUE): a command must come in an end-entity certificate');
+  const crit = await issue(org, { cn: 'y', command: cmd.info(), extraExtensions: [new Extension('1.2.3.4.5', true, new Uint8Array([5, 0]))] });
+  assert.equal(unhandledCriticalExtension(ders(crit, org)), 'leaf certificate (CN "y") has the unhandled critical extension 1.2.3.4.5');
+  // basicConstraints and keyUsage are critical in every certificate here: OpenSSL processes them
+  assert.equal(unhandledCriticalExtension(ders(twice, org, root)), undefined);
+});

@@ -64,6 +64,7 @@ async function collect(tmpdir: string, name: string, count: number, want: number
 test('vmmd_log: events acknowledged after they are on disk, sequence numbers, prefix subscriptions, live events', async () => {
   const dir = tempDir('alb-log-');
   const logfile = join(dir, 'log', 'albatross');
+  fs.mkdirSync(join(dir, 'log')); // the log file's directory must exist
   const sock = join(dir, 'util', 'log.sock');
   const d = await startDaemon('vmmd_log', ['--tmpdir', dir, '--logfile', logfile], sock);
   try {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nameToString } from '../src/core/name.js';
@@ -193,4 +193,58 @@ test('vmmd_tls_inetd started on a terminal or file instead of a socket says so a
     assert.equal(r.status, 2);
     assert.match(readLog(logfile), /descriptor 0 is not a socket: run from inetd/);
   }
+});
+
+test('an empty CERT or KEY, or a CA file with invalid base64: exit 2 at start-up with one line naming the file, also with -q', () => {
+  const empty = join(dir, 'empty.pem');
+  writeFileSync(empty, '');
+  // one character of the CA's base64 replaced by one base64 does not have
+  const lines = pki.root.pem.split('\n');
+  lines[2] = `${lines[2].slice(0, 10)}!${lines[2].slice(11)}`;
+  const badCa = join(dir, 'bad-base64-ca.pem');
+  writeFileSync(badCa, lines.join('\n'));
+  const cases = [
+    { files: [pki.ca, empty, pki.key], reason: `certificate ${empty}: no PEM certificate (the file is empty)` },
+    { files: [pki.ca, pki.cert, empty], reason: `private key ${empty}: no PEM private key (the file is empty)` },
+    { files: [badCa, pki.cert, pki.key], reason: `CA certificate ${badCa}: invalid base64 in PEM block 1 (CERTIFICATE)` },
+  ];
+  for (const c of cases) {
+    for (const [bundle, extra] of [[daemonBundle, ['--ip', '127.0.0.1', '--port', '0']], [handlerBundle, []]] as const) {
+      const which = bundle === daemonBundle ? 'vmmd_tls' : 'vmmd_tls_inetd';
+      const logfile = join(dir, `badfile-${which}.log`);
+      rmSync(logfile, { force: true });
+      // the old vmmd_tls listened and would run until killed
+      const r = spawnSync(process.execPath, [bundle, ...c.files, ...extra, '--tmpdir', dir, '--logfile', logfile], { stdio: 'ignore', timeout: 5_000 });
+      assert.equal(r.status, 2, `${which} ${c.reason}`);
+      const log = readLog(logfile).trim().split('\n');
+      assert.equal(log.length, 1, log.join('\n'));
+      assert.ok(log[0].endsWith(c.reason), `${log[0]} should end with ${c.reason}`);
+      // quiet: the reason still reaches an operator's standard error (a file here: under
+      // inetd standard error is the client's socket and nothing is written there)
+      const errFile = join(dir, `badfile-${which}.stderr`);
+      const fd = openSync(errFile, 'w');
+      const q = spawnSync(process.execPath, [bundle, ...c.files, ...extra, '--tmpdir', dir, bundle === daemonBundle ? '-q' : '--quiet'], { stdio: ['ignore', 'ignore', fd], timeout: 5_000 });
+      closeSync(fd);
+      assert.equal(q.status, 2, `${which} --quiet ${c.reason}`);
+      assert.equal(readLog(errFile), `${which}: error: ${c.reason}\n`);
+    }
+  }
+});
+
+test('vmmd_tls --port 99999 is a usage error (124), not an internal error', () => {
+  const r = spawnSync(process.execPath, [daemonBundle, pki.ca, pki.cert, pki.key, '--port', '99999', '-q'], { encoding: 'utf8', timeout: 5_000 });
+  assert.equal(r.status, 124, r.stderr);
+  assert.equal(r.stderr, 'vmmd_tls: --port: 99999 is not a TCP port (0 to 65535) (see vmmd_tls --help)\n');
+});
+
+test('a log line stays one line when the message holds newlines (OpenSSL error texts end in one)', async () => {
+  const { fileLogger } = await import('../src/inetd/log.js');
+  const logfile = join(dir, 'oneline.log');
+  const log = fileLogger('vmmd_tls', logfile);
+  log.error('refused: error:0A000412:SSL routines::sslv3 alert bad certificate:SSL alert number 42\n');
+  log.info('two\nlines');
+  const lines = readLog(logfile).split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[0], / error: refused: .*SSL alert number 42$/);
+  assert.match(lines[1], / info: two lines$/);
 });

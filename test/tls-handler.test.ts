@@ -10,8 +10,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nameToString } from '../src/core/name.js';
-import { describeCommand } from '../src/core/wire/wire.js';
+import { ALBATROSS_OID, describeCommand, encodeCertExtension } from '../src/core/wire/wire.js';
 import { type Identity, type PkiFiles, cmd, issue, makeCrl, makeRoot, policy, serverPki, writeClient } from './helpers/pki.js';
+import * as x509 from '@peculiar/x509'; // after the helper, which loads reflect-metadata
 import { DaemonPeer, MiniInetd, rawFrame, readLog, tlsRequest } from './helpers/tls-peer.js';
 
 let dir: string;
@@ -157,6 +158,41 @@ test('commands not allowed through a certificate are refused', async () => {
   const odd = await issue(pki.root, { cn: 'odd', ca: true, command: cmd.info() });
   const leaf = await issue(odd, { cn: 'x', command: cmd.info() });
   await refusedWith([leaf, odd], /unexpected wire unikernel info/);
+});
+
+test('a leaf with two Albatross extensions is refused (RFC 5280 4.2: one instance of each extension); the first no longer wins', async () => {
+  const second = new x509.Extension(ALBATROSS_OID, false, encodeCertExtension(cmd.destroy()));
+  const leaf = await issue(org, { cn: 'x', command: cmd.info(), extraExtensions: [second] });
+  await refusedWith([leaf, org], new RegExp(`refused: leaf certificate \\(CN "x"\\): extension ${ALBATROSS_OID.replace(/\./g, '\\.')} \\(albatross\\) appears 2 times`));
+  // in a delegating CA as well
+  const twice = await issue(pki.root, {
+    cn: 'twice', ca: true, command: cmd.policyAdd(policy()),
+    extraExtensions: [new x509.Extension(ALBATROSS_OID, false, encodeCertExtension(cmd.policyAdd(policy({ memory: 1024 }))))],
+  });
+  const below = await issue(twice, { cn: 'x', command: cmd.info() });
+  await refusedWith([below, twice], /refused: certificate 1 \(top of the chain\) \(CN "twice"\): extension .* \(albatross\) appears 2 times/);
+});
+
+test('a leaf that is a CA (basicConstraints cA TRUE) carrying a command is refused', async () => {
+  const caLeaf = await issue(org, { cn: 'x', ca: true, command: cmd.info() });
+  await refusedWith([caLeaf, org], /refused: leaf certificate \(CN "x"\) is a CA \(basicConstraints cA TRUE\): a command must come in an end-entity certificate/);
+});
+
+test('an unknown critical extension is refused with its OID named (not UNSPECIFIED)', async () => {
+  const oid = '1.3.6.1.4.1.99999.7';
+  const leaf = await issue(org, { cn: 'x', command: cmd.info(), extraExtensions: [new x509.Extension(oid, true, new Uint8Array([0x05, 0x00]))] });
+  const r = await run([leaf, org]);
+  assert.deepEqual(r.messages, []);
+  assert.deepEqual(r.sent, []);
+  assert.equal(r.exit, 1);
+  assert.match(r.log, /refused: client certificate refused: leaf certificate \(CN "x"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7/);
+  assert.doesNotMatch(r.log, /UNSPECIFIED/);
+  // in an intermediate
+  const crit = await issue(pki.root, { cn: 'crit', ca: true, command: cmd.policyAdd(policy()), extraExtensions: [new x509.Extension(oid, true, new Uint8Array([0x05, 0x00]))] });
+  const below = await issue(crit, { cn: 'y', command: cmd.info() });
+  const r2 = await run([below, crit]);
+  assert.deepEqual(r2.messages, []);
+  assert.match(r2.log, /refused: client certificate refused: certificate 1 \(CN "crit"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7/);
 });
 
 test('block set: raw chunks relayed to vmmd, end marker forwarded', async () => {

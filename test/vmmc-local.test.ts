@@ -298,6 +298,28 @@ test('a malformed answer or a connection closed mid-frame is a communication fai
   }
 });
 
+test('a daemon that closes after reading the command, without an answer, is a communication failure (121), not success', async () => {
+  const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
+  fs.writeFileSync(path.join(dir, 'hello.spt'), solo5Image({}));
+  const handler = async (c: FramedConn, s: net.Socket): Promise<void> => {
+    await c.read();
+    s.end();
+  };
+  const vmmdSock = await peer(path.join(dir, 'util', 'vmmd.sock'), handler);
+  const logSock = await peer(path.join(dir, 'util', 'log.sock'), handler);
+  const runs = [
+    await client(['create', 'hello', path.join(dir, 'hello.spt'), '--tmpdir', dir]),
+    await client(['destroy', 'hello', '--tmpdir', dir]),
+    await client(['info', '--tmpdir', dir]),
+    await client(['log', '--tmpdir', dir]),
+  ];
+  await close(vmmdSock);
+  await close(logSock);
+  for (const r of runs) {
+    assert.deepEqual([r.code, r.stdout, r.stderr], [121, '', 'vmmc_local: communication failure: the daemon closed the connection without an answer\n']);
+  }
+});
+
 test('a daemon that answers a block upload early does not make the client die of EPIPE', async () => {
   const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
   const src = path.join(dir, 'big.img');

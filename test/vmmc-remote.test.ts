@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
@@ -140,6 +141,14 @@ test('a failure reply exits 117; a malformed one or silence 121', async () => {
   assert.match(r.stderr, /without an answer/);
 });
 
+test('vmmc_bistro: an endpoint that closes after the handshake without a reply is a communication failure (121)', async () => {
+  behaviour = async () => {};
+  const r = await run('vmmc_bistro', ['destroy', 'web', '--ca', 'user.pem', '--ca-key', 'user.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 121, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^vmmc_bistro: communication failure: the endpoint closed the connection without an answer/m);
+});
+
 test('local checks before connecting: key mismatch 123, chain not from --server-ca 116, unreadable file 123', async () => {
   let r = await remote(['hello.pem', 'user.key']);
   assert.equal(r.code, 123);
@@ -149,6 +158,33 @@ test('local checks before connecting: key mismatch 123, chain not from --server-
   assert.match(r.stderr, /^vmmc_remote: TLS validation error of provided certificate chain: /);
   r = await remote(['missing.pem', 'hello.key']);
   assert.deepEqual([r.code, r.stderr], [123, 'vmmc_remote: cannot read certificate missing.pem: no such file\n']);
+});
+
+test('vmmc_remote: a broken certificate file is named as such, not the key file', async () => {
+  const pem = fs.readFileSync(path.join(dir, 'hello.pem'), 'utf8').split('\n');
+  // a base64 character replaced by one base64 does not have, and a line left out (valid base64, broken DER)
+  fs.writeFileSync(path.join(dir, 'bad64.pem'), [...pem.slice(0, 2), `${pem[2].slice(0, 5)}!${pem[2].slice(6)}`, ...pem.slice(3)].join('\n'));
+  fs.writeFileSync(path.join(dir, 'cut.pem'), [...pem.slice(0, 2), ...pem.slice(3)].join('\n'));
+  let r = await remote(['bad64.pem', 'hello.key']);
+  assert.deepEqual([r.code, r.stderr], [123, 'vmmc_remote: bad64.pem: invalid base64 in PEM block 1 (CERTIFICATE)\n']);
+  r = await remote(['cut.pem', 'hello.key']);
+  assert.equal(r.code, 123);
+  assert.match(r.stderr, /^vmmc_remote: cut\.pem: [^\n]+\n$/);
+  assert.doesNotMatch(r.stderr, /hello\.key/);
+});
+
+test("an OpenSSL alert from the server is reported on one line (OpenSSL's message ends in a newline)", async () => {
+  // a server that answers the ClientHello with a fatal handshake_failure alert
+  const srv = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])));
+  });
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+  const ap = (srv.address() as net.AddressInfo).port;
+  const r = await run('vmmc_remote', ['hello.pem', 'hello.key', '--server-ca', 'cacert.pem', '-d', `127.0.0.1:${ap}`]);
+  await new Promise<void>((res) => srv.close(() => res()));
+  assert.equal(r.code, 119, r.stderr);
+  assert.equal(r.stderr, 'vmmc_remote: the server refused our certificate (sslv3 alert handshake failure: SSL alert number 40)\n');
 });
 
 test('TLS failures: server not trusted 120, our certificate refused 121 with the likely reason, nothing listening 122', async () => {

@@ -158,9 +158,10 @@ export function parseNumber(what: string, s: string): number {
   return n;
 }
 
-/** Prints one line to stderr and exits. */
+/** Prints one line to stderr (newlines in `msg` become spaces) and exits. */
 export function die(binary: string, code: number, msg: string): never {
-  process.stderr.write(`${binary}: ${msg}\n`);
+  // one line, whatever the message holds (OpenSSL's errors end in a newline)
+  process.stderr.write(`${binary}: ${msg.replace(/\s*\n\s*/g, ' ').trim()}\n`);
   process.exit(code);
 }
 

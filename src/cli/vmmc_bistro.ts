@@ -99,7 +99,7 @@ async function main(): Promise<number> {
   const session: SessionOptions = {
     binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    requireAnswer: true, classify: classifyReadError,
+    endpoint: true, classify: classifyReadError,
   };
   for (const step of req.value.steps) {
     const cn = certificateCn(step.name, step.command);

@@ -54,7 +54,8 @@ const spec: CliSpec = {
   ],
   more: [
     'EXIT STATUS',
-    '  0 success; 117 the daemon answered with a failure; 121 communication failure;',
+    '  0 success; 117 the daemon answered with a failure; 121 communication failure (also: the daemon',
+    '  closed the connection without an answer);',
     '  122 cannot connect (the message names the socket); 123 other errors; 124 command line error;',
     '  125 internal error.',
     '',
@@ -169,8 +170,11 @@ async function main(): Promise<number> {
       } catch (e) {
         die(BINARY, EXIT.communication, `communication failure: ${(e as Error).message}`);
       }
-      for (;;) {
+      // vmmd_log answers a subscription with a reply first: an end before any message is a
+      // daemon that went away, not an empty log
+      for (let seen = 0; ; seen++) {
         const r = await conn.read();
+        if (r.kind === 'end' && seen === 0) die(BINARY, EXIT.communication, 'communication failure: the daemon closed the connection without an answer');
         if (r.kind === 'end') return EXIT.ok;
         if (r.kind === 'error') die(BINARY, EXIT.communication, `communication failure: ${r.error}`);
         const m = decodeLogWire(r.body);

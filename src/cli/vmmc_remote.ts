@@ -6,7 +6,7 @@ import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, read
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import type { Step } from '../client/commands.js';
 import { classifyReadError, connectTls, keyMatches, parseDestination, validateOwnChain } from '../client/remote.js';
-import { certFacts, pemBlocks, toPem } from '../core/x509.js';
+import { certFacts, pemBlocksStrict, toPem } from '../core/x509.js';
 import { ALBATROSS_OID, decodeCertExtension, describeCommand } from '../core/wire/wire.js';
 import { parseLabel } from '../core/name.js';
 
@@ -51,13 +51,15 @@ async function main(): Promise<number> {
   const dest = parseDestination(destArg);
   if (!dest.ok) throw new UsageError(`--destination: ${dest.error}`);
 
-  const certs = pemBlocks(read(certFile, 'certificate')).filter((b) => b.label === 'CERTIFICATE');
+  const blocks = pemBlocksStrict(read(certFile, 'certificate'));
+  if (!blocks.ok) fail(EXIT.other, `${certFile}: ${blocks.error}`);
+  const certs = blocks.value.filter((b) => b.label === 'CERTIFICATE');
   if (certs.length === 0) fail(EXIT.other, `${certFile}: no certificate found`);
   const keyPem = read(keyFile, 'key');
   const caPem = read(String(o['server-ca']), 'server CA');
   const chainPem = certs.map((c) => toPem('CERTIFICATE', c.der));
   const m = keyMatches(chainPem[0], keyPem);
-  if (!m.ok) fail(EXIT.other, `${keyFile}: ${m.error}`);
+  if (!m.ok) fail(EXIT.other, `${m.error.which === 'key' ? keyFile : certFile}: ${m.error.message}`);
   if (!m.value) fail(EXIT.other, `Public key of certificate doesn't match private key (${certFile}, ${keyFile})`);
   const v = validateOwnChain(chainPem, caPem);
   if (!v.ok) fail(EXIT.chainInvalid, `TLS validation error of provided certificate chain: ${v.error}`);
@@ -96,7 +98,7 @@ async function main(): Promise<number> {
   const session: SessionOptions = {
     binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    requireAnswer: true, classify: classifyReadError,
+    endpoint: true, classify: classifyReadError,
   };
   const code = await runStep(conn.value, step, session, false);
   conn.value.close();

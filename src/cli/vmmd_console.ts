@@ -3,7 +3,6 @@
  * subscribers (SEMANTICS.md §7).
  */
 import * as net from 'node:net';
-import { join } from 'node:path';
 import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
 import { ConsoleDaemon } from '../console/daemon.js';
@@ -34,8 +33,7 @@ runMain(spec.binary, async () => {
     void daemon.handle(s).catch((e: Error) => log('error', `connection: ${e.message}`));
   });
   capConnections(server, log, o['max-connections'] as number);
-  const path = join(o.tmpdir as string, 'util', 'console.sock');
-  const l = await listenDaemon(server, path, o['systemd-socket-activation'] === true);
+  const l = await listenDaemon(server, o.tmpdir as string, 'console.sock', o['systemd-socket-activation'] === true);
   if (!l.ok) {
     log('error', l.error);
     return 1;

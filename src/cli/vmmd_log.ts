@@ -3,10 +3,11 @@
  * which are appended durably to the log file and streamed to subscribers.
  */
 import * as net from 'node:net';
-import { join } from 'node:path';
-import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
-import { capConnections, commonDaemonOptions, listenDaemon, stderrLogger, verbosityOf } from '../daemon/server.js';
-import { LogDaemon, loadLog } from '../log/daemon.js';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type CliSpec, UsageError, die, parseCli, runMain } from './common.js';
+import { capConnections, commonDaemonOptions, listenDaemon, requireDirectory, stderrLogger, verbosityOf } from '../daemon/server.js';
+import { type LoadedLog, LogDaemon, loadLog } from '../log/daemon.js';
 import { describeEntry } from '../log/store.js';
 
 const spec: CliSpec = {
@@ -31,7 +32,14 @@ runMain(spec.binary, async () => {
   const o = parseCli(spec);
   const logfile = o.logfile as string;
   if (o['read-only'] === true) {
-    const l = loadLog(logfile);
+    if (!existsSync(logfile) && !existsSync(`${logfile}.1`)) die(spec.binary, 1, `no log file ${logfile} (nor ${logfile}.1)`);
+    let l: LoadedLog;
+    try {
+      l = loadLog(logfile);
+    } catch (e) {
+      return die(spec.binary, 1, `cannot read the log file ${logfile}: ${(e as Error).message}`);
+    }
+    if (l.entries.length === 0 && (l.torn > 0 || l.skipped.length > 0)) die(spec.binary, 1, `${logfile} is not a log file (no record in it decodes)`);
     for (const m of l.skipped) process.stderr.write(`vmmd_log: skipped a record: ${m}\n`);
     if (l.torn > 0) process.stderr.write(`vmmd_log: ${logfile}: ${l.torn} bytes of an incomplete last record ignored\n`);
     process.stdout.write(l.entries.map((x) => `${describeEntry(x.entry, x.seq)}\n`).join(''));
@@ -40,6 +48,14 @@ runMain(spec.binary, async () => {
   const maxSize = o['max-size'] as number;
   if (maxSize < 1024) throw new UsageError('--max-size must be at least 1024 bytes');
   const log = stderrLogger(spec.binary, verbosityOf(o));
+  // as vmmd: the directories must exist (checked before the startup event is written)
+  for (const [what, dir] of [['--tmpdir', o.tmpdir as string], ["the log file's directory", dirname(logfile)]]) {
+    const d = requireDirectory(what, dir);
+    if (!d.ok) {
+      log('error', d.error);
+      return 1;
+    }
+  }
   const daemon = new LogDaemon({ logfile, maxSize, log });
   const s = await daemon.start();
   if (!s.ok) {
@@ -50,7 +66,7 @@ runMain(spec.binary, async () => {
     void daemon.handle(sock).catch((e: Error) => log('error', `connection: ${e.message}`));
   });
   capConnections(server, log, o['max-connections'] as number);
-  const l = await listenDaemon(server, join(o.tmpdir as string, 'util', 'log.sock'), o['systemd-socket-activation'] === true);
+  const l = await listenDaemon(server, o.tmpdir as string, 'log.sock', o['systemd-socket-activation'] === true);
   if (!l.ok) {
     log('error', l.error);
     return 1;

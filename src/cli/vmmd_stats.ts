@@ -3,7 +3,6 @@
  */
 import * as net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
 import { capConnections, commonDaemonOptions, listenDaemon, stderrLogger, verbosityOf } from '../daemon/server.js';
 import { StatsDaemon } from '../stats/daemon.js';
@@ -43,7 +42,7 @@ runMain(spec.binary, async () => {
     void daemon.handle(s).catch((e: Error) => log('error', `connection: ${e.message}`));
   });
   capConnections(server, log, o['max-connections'] as number);
-  const l = await listenDaemon(server, join(o.tmpdir as string, 'util', 'stat.sock'), o['systemd-socket-activation'] === true);
+  const l = await listenDaemon(server, o.tmpdir as string, 'stat.sock', o['systemd-socket-activation'] === true);
   if (!l.ok) {
     log('error', l.error);
     return 1;

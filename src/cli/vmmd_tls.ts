@@ -54,12 +54,16 @@ runMain(binary, async () => {
     if (v < 0) throw new UsageError(`--${name} must not be negative`);
     return v * 1000;
   };
+  const port = o.port as number;
+  if (port < 0 || port > 65535) throw new UsageError(`--port: ${port} is not a TCP port (0 to 65535)`);
   const max = o['max-connections'] as number;
   if (max < 1) throw new UsageError('--max-connections must be at least 1');
   const log: ClosableLogger = o.logfile !== undefined ? fileLogger(binary, o.logfile as string) : o.syslog ? syslogLogger(binary) : o.quiet ? quietLogger : stderrLogger(binary);
+  // why it does not start is said even with --quiet
+  const fatal: ClosableLogger = log === quietLogger ? stderrLogger(binary) : log;
   const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
-    log.error(cfg.error);
+    fatal.error(cfg.error);
     await log.close();
     return 2;
   }
@@ -70,7 +74,7 @@ runMain(binary, async () => {
     commandTimeoutMs: ms('command-timeout'), idleTimeoutMs: ms('idle-timeout'), totalTimeoutMs: ms('total-timeout'),
   });
   if (!made.ok) {
-    log.error(made.error);
+    fatal.error(made.error);
     await log.close();
     return 2;
   }
@@ -82,7 +86,7 @@ runMain(binary, async () => {
   let listenFd: number | undefined;
   if (systemd) {
     if (process.env.LISTEN_PID !== String(process.pid) || Number(process.env.LISTEN_FDS ?? '0') < 1) {
-      log.error('--systemd-socket-activation: no socket passed by systemd for this process (LISTEN_PID/LISTEN_FDS)');
+      fatal.error('--systemd-socket-activation: no socket passed by systemd for this process (LISTEN_PID/LISTEN_FDS)');
       await log.close();
       return 1;
     }
@@ -96,10 +100,10 @@ runMain(binary, async () => {
       resolve(typeof a === 'object' && a !== null ? (isIPv4(a.address) ? `${a.address}:${a.port}` : `[${a.address}]:${a.port}`) : `fd ${listenFd}`);
     };
     if (listenFd !== undefined) server.listen({ fd: listenFd }, ready);
-    else server.listen({ host: ip, port: o.port as number, ipv6Only: false }, ready);
+    else server.listen({ host: ip, port, ipv6Only: false }, ready);
   });
   if (where instanceof Error) {
-    log.error(`cannot listen: ${where.message}`);
+    fatal.error(`cannot listen: ${where.message}`);
     await log.close();
     return 1;
   }

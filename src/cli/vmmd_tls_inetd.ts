@@ -54,7 +54,7 @@ const spec: CliSpec = {
     '# /etc/inetd.conf',
     `1025 stream tcp6 nowait albatross /usr/local/bin/${binary} ${binary} /etc/albatross/cacert.pem /etc/albatross/server.pem /etc/albatross/server.key --syslog`,
   ],
-  more: 'EXIT STATUS\n  0 the command ran and its answer was relayed; 1 the connection was refused or failed;\n  2 bad configuration (unreadable files, more than one CA certificate); 3 no logging option.\n',
+  more: 'EXIT STATUS\n  0 the command ran and its answer was relayed; 1 the connection was refused or failed;\n  2 bad configuration (unreadable, empty or broken files, more than one CA certificate: one\n  line naming the file); 3 no logging option.\n',
 };
 
 /** The descriptor systemd passed (LISTEN_FDS for this process), if any. */
@@ -64,6 +64,12 @@ function systemdFd(): number | undefined {
 }
 
 let log: ClosableLogger = quietLogger;
+
+/** A configuration error: logged, and with --quiet said on standard error unless that is the client's socket. */
+function configError(o: Opts, msg: string): void {
+  if (o.quiet && o.logfile === undefined && !o.syslog && !fdIsSocket(2)) stderrLogger(binary).error(msg);
+  else log.error(msg);
+}
 
 const finish = (code: number): void => {
   void log.close().then(() => process.exit(code));
@@ -138,7 +144,7 @@ function main(): void {
   process.env.SSL_CERT_FILE = '/dev/null';
   const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
-    log.error(cfg.error);
+    configError(o, cfg.error);
     return finish(2);
   }
   const hopts: HandlerOptions = { ...common, totalTimeoutMs: ms('total-timeout'), events };
@@ -162,7 +168,7 @@ function main(): void {
       if (active === 0) armIdle();
     });
     if (!made.ok) {
-      log.error(made.error);
+      configError(o, made.error);
       return finish(2);
     }
     const server = made.value;
@@ -185,7 +191,7 @@ function main(): void {
     finish(ok ? 0 : 1);
   });
   if (!made.ok) {
-    log.error(made.error);
+    configError(o, made.error);
     return finish(2);
   }
   if (!fdIsSocket(fd)) {

@@ -39,10 +39,10 @@ const EXPECTED_SERVER_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO|ISSUER|SIGNATURE|HOST
 export function classifyTlsError(e: NodeJS.ErrnoException & { reason?: string }, where: string): RemoteError {
   const msg = e.message ?? String(e);
   if (/alert/i.test(msg) || (e.code ?? '').startsWith('ERR_SSL_TLSV1') || (e.code ?? '').startsWith('ERR_SSL_SSLV3_ALERT')) {
-    return { code: 119, message: `the server refused our certificate (${msg.replace(/^.*routines::/, '')})` };
+    return { code: 119, message: `the server refused our certificate (${opensslReason(msg)})` };
   }
   if (EXPECTED_SERVER_ERRORS.test(e.code ?? '')) {
-    return { code: 120, message: `the certificate of ${where} is not trusted by --server-ca: ${e.code}: ${msg}` };
+    return { code: 120, message: `the certificate of ${where} is not trusted by --server-ca: ${e.code}: ${oneLine(msg)}` };
   }
   switch (e.code) {
     case 'ECONNREFUSED':
@@ -55,7 +55,7 @@ export function classifyTlsError(e: NodeJS.ErrnoException & { reason?: string },
     case 'ENETUNREACH':
       return { code: CODE.connect, message: `cannot connect to ${where}: ${e.code}` };
     default:
-      return { code: CODE.communication, message: `TLS failure with ${where}: ${msg}` };
+      return { code: CODE.communication, message: `TLS failure with ${where}: ${oneLine(msg)}` };
   }
 }
 
@@ -89,16 +89,31 @@ export function validateOwnChain(chainPem: string[], caPem: string, now = new Da
   return err('the chain does not lead to --server-ca');
 }
 
-/** Does the private key (PEM) belong to the certificate (PEM)? */
-export function keyMatches(certPem: string, keyPem: string): Result<boolean> {
+/** Does the private key (PEM) belong to the certificate (PEM)? An error says which of the two is unusable. */
+export function keyMatches(certPem: string, keyPem: string): Result<boolean, { which: 'certificate' | 'key'; message: string }> {
+  let pub: Buffer;
   try {
-    const pub = new crypto.X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+    pub = new crypto.X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+  } catch (e) {
+    return err({ which: 'certificate', message: oneLine((e as Error).message) });
+  }
+  try {
     const mine = crypto.createPublicKey(crypto.createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
     return ok(Buffer.from(pub).equals(Buffer.from(mine)));
   } catch (e) {
-    return err((e as Error).message);
+    return err({ which: 'key', message: oneLine((e as Error).message) });
   }
 }
+
+/** An error text on one line (OpenSSL's messages end in a newline). */
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
+
+/**
+ * The reason of an OpenSSL error message without its code and source location:
+ * `...:SSL routines:ssl3_read_bytes:sslv3 alert handshake failure:../ssl/rec_layer_s3.c:1601:SSL alert number 40`
+ * becomes `sslv3 alert handshake failure: SSL alert number 40`.
+ */
+const opensslReason = (msg: string): string => oneLine(msg).replace(/^.*routines:[^:]*:/, '').replace(/:[^:\s]*\.c:\d+:/, ': ');
 
 /** Connects with TLS 1.3, presenting `chainPem` (leaf first) and `keyPem`; the server must chain to `caPem`. */
 export function connectTls(
@@ -131,6 +146,6 @@ export function connectTls(
 
 /** Read errors of a TLS connection that mean the server refused our certificate (exit 119). */
 export function classifyReadError(error: string): { code: number; message: string } | undefined {
-  if (/alert/i.test(error)) return { code: 119, message: `the server refused our certificate (${error.replace(/^.*routines::/, '')})` };
+  if (/alert/i.test(error)) return { code: 119, message: `the server refused our certificate (${opensslReason(error)})` };
   return undefined;
 }

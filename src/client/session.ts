@@ -32,8 +32,8 @@ export interface SessionOptions {
   downloadDir: string;
   /** Clock for download file names (tests pin it). */
   now?: () => Date;
-  /** The connection must carry at least one answer (the TLS endpoint closes silently when it refuses a chain). */
-  requireAnswer?: boolean;
+  /** The peer is the TLS endpoint, which closes silently when it refuses a chain: say so when no answer came. */
+  endpoint?: boolean;
   /** Maps a read error to an exit code and message (TLS alerts: our certificate was refused). */
   classify?: (error: string) => { code: number; message: string } | undefined;
 }
@@ -49,7 +49,7 @@ const say = (o: SessionOptions, text: string): void => {
   o.stdout.write(text);
 };
 const complain = (o: SessionOptions, text: string): void => {
-  o.stderr.write(`${o.binary}: ${text}\n`);
+  o.stderr.write(`${o.binary}: ${text.replace(/\s*\n\s*/g, ' ').trim()}\n`);
 };
 
 /** A file being downloaded, inflated on the fly when the data is compressed. */
@@ -179,8 +179,12 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
   for (;;) {
     const m = await conn.readMessage();
     if (m.kind === 'message') seen++;
-    if (m.kind === 'end' && seen === 0 && o.requireAnswer) {
-      complain(o, 'communication failure: the endpoint closed the connection without an answer (it refused the certificate chain or the command; its log says why)');
+    // every command is answered at least once (subscriptions first with a reply): a
+    // connection that ends before that is a daemon that died or refused, never a success
+    if (m.kind === 'end' && seen === 0) {
+      complain(o, o.endpoint
+        ? 'communication failure: the endpoint closed the connection without an answer (it refused the certificate chain or the command; its log says why)'
+        : 'communication failure: the daemon closed the connection without an answer');
       return CODE.communication;
     }
     if (m.kind === 'end') {

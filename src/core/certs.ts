@@ -15,7 +15,7 @@
  */
 import { type Result, ok, err } from './result.js';
 import { type Name, type Path, LABEL_ERROR, parseLabel, pathToString, nameToString } from './name.js';
-import { certFacts, type CertFacts } from './x509.js';
+import { OID_BASIC_CONSTRAINTS, OPENSSL_CRITICAL_EXTENSIONS, certFacts, type CertFacts } from './x509.js';
 import { limits } from './limits.js';
 import { type Policy, isSubPolicy } from './policy.js';
 import { ALBATROSS_OID, type Command, decodeCertExtension, describeCommand } from './wire/wire.js';
@@ -76,6 +76,37 @@ function emptyNameError(cmd: Command): string | undefined {
 
 const what = (i: number, n: number): string => (i === 0 ? 'leaf certificate' : i === n - 1 && n > 1 ? `certificate ${i} (top of the chain)` : `certificate ${i}`);
 
+const cnOf = (f: CertFacts): string => ` (CN ${JSON.stringify(f.subjectCN ?? '')})`;
+
+/** Names of the extensions a message may mention besides their OID. */
+const EXTENSION_NAMES: Record<string, string> = { [ALBATROSS_OID]: 'albatross', [OID_BASIC_CONSTRAINTS]: 'basicConstraints' };
+const extensionName = (oid: string): string => (EXTENSION_NAMES[oid] === undefined ? oid : `${oid} (${EXTENSION_NAMES[oid]})`);
+
+/** RFC 5280 §4.2: "A certificate MUST NOT include more than one instance of a particular extension." */
+function checkUniqueExtensions(f: CertFacts, which: string): Result<void> {
+  const seen = new Map<string, number>();
+  for (const e of f.extensions) seen.set(e.oid, (seen.get(e.oid) ?? 0) + 1);
+  for (const [oid, n] of seen) {
+    if (n > 1) return err(`${which}${cnOf(f)}: extension ${extensionName(oid)} appears ${n} times (RFC 5280 §4.2 allows one instance of each extension)`);
+  }
+  return ok(undefined);
+}
+
+/**
+ * Why OpenSSL refused a chain with an unhandled critical extension, which node reports
+ * as `UNSPECIFIED`: the first certificate of the chain (leaf first, as the client sent
+ * it) with a critical extension OpenSSL does not process, and that extension's OID.
+ */
+export function unhandledCriticalExtension(chain: readonly Uint8Array[]): string | undefined {
+  for (let i = 0; i < chain.length; i++) {
+    const f = certFacts(chain[i]);
+    if (!f.ok) continue;
+    const e = f.value.extensions.find((x) => x.critical && !OPENSSL_CRITICAL_EXTENSIONS.has(x.oid));
+    if (e !== undefined) return `${i === 0 ? 'leaf certificate' : `certificate ${i}`}${cnOf(f.value)} has the unhandled critical extension ${extensionName(e.oid)}`;
+  }
+  return undefined;
+}
+
 function checkValidity(f: CertFacts, now: number, which: string): Result<void> {
   if (f.notBefore !== undefined && now < f.notBefore) {
     return err(`${which} is not yet valid (valid from ${new Date(f.notBefore).toISOString()})`);
@@ -121,12 +152,17 @@ export function commandOfChain(chain: readonly Uint8Array[], opts: ChainOptions 
   }
   // beyond upstream: the certificates we interpret are the ones OpenSSL accepted
   for (let i = 0; i < facts.length; i++) {
+    // upstream reads the first of two Albatross extensions; OpenSSL does not look at them
+    const u = checkUniqueExtensions(facts[i], what(i, facts.length));
+    if (!u.ok) return u;
     if (opts.now !== undefined) {
       const v = checkValidity(facts[i], opts.now, what(i, facts.length));
       if (!v.ok) return v;
     }
     if (i > 0 && !facts[i].isCA) return err(`${what(i, facts.length)} (CN ${JSON.stringify(facts[i].subjectCN ?? '')}) is not a CA`);
   }
+  // beyond upstream: a CA certificate delegates; the command comes in an end-entity one
+  if (facts[0].isCA) return err(`leaf certificate${cnOf(facts[0])} is a CA (basicConstraints cA TRUE): a command must come in an end-entity certificate`);
   const [leaf, ...above] = facts;
   const rest = above.reverse();
   const path: string[] = [];

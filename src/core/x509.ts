@@ -13,6 +13,29 @@ export const OID_CN = '2.5.4.3';
 export const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 export const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
+/**
+ * The extensions OpenSSL 3 processes when they are marked critical (X509_supported_extension
+ * in crypto/x509/v3_purp.c); a critical extension outside this set fails verification with
+ * X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION.
+ */
+export const OPENSSL_CRITICAL_EXTENSIONS: ReadonlySet<string> = new Set([
+  '2.16.840.1.113730.1.1', // Netscape certificate type
+  '2.5.29.15', // keyUsage
+  '2.5.29.17', // subjectAltName
+  '2.5.29.19', // basicConstraints
+  '2.5.29.32', // certificatePolicies
+  '2.5.29.31', // cRLDistributionPoints
+  '2.5.29.37', // extKeyUsage
+  '1.3.6.1.5.5.7.1.7', // IP address blocks (RFC 3779)
+  '1.3.6.1.5.5.7.1.8', // AS identifiers (RFC 3779)
+  '1.3.6.1.5.5.7.48.1.5', // OCSP no check
+  '2.5.29.36', // policyConstraints
+  '1.3.6.1.5.5.7.1.14', // proxyCertInfo
+  '2.5.29.30', // nameConstraints
+  '2.5.29.33', // policyMappings
+  '2.5.29.54', // inhibitAnyPolicy
+]);
+
 export interface Extension {
   oid: string;
   critical: boolean;
@@ -208,6 +231,24 @@ export function pemBlocks(text: string): { label: string; der: Uint8Array }[] {
     out.push({ label: m[1], der: new Uint8Array(Buffer.from(m[2].replace(/\s+/g, ''), 'base64')) });
   }
   return out;
+}
+
+/**
+ * pemBlocks, refusing a block whose body is not valid base64 (pemBlocks, like node's
+ * Buffer, skips stray characters and would hand on other bytes than the file holds).
+ */
+export function pemBlocksStrict(text: string): Result<{ label: string; der: Uint8Array }[]> {
+  const out: { label: string; der: Uint8Array }[] = [];
+  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const body = m[2].replace(/\s+/g, '');
+    const der = Buffer.from(body, 'base64');
+    // valid base64 is what encoding its bytes gives back (a regular expression over the
+    // body costs a handler's start-up milliseconds)
+    if (body === '' || der.toString('base64') !== body) return err(`invalid base64 in PEM block ${out.length + 1} (${m[1]})`);
+    out.push({ label: m[1], der: new Uint8Array(der) });
+  }
+  return ok(out);
 }
 
 export function toPem(label: string, der: Uint8Array): string {

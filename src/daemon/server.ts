@@ -6,14 +6,14 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { FramedConn } from '../transport/conn.js';
 
 /** Options every companion daemon has (as declared for parseCli in src/cli/common.ts). */
 export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean' | 'number'; arg?: string; default?: string | number; help: string }[] = [
-  { name: 'tmpdir', type: 'string', arg: 'DIR', default: '/run/albatross', help: 'Runtime directory: sockets in DIR/util, console FIFOs in DIR/fifo.' },
+  { name: 'tmpdir', type: 'string', arg: 'DIR', default: '/run/albatross', help: 'Runtime directory, must exist: sockets in DIR/util, console FIFOs in DIR/fifo.' },
   { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3) instead of creating one.' },
   { name: 'verbose', alias: 'v', type: 'boolean', help: 'Log debug messages too.' },
   { name: 'quiet', alias: 'q', type: 'boolean', help: 'Log nothing.' },
@@ -65,10 +65,41 @@ export function isListening(path: string): Promise<boolean> {
 }
 
 /**
- * Listens on `path` (creating its directory; a stale socket file left by a killed daemon
- * is replaced, a live one is an error) or on systemd's socket.
+ * A directory the operator names must exist: vmmd and the companion daemons do not
+ * create it (a typo would otherwise start a daemon nobody finds), e.g.
+ * `--tmpdir /run/albatros does not exist`.
  */
-export async function listenDaemon(server: net.Server, path: string, systemd: boolean): Promise<Result<string>> {
+export function requireDirectory(what: string, dir: string): Result<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    return err(`${what} ${dir} does not exist`);
+  }
+  return st.isDirectory() ? ok(undefined) : err(`${what} ${dir} is not a directory`);
+}
+
+/** The mode of the daemons' Unix sockets: owner and group may connect, whatever the umask. */
+export const SOCKET_MODE = 0o660;
+
+/** Gives a freshly bound Unix socket SOCKET_MODE (the umask left it 0755 or so). */
+export function setSocketMode(path: string): void {
+  try {
+    fs.chmodSync(path, SOCKET_MODE);
+  } catch {
+    // keep the default
+  }
+}
+
+/**
+ * Listens on `<tmpdir>/util/<socket>` (tmpdir must exist, util is created in it; a stale
+ * socket file left by a killed daemon is replaced, a live one is an error), mode 0660 as
+ * vmmd.sock, or on systemd's socket.
+ */
+export async function listenDaemon(server: net.Server, tmpdir: string, socket: string, systemd: boolean): Promise<Result<string>> {
+  const t = requireDirectory('--tmpdir', tmpdir);
+  if (!t.ok) return t;
+  const path = join(tmpdir, 'util', socket);
   if (systemd) {
     const fd = systemdListenFd();
     if (!fd.ok) return fd;
@@ -78,9 +109,9 @@ export async function listenDaemon(server: net.Server, path: string, systemd: bo
     });
   }
   try {
-    fs.mkdirSync(dirname(path), { recursive: true });
+    fs.mkdirSync(dirname(path), { recursive: false });
   } catch (e) {
-    return err(`cannot create ${dirname(path)}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return err(`cannot create ${dirname(path)}: ${(e as Error).message}`);
   }
   if (fs.existsSync(path)) {
     if (await isListening(path)) return err(`${path} is in use: is another daemon running?`);
@@ -95,6 +126,7 @@ export async function listenDaemon(server: net.Server, path: string, systemd: bo
     server.once('error', onError);
     server.listen(path, () => {
       server.off('error', onError);
+      setSocketMode(path);
       resolve(ok(path));
     });
   });

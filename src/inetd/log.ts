@@ -13,11 +13,13 @@ export interface ClosableLogger extends Logger {
 }
 
 const stamp = (): string => new Date().toISOString();
+/** One log line per event: newlines in a message (OpenSSL's errors end in one) become spaces. */
+const oneLine = (msg: string): string => msg.replace(/\s*\n\s*/g, ' ').trim();
 
 export function fileLogger(binary: string, path: string): ClosableLogger {
   const line = (level: string, msg: string): void => {
     try {
-      appendFileSync(path, `${stamp()} ${binary}[${process.pid}] ${level}: ${msg}\n`, { mode: 0o640 });
+      appendFileSync(path, `${stamp()} ${binary}[${process.pid}] ${level}: ${oneLine(msg)}\n`, { mode: 0o640 });
     } catch {
       // a log that cannot be written must not take the handler down
     }
@@ -70,7 +72,7 @@ export function syslogLogger(binary: string, deferMs = 500): ClosableLogger {
 
 export function stderrLogger(binary: string): ClosableLogger {
   const line = (level: string, msg: string): void => {
-    process.stderr.write(`${binary}: ${level === 'error' ? 'error: ' : ''}${msg}\n`);
+    process.stderr.write(`${binary}: ${level === 'error' ? 'error: ' : ''}${oneLine(msg)}\n`);
   };
   return { info: (m) => line('info', m), error: (m) => line('error', m), close: async () => {} };
 }

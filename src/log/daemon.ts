@@ -9,7 +9,6 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../io/files.js';
 
@@ -112,7 +111,6 @@ export class LogDaemon {
   async start(): Promise<Result<void>> {
     let loaded: LoadedLog;
     try {
-      fs.mkdirSync(dirname(this.o.logfile), { recursive: true });
       loaded = loadLog(this.o.logfile);
       for (const m of loaded.skipped) this.o.log('warning', `skipped a record: ${m}`);
       this.fd = fs.openSync(this.o.logfile, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o600);

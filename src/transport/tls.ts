@@ -11,12 +11,13 @@
  * Only node:tls/crypto/fs and our core are imported here (start-up cost under inetd).
  */
 import * as tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
-import { pemBlocks, toPem } from '../core/x509.js';
+import { certFacts, pemBlocks, pemBlocksStrict, toPem } from '../core/x509.js';
 import { limits } from '../core/limits.js';
+import { unhandledCriticalExtension } from '../core/certs.js';
 
 export interface TlsFiles {
   ca: string;
@@ -34,7 +35,14 @@ export interface TlsConfig {
   crls: number;
   /** `CERT / KEY` as given, for messages about them. */
   identity: string;
+  /** The files it was read from, for messages about them. */
+  files: TlsFiles;
 }
+
+/** An error text on one line (OpenSSL's messages may end in or hold newlines). */
+export const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
+
+const sayEmpty = (text: string): string => (text.trim() === '' ? ' (the file is empty)' : '');
 
 function readText(path: string, what: string): Result<string> {
   try {
@@ -64,14 +72,25 @@ export function loadCrls(path: string): Result<string[]> {
 
 /** Reads CA, certificate, key (and CRLs) and builds the server options (see serverOf). */
 export function loadTlsConfig(files: TlsFiles, handshakeTimeoutMs: number = limits.handshakeTimeoutMs): Result<TlsConfig> {
+  // each file is checked here, naming it: OpenSSL skips what it cannot read in a CA file,
+  // and node leaves out an empty certificate or key, so the server would start and refuse
+  // every client later
   const ca = readText(files.ca, 'CA certificate');
   if (!ca.ok) return ca;
-  const caBlocks = pemBlocks(ca.value).filter((b) => b.label === 'CERTIFICATE');
-  if (caBlocks.length !== 1) return err('expect single ca as cacert');
+  const caAll = pemBlocksStrict(ca.value);
+  if (!caAll.ok) return err(`CA certificate ${files.ca}: ${caAll.error}`);
+  const caBlocks = caAll.value.filter((b) => b.label === 'CERTIFICATE');
+  if (caBlocks.length !== 1) return err(`expect single ca as cacert (${files.ca} holds ${caBlocks.length} certificates${sayEmpty(ca.value)})`);
+  const caFacts = certFacts(caBlocks[0].der);
+  if (!caFacts.ok) return err(`CA certificate ${files.ca}: not a certificate: ${caFacts.error}`);
   const cert = readText(files.cert, 'certificate');
   if (!cert.ok) return cert;
+  const certBlocks = pemBlocksStrict(cert.value);
+  if (!certBlocks.ok) return err(`certificate ${files.cert}: ${certBlocks.error}`);
+  if (!certBlocks.value.some((b) => b.label === 'CERTIFICATE')) return err(`certificate ${files.cert}: no PEM certificate${sayEmpty(cert.value)}`);
   const key = readText(files.key, 'private key');
   if (!key.ok) return key;
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.value)) return err(`private key ${files.key}: no PEM private key${sayEmpty(key.value)}`);
   let crl: string[] = [];
   if (files.crl !== undefined) {
     const c = loadCrls(files.crl);
@@ -91,7 +110,23 @@ export function loadTlsConfig(files: TlsFiles, handshakeTimeoutMs: number = limi
   };
   // not checked here by making a context: the server makes the one it uses (serverOf),
   // and making two costs each inetd connection a few ms
-  return ok({ options, caDer: caBlocks[0].der, crls: crl.length, identity: `${files.cert} / ${files.key}` });
+  return ok({ options, caDer: caBlocks[0].der, crls: crl.length, identity: `${files.cert} / ${files.key}`, files });
+}
+
+/** Which file OpenSSL could not use: parsed one by one, only once making the context failed. */
+function unusableFile(cfg: TlsConfig, e: Error): string {
+  const { cert, key } = cfg.options;
+  try {
+    new X509Certificate(String(cert));
+  } catch (c) {
+    return `certificate ${cfg.files.cert}: ${oneLine((c as Error).message)}`;
+  }
+  try {
+    createPrivateKey(String(key));
+  } catch (k) {
+    return `private key ${cfg.files.key}: ${oneLine((k as Error).message)}`;
+  }
+  return `cannot use ${cfg.identity}: ${oneLine(e.message)}`;
 }
 
 /** A TLS server with the configuration's context; an unusable certificate or key is an error value. */
@@ -99,7 +134,7 @@ export function serverOf(cfg: TlsConfig, extra: tls.TlsOptions = {}): Result<tls
   try {
     return ok(tls.createServer({ ...cfg.options, ...extra }));
   } catch (e) {
-    return err(`cannot use ${cfg.identity}: ${(e as Error).message}`);
+    return err(unusableFile(cfg, e as Error));
   }
 }
 
@@ -122,17 +157,26 @@ function sentCertificate(socket: tls.TLSSocket, der: Uint8Array): boolean {
  * from certificates whose signatures were checked.
  */
 export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array): Result<Uint8Array[]> {
-  if (!socket.authorized) {
-    const why = socket.authorizationError;
-    return err(`client certificate refused: ${why === undefined ? 'not authorized' : String(why)}`);
-  }
   const ders: Uint8Array[] = [];
-  let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  while (c !== undefined && c.raw !== undefined && ders.length <= limits.maxChainLength + 2) {
-    ders.push(new Uint8Array(c.raw));
-    if (c.issuerCertificate === undefined || c.issuerCertificate === c || sameBytes(c.issuerCertificate.raw, c.raw)) break;
-    c = c.issuerCertificate;
+  const peerChain = (): void => {
+    let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+    while (c !== undefined && c.raw !== undefined && ders.length <= limits.maxChainLength + 2) {
+      ders.push(new Uint8Array(c.raw));
+      if (c.issuerCertificate === undefined || c.issuerCertificate === c || sameBytes(c.issuerCertificate.raw, c.raw)) break;
+      c = c.issuerCertificate;
+    }
+  };
+  if (!socket.authorized) {
+    const why = socket.authorizationError === undefined ? 'not authorized' : String(socket.authorizationError);
+    // node has no name for X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION: say which one it was
+    if (why === 'UNSPECIFIED' || why === 'UNHANDLED_CRITICAL_EXTENSION') {
+      peerChain();
+      const crit = unhandledCriticalExtension(ders);
+      if (crit !== undefined) return err(`client certificate refused: ${crit}`);
+    }
+    return err(`client certificate refused: ${why}`);
   }
+  peerChain();
   if (ders.length === 0) return err('client certificate refused: no certificate');
   // node ends the chain with the trust anchor whether or not the client sent it; the
   // path counted (CERTS.md §3) includes the root only when the client sent it

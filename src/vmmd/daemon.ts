@@ -26,6 +26,7 @@ import { encodeLogWire, logMessage, type LogEvent } from '../core/wire/log.js';
 import { makeHeader } from '../core/wire/wire.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
 import { peekMessage } from '../core/wire/peek.js';
+import { requireDirectory, setSocketMode } from '../daemon/server.js';
 import {
   type ConnId, type CreateOrigin, type Effect, type Event, type StartResult, type VmmdOptions, type VmmdState, MB,
   consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
@@ -174,7 +175,8 @@ export class Vmmd {
   /** SEMANTICS.md §5.8; a fatal problem is returned as an error. */
   async start(): Promise<Result<void>> {
     for (const [what, dir] of [['--tmpdir', this.o.tmpdir], ['--dbdir', this.o.dbdir]] as const) {
-      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return err(`${what} ${dir} does not exist`);
+      const d = requireDirectory(what, dir);
+      if (!d.ok) return d;
     }
     fs.mkdirSync(this.util, { recursive: true });
     fs.mkdirSync(path.join(this.o.tmpdir, 'fifo'), { recursive: true });
@@ -331,7 +333,7 @@ export class Vmmd {
         return;
       }
       server.listen({ path: this.socketPath, backlog: 511 }, () => {
-        try { fs.chmodSync(this.socketPath, 0o660); } catch { /* keep the default */ }
+        setSocketMode(this.socketPath);
         resolve(ok(undefined));
       });
     });

@@ -44,6 +44,8 @@ export interface IssueOptions {
   /** `server` gives the server extension set (serverAuth). */
   server?: boolean;
   serial?: string;
+  /** Further extensions, appended as given (duplicates, unknown critical ones...). */
+  extraExtensions?: x509.Extension[];
 }
 
 let serialCounter = 0x1000;
@@ -101,6 +103,7 @@ export async function issue(issuer: Identity, opts: IssueOptions = {}): Promise<
   exts.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.cert));
   const ext = opts.extValue ?? (opts.command ? encodeCertExtension(opts.command) : undefined);
   if (ext !== undefined) exts.push(new x509.Extension(ALBATROSS_OID, false, ext));
+  exts.push(...(opts.extraExtensions ?? []));
   const subject = opts.cn === null ? 'O=albatross-test' : `CN=${opts.cn ?? 'test'}`;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: opts.serial ?? nextSerial(),
