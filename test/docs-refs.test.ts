@@ -227,3 +227,13 @@ test('docs references: every citation in src, test, bench, scripts, bin, lib, RE
   assert.ok(sources.length > 100, `scanned ${sources.length} files`);
   assert.deepEqual(brokenReferences(sources, docs), []);
 });
+
+test('docs/ARCHITECTURE.md §4 has a row for every named limit of src/core/limits.ts', async () => {
+  const { limits } = await import('../src/core/limits.js');
+  const text = fs.readFileSync(path.join(root, 'docs', 'ARCHITECTURE.md'), 'utf8');
+  const section = text.slice(text.indexOf('## 4. Limits'), text.indexOf('\n## 5.'));
+  const rows = new Set([...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]));
+  const undocumented = Object.keys(limits).filter((k) => !rows.has(k));
+  const stale = [...rows].filter((k) => !(k in limits));
+  assert.deepEqual({ undocumented, stale }, { undocumented: [], stale: [] });
+});
