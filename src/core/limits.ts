@@ -40,6 +40,12 @@ export const limits = {
   vmmdConnections: 256,
   /** vmmd: a connection that sends no complete frame for this long is closed. */
   vmmdIdleMs: 120_000,
+  /**
+   * vmmd: policies installed strictly below a path that has a policy of its own (a tenant's
+   * sub-delegations, at any depth); a new one beyond is refused. Below the root, which has
+   * no policy above it, the operator's policies are not counted.
+   */
+  maxPoliciesBelowPolicy: 64,
   /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */
   handshakeTimeoutMs: 10_000,
   commandTimeoutMs: 30_000,
