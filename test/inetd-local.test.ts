@@ -33,6 +33,12 @@ test('confinement: names at or below the path, policies only strictly below it, 
     ['org:team:', cmd.policyAdd(policy()), /policies can only be changed below org:team:/],
     ['org:team:', cmd.policyRemove(), /policies can only be changed below/],
     ['org:', cmd.policyAdd(policy()), /is outside/],
+    // the unikernel `team` in path `org` shares the trie key of `org:team:` but is outside it
+    ['org:team', cmd.info(), /org:team is outside org:team:/],
+    ['org:team', cmd.destroy(), /is outside/],
+    ['org:team', cmd.blockInfo(), /is outside/],
+    // a policy command applies to the path of its name (vmmd ignores the label): this is org:team's own
+    ['org:team:x', cmd.policyAdd(policy()), /policy add for org:team:x: policies can only be changed below org:team:/],
     ['org:team:web', cmd.consoleAdd(), /console add is not accepted from clients/],
     ['org:team:web', cmd.statsAdd(), /stats add is not accepted from clients/],
   ];

@@ -4,6 +4,7 @@ import { type Name, type Path, parseName, parsePath } from '../src/core/name.js'
 import { type Result, unwrap } from '../src/core/result.js';
 import { type Policy, MAX_UNIKERNELS } from '../src/core/policy.js';
 import type { UnikernelConfig } from '../src/core/wire/common.js';
+import { limits } from '../src/core/limits.js';
 import {
   type Resources, type UnikernelEntry, addBlock, addUnikernel, checkBlock, checkBlockIdle, checkUnikernel,
   checkUnikernelReplacing, consoleLimit, emptyResources, findBlock, findPolicy, findUnikernel, insertPolicy,
@@ -65,14 +66,71 @@ test('admission against the policy of the path: count, memory, CPUids, bridges, 
     fail('bridges br0 not allowed by policy; policy allows no bridges'));
 });
 
-test('quirk kept: only the policy of the unikernel\'s own path is consulted on create', () => {
+test('usage accounting: a unikernel counts against every policy on its path, not only its own (upstream checks its own only)', () => {
   let r = policyAt(emptyResources(), 'org', pol({ unikernels: 1n, memory: 64 }));
   r = policyAt(r, 'org:team', pol({ unikernels: 1n, memory: 64 }));
-  r = run(r, 'org:x', cfg({ memory: 64 }));
-  // org is full, but org:team's own policy has room, and org's is not consulted
-  assert.deepEqual(checkUnikernel(r, n('org:team:y'), cfg({ memory: 64 })), OK);
-  // a path without its own policy is not limited, even below a policy
-  assert.deepEqual(checkUnikernel(r, n('org:other:z'), cfg({ memory: 1_000_000 })), OK);
+  r = run(r, 'org:x', cfg({ memory: 32 }));
+  // org:team's own policy has room, org's has not: the refusal names org
+  assert.deepEqual(checkUnikernel(r, n('org:team:y'), cfg({ memory: 16 })),
+    fail('create org:team:y: one more unikernel would exceed policy org (1 unikernels, 1 running below it)'));
+  // a path without its own policy is limited by the nearest policy above it, and all others
+  assert.deepEqual(checkUnikernel(r, n('org:other:z'), cfg({ memory: 16 })),
+    fail('create org:other:z: one more unikernel would exceed policy org (1 unikernels, 1 running below it)'));
+  let m = policyAt(emptyResources(), 'org', pol({ unikernels: 5n, memory: 64, cpuids: [0], bridges: ['br0'] }));
+  m = run(m, 'org:x', cfg({ memory: 40 }));
+  assert.deepEqual(checkUnikernel(m, n('org:nopol:big'), cfg({ memory: 4096 })),
+    fail('create org:nopol:big: memory 4096 MB would exceed policy org (64 MB, 40 MB in use below it)'));
+  assert.deepEqual(checkUnikernel(m, n('org:nopol:c'), cfg({ memory: 1, cpuids: [1, 0] })),
+    fail('create org:nopol:c: CPUids 1 are not allowed by policy org; policy allows CPUids 0'));
+  assert.deepEqual(checkUnikernel(m, n('org:nopol:c'), cfg({ memory: 1, bridges: [{ netif: 'service', bridge: 'evil' }, { netif: 'evil' }] })),
+    fail('create org:nopol:c: bridges evil are not allowed by policy org; policy allows bridges br0'));
+  // the root policy (the host's resources) counts too
+  let h = setPolicyUnchecked(emptyResources(), [], pol({ unikernels: MAX_UNIKERNELS, memory: 100, cpuids: [0, 1] }));
+  h = run(h, 'a:x', cfg({ memory: 60 }));
+  assert.deepEqual(checkUnikernel(h, n('b:deep:y'), cfg({ memory: 41 })),
+    fail('create b:deep:y: memory 41 MB would exceed the root policy (100 MB, 60 MB in use below it)'));
+  assert.deepEqual(addUnikernel(h, n('b:deep:y'), { config: cfg({ memory: 41 }) }),
+    fail('create b:deep:y: memory 41 MB would exceed the root policy (100 MB, 60 MB in use below it)'), 'registration repeats the check');
+  // the own path's policy comes first, with upstream's message
+  assert.deepEqual(checkUnikernel(r, n('org:team:y'), cfg({ memory: 65 })), fail('maximum allowed memory (64, used 0) would be exceeded (requesting 65)'));
+  // start-up restore: upstream's rule (own policy only)
+  assert.deepEqual(checkUnikernel(r, n('org:team:y'), cfg({ memory: 16 }), { ownPolicyOnly: true }), OK);
+  assert.deepEqual(checkUnikernel(r, n('org:team:y'), cfg({ memory: 65 }), { ownPolicyOnly: true }), fail('maximum allowed memory (64, used 0) would be exceeded (requesting 65)'));
+  assert.ok(addUnikernel(r, n('org:team:y'), { config: cfg({ memory: 16 }) }, { ownPolicyOnly: true }).ok);
+});
+
+test('sibling sub-policies do not multiply a delegation: dept (2 unikernels, 64 MB) with dept:s1, dept:s2, dept:s3 of the same policy', () => {
+  const dept = pol({ unikernels: 2n, memory: 64, cpuids: [0], bridges: [], block: 50 });
+  let r = policyAt(emptyResources(), 'dept', dept);
+  // sub-policies are caps, not reservations: each may be as large as dept
+  for (const sub of ['dept:s1', 'dept:s2', 'dept:s3']) r = policyAt(r, sub, dept);
+  r = run(r, 'dept:s1:u1', cfg({ memory: 32 }));
+  r = run(r, 'dept:s1:u2', cfg({ memory: 16 }));
+  // dept's count is exhausted at the first unikernel in s2
+  assert.deepEqual(checkUnikernel(r, n('dept:s2:u1'), cfg({ memory: 16 })),
+    fail('create dept:s2:u1: one more unikernel would exceed policy dept (2 unikernels, 2 running below it)'));
+  r = unwrap(removeUnikernel(r, n('dept:s1:u2')));
+  r = run(r, 'dept:s2:u1', cfg({ memory: 16 }));
+  // and at the second unikernel in s2, although s2 allows two
+  assert.deepEqual(checkUnikernel(r, n('dept:s2:u2'), cfg({ memory: 16 })),
+    fail('create dept:s2:u2: one more unikernel would exceed policy dept (2 unikernels, 2 running below it)'));
+  // memory: two of 32 MB in s1 fill dept's 64 MB; s3 is refused
+  let m = policyAt(emptyResources(), 'dept', pol({ ...dept, unikernels: 6n }));
+  for (const sub of ['dept:s1', 'dept:s2', 'dept:s3']) m = policyAt(m, sub, pol({ ...dept, unikernels: 6n }));
+  m = run(run(m, 'dept:s1:u1', cfg({ memory: 32 })), 'dept:s1:u2', cfg({ memory: 32 }));
+  assert.deepEqual(checkUnikernel(m, n('dept:s3:u1'), cfg({ memory: 32 })),
+    fail('create dept:s3:u1: memory 32 MB would exceed policy dept (64 MB, 64 MB in use below it)'));
+  assert.equal(usageTotals(m, p('dept')).memory, 64);
+  // block storage likewise
+  let b = block(policyAt(policyAt(policyAt(emptyResources(), 'dept', dept), 'dept:s1', dept), 'dept:s2', dept), 'dept:s1:d', 40);
+  assert.deepEqual(checkBlock(b, n('dept:s2:d'), 11),
+    fail('block add dept:s2:d: 11 MB would exceed the block storage of policy dept (50 MB, 40 MB in use below it)'));
+  assert.deepEqual(addBlock(b, n('dept:other:d'), 11),
+    fail('block add dept:other:d: 11 MB would exceed the block storage of policy dept (50 MB, 40 MB in use below it)'), 'a path without a policy');
+  b = block(b, 'dept:s2:d', 10);
+  assert.equal(usageTotals(b, p('dept')).block, 50);
+  const noBlocks = policyAt(policyAt(emptyResources(), 'x', pol({ block: undefined })), 'x:y', pol({ block: undefined }));
+  assert.deepEqual(checkBlock(noBlocks, n('x:y:z:d'), 1), fail('block add x:y:z:d: policy x:y allows no block devices'));
 });
 
 test('a name that escapes its path: `foo.hello` is a root label, not governed by the policy at `foo:`', () => {
@@ -80,10 +138,14 @@ test('a name that escapes its path: `foo.hello` is a root label, not governed by
   assert.deepEqual(checkUnikernel(r, n('foo:hello'), cfg({ memory: 64 })), fail('maximum allowed memory (32, used 0) would be exceeded (requesting 64)'));
   // the root has no policy here, so `foo.hello` is not limited by `foo:`
   assert.deepEqual(checkUnikernel(r, n('foo.hello'), cfg({ memory: 64 })), OK);
-  // trie key quirk (§2.5): the unikernel `:foo` has the key of the path `foo:`, so it counts there
-  const q = run(r, ':foo', cfg({ memory: 32 }));
-  assert.equal(usage(q, p('foo')).unikernels, 1);
-  assert.deepEqual(checkUnikernel(q, n('foo:x'), cfg()), fail('maximum amount of unikernels (1) reached'));
+  // the unikernel `:foo` has the trie key of the path `foo:` (§2.5) but is not below it:
+  // it does not count there (upstream counts it)
+  let q = run(r, ':foo', cfg({ memory: 32 }));
+  q = registerBlock(q, n(':foo'), 7);
+  assert.deepEqual(usage(q, p('foo')), { unikernels: 0, memory: 0, cpuids: [], bridges: [], blockActive: 0, blockInactive: 0, block: 0 });
+  assert.deepEqual(checkUnikernel(q, n('foo:x'), cfg()), OK);
+  assert.equal(insertPolicy(q, p('foo'), pol({ unikernels: 1n, memory: 17, cpuids: [5], block: undefined })).ok, true);
+  assert.equal(usage(q, p('')).unikernels, 1);
 });
 
 test('block devices on create: looked up in the unikernel\'s path, by host device or device name', () => {
@@ -266,6 +328,26 @@ test('policy install: current usage below the path, in upstream order', () => {
   assert.equal(insertPolicy(r, p('org:team'), { ...fits, unikernels: 1n, memory: 100, cpuids: [0, 2], bridges: ['br1'], block: 40 }).ok, true);
 });
 
+test('policy install: at most limits.maxPoliciesBelowPolicy policies below a path with a policy; the root is not bounded', () => {
+  const max = limits.maxPoliciesBelowPolicy;
+  let r = setPolicyUnchecked(emptyResources(), [], pol({ unikernels: MAX_UNIKERNELS }));
+  // the operator's top-level policies are below the root only: not counted
+  for (let i = 0; i < max + 2; i++) r = policyAt(r, `t${i}`, pol());
+  r = policyAt(r, 'dept', pol());
+  for (let i = 0; i < max - 1; i++) r = policyAt(r, `dept:p${i}`, pol());
+  // deeper ones count against every ancestor with a policy
+  r = policyAt(r, `dept:p0:q`, pol());
+  assert.deepEqual(insertPolicy(r, p(`dept:p${max}`), pol()),
+    fail(`policy for dept:p${max}: ${max} policies are already installed below dept, at most ${max} are allowed below a policy (maxPoliciesBelowPolicy)`));
+  assert.deepEqual(insertPolicy(r, p('dept:p0:q:deeper'), pol()),
+    fail(`policy for dept:p0:q:deeper: ${max} policies are already installed below dept, at most ${max} are allowed below a policy (maxPoliciesBelowPolicy)`));
+  // replacing one that exists adds nothing
+  assert.equal(insertPolicy(r, p('dept:p1'), pol({ memory: 10 })).ok, true);
+  // removing one makes room again
+  r = unwrap(removePolicy(r, p('dept:p1')));
+  assert.equal(insertPolicy(r, p(`dept:p${max}`), pol()).ok, true);
+});
+
 test('policy remove', () => {
   const r = policyAt(emptyResources(), 'org', pol());
   assert.deepEqual(removePolicy(r, p('other')), fail('unknown policy'));
@@ -312,8 +394,9 @@ test('running totals always equal a walk over the tables (random operations)', (
   };
   const walk = (res: R, path: readonly string[]) => {
     let unikernels = 0; let memory = 0; let blockActive = 0; let blockInactive = 0;
-    for (const [, e] of res.unikernels.entries(path)) { unikernels++; memory += e.config.memory; }
-    for (const [, b] of res.blockDevices.entries(path)) { if (b.active) blockActive += b.size; else blockInactive += b.size; }
+    // below a path: the entries whose path (the key without its label) starts with it
+    for (const [k, e] of res.unikernels.entries(path)) if (k.length > path.length) { unikernels++; memory += e.config.memory; }
+    for (const [k, b] of res.blockDevices.entries(path)) if (k.length > path.length) { if (b.active) blockActive += b.size; else blockInactive += b.size; }
     return { unikernels, memory, blockActive, blockInactive, block: blockActive + blockInactive };
   };
   let r: R = emptyResources();

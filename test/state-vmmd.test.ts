@@ -234,8 +234,74 @@ test('restore: the host root policy wins, stored policies are checked, unikernel
   assert.deepEqual(r.value.creates.map((x) => nameToString(x.name)), [':c', ':b', ':d', ':a']);
   assert.equal(r.value.warnings.length, 1);
   assert.equal(stateDump(r.value.state).policies.length, 2);
+});
+
+test('restore: a state file that breaks the rules (older versions, upstream) is restored with warnings, never refused', () => {
+  const s0 = initialState({ tmpdir: '/t', dbdir: '/d', platform: 'linux', dropPath: true, restartArgs: 'all', backoff: { baseMs: 0, maxMs: 0, stableMs: 0 } });
   const bad = restore(s0, { unikernels: [], policies: [{ name: nm('org:'), policy: { unikernels: 1n, cpuids: [0], memory: 64, bridges: [] } }, { name: nm('org:x:'), policy: { unikernels: 9n, cpuids: [0], memory: 64, bridges: [] } }] }, root);
-  assert.deepEqual(bad, { ok: false, error: "couldn't insert policy for org:x:: policy above allows 1 unikernels, which is fewer than 9" });
+  assert.ok(bad.ok);
+  assert.deepEqual(bad.value.warnings, ['policy for org:x: from the state file does not fit (policy above allows 1 unikernels, which is fewer than 9); installed anyway']);
+  assert.equal(stateDump(bad.value.state).policies.length, 3);
+  // siblings that upstream admitted (each within its own policy) but that together exceed
+  // their parent: all of them start again, with a warning naming the parent
+  const dept: Policy = { unikernels: 2n, cpuids: [0], memory: 64, bridges: [] };
+  const dump = {
+    unikernels: ['dept:s1:a', 'dept:s1:b', 'dept:s2:a', 'dept:s2:b'].map((n) => ({ name: nm(n), config: cfg({ memory: 32 }) })),
+    policies: ['dept:', 'dept:s1:', 'dept:s2:'].map((n) => ({ name: nm(n), policy: dept })),
+  };
+  const r = restore(s0, dump, root);
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.warnings, []);
+  let s = r.value.state;
+  const warnings: string[] = [];
+  r.value.creates.forEach((c, i) => {
+    const step = handle(s, { kind: 'launch', name: c.name, config: c.config });
+    for (const e of step.effects) if (e.kind === 'warn') warnings.push(e.message);
+    assert.equal(step.effects.at(-1)?.kind, 'create', nameToString(c.name));
+    s = handle(step.state, started(nameToString(c.name), c.config, 100 + i, { kind: 'startup' })).state;
+  });
+  assert.equal(s.resources.unikernels.size, 4);
+  assert.deepEqual(warnings, [
+    'dept:s2:a from the state file exceeds a policy above its own (create dept:s2:a: one more unikernel would exceed policy dept (2 unikernels, 2 running below it)); started anyway',
+    'dept:s2:b from the state file exceeds a policy above its own (create dept:s2:b: one more unikernel would exceed policy dept (2 unikernels, 3 running below it)); started anyway',
+  ]);
+  // a new create below dept is refused until enough have stopped
+  const c = handle(s, cmd(1, 'dept:s1:c', uk({ kind: 'create', value: cfg({ memory: 1 }) })));
+  assert.deepEqual(show(c.effects), ['reply 1 fail maximum amount of unikernels (2) reached']);
+  // upstream's own rule still applies at start-up: a unikernel beyond its own policy is not started
+  const own = handle(s, { kind: 'launch', name: nm('dept:s1:c'), config: cfg({ memory: 1 }) });
+  assert.deepEqual(show(own.effects), ['warn']);
+});
+
+test('info of a path lists only what is at or below that path, not the root unikernel or block device of the same label', () => {
+  const bc = (v: Extract<Command, { kind: 'block' }>['value']): Command => ({ kind: 'block', value: v });
+  const pa = (v: Policy): Command => ({ kind: 'policy', value: { kind: 'add', value: v } });
+  let s = run(fresh(), [
+    started(':dept', cfg({ arguments: ['secret'] }), 100, { kind: 'startup' }),
+    started('dept:web', cfg(), 101, { kind: 'startup' }),
+    started('dept:team:db', cfg(), 102, { kind: 'startup' }),
+    { kind: 'block_added', conn: 1, header: hdr(':dept'), size: 4 },
+    { kind: 'block_added', conn: 2, header: hdr('dept:disk'), size: 4 },
+    cmd(3, 'dept:', pa({ unikernels: 5n, cpuids: [0], memory: 512, block: 100, bridges: [] })),
+  ]).state;
+  const replyOf = (name: string, c: Command) => {
+    const e = handle(s, cmd(9, name, c)).effects[0];
+    assert.ok(e.kind === 'reply' && e.wire.payload.kind === 'reply');
+    return e.wire.payload.value;
+  };
+  const names = (v: ReturnType<typeof replyOf>): string[] => {
+    assert.ok(v.kind === 'unikernel_info' || v.kind === 'unikernel_info_v5' || v.kind === 'block_devices' || v.kind === 'policies');
+    return (v.value as Array<{ name: Name }>).map((x) => nameToString(x.name)).sort();
+  };
+  assert.deepEqual(names(replyOf('dept:', uk({ kind: 'info', value: null }))), [':web', 'team:db']);
+  assert.deepEqual(names(replyOf('dept:', uk({ kind: 'info_v5', value: null }))), [':web', 'team:db']);
+  assert.deepEqual(names(replyOf('dept:', bc({ kind: 'info', value: null }))), [':disk']);
+  assert.deepEqual(names(replyOf('dept:', { kind: 'policy', value: { kind: 'info', value: null } })), [':']);
+  // the root sees everything
+  assert.deepEqual(names(replyOf(':', uk({ kind: 'info', value: null }))), [':dept', 'dept:team:db', 'dept:web']);
+  assert.deepEqual(names(replyOf(':', bc({ kind: 'info', value: null }))), [':dept', 'dept:disk']);
+  s = run(s, [exit(':dept', 100, 0)]).state;
+  assert.deepEqual(names(replyOf('dept:', uk({ kind: 'info', value: null }))), [':web', 'team:db']);
 });
 
 test('older info forms carry one CPU id (the lowest), so a multi-CPU unikernel still encodes', () => {

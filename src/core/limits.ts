@@ -57,6 +57,12 @@ export const limits = {
    * vmmdCommandBytes beyond it), so that small commands are served while it is full.
    */
   vmmdBufferBytes: 512 * 1024 * 1024,
+  /**
+   * vmmd: policies installed strictly below a path that has a policy of its own (a tenant's
+   * sub-delegations, at any depth); a new one beyond is refused. Below the root, which has
+   * no policy above it, the operator's policies are not counted.
+   */
+  maxPoliciesBelowPolicy: 64,
   /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */
   handshakeTimeoutMs: 10_000,
   commandTimeoutMs: 30_000,

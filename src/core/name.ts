@@ -101,6 +101,15 @@ export function nameIsBelow(n: Name, p: Path): boolean {
   return pathIsPrefix(p, nameKey(n));
 }
 
+/**
+ * Is `n` inside the path `p`: is its *path* `p` or below it? The rule of confinement and of
+ * policy accounting. Unlike nameIsBelow (a trie-key prefix), the unikernel `:team` (root path,
+ * label `team`) is not inside `team:`, although it has the trie key of the path `team:`.
+ */
+export function nameIsWithin(n: Name, p: Path): boolean {
+  return pathIsPrefix(p, n.path);
+}
+
 export function nameEqual(a: Name, b: Name): boolean {
   return a.label === b.label && a.path.length === b.path.length && pathIsPrefix(a.path, b.path);
 }

@@ -11,16 +11,27 @@
  * after the unchanged upstream text (`...; policy allows ...`), so clients matching on the
  * upstream prefix keep working.
  *
- * Upstream quirks kept on purpose (documented as observed, SEMANTICS.md §15):
- * - Installing a policy checks it against the ancestors strictly between the root and its
- *   path: the root policy (the host's resources) is never consulted.
- * - Admitting a unikernel consults only the policy installed exactly at the unikernel's own
- *   path, not those of the ancestors (delegation is enforced when policies are installed).
- * - Usage "below P" is everything whose trie key starts with P's labels, so a unikernel or
- *   block device named `:a` (root path, label `a`) counts against the policy at `a:` (§2.5).
+ * Usage accounting (departs from upstream v2.7.2, which admits a unikernel or block device
+ * against the policy of its own path only, so sibling sub-policies could each spend their
+ * parent's whole delegation): a unikernel or block device counts against EVERY policy on its
+ * path, from the root's (the host's resources) to its own, and is admitted only when none of
+ * them would be exceeded. Policies below a path are caps, not reservations: siblings may each
+ * be as large as their parent, but what runs (count, memory; CPU ids and bridges allowed by
+ * every policy) or is stored (block size) below the parent never exceeds the parent. The own
+ * path's policy is checked first with upstream's messages; an ancestor's refusal names it.
+ *
+ * "Below P" means: the object's *path* is P or starts with P. The unikernel `:a` (root path,
+ * label `a`) has the trie key of the path `a:` (§2.5) but is not below `a:` and does not count
+ * against its policy (upstream counts it there).
+ *
+ * Upstream quirk kept: installing a policy checks it against each ancestor policy strictly
+ * between the root and its path; the root policy (the host's resources) is not consulted there.
+ * Beyond upstream, at most limits.maxPoliciesBelowPolicy policies may be installed below a
+ * path with a policy (the root's excepted).
  */
 import { type Result, ok, err } from './result.js';
 import { type Name, type Path, nameKey, nameToString, blockName, pathAncestors } from './name.js';
+import { limits } from './limits.js';
 import { Trie } from './trie.js';
 import {
   type Policy, MAX_UNIKERNELS, cpuidSet, cpuidsNotIn, formatList, isSubPolicy, policyEqual, stringSet,
@@ -46,8 +57,9 @@ export interface Resources<U extends UnikernelEntry = UnikernelEntry> {
   readonly unikernels: Trie<U>;
   readonly blockDevices: Trie<BlockDeviceState>;
   /**
-   * Running sums of everything at or below each path prefix (count and memory of unikernels,
-   * active and inactive block storage), maintained by the functions of this module so that
+   * Running sums of everything at or below each path (count and memory of unikernels, active
+   * and inactive block storage), keyed by the path (an object counts at its path and every
+   * prefix of it, never at its trie key), maintained by the functions of this module so that
    * admission checks cost O(depth) rather than a walk over all unikernels. Build values with
    * emptyResources and these functions only.
    */
@@ -65,9 +77,9 @@ export interface Totals {
 
 const ZERO: Totals = { unikernels: 0, memory: 0n, blockActive: 0n, blockInactive: 0n };
 
-/** Adds `d` to the totals of every prefix of `key` (entries that drop to zero are removed). */
-function adjustTotals(t: Trie<Totals>, key: readonly string[], d: Partial<Totals>): Trie<Totals> {
-  return t.updatePrefixes(key, (_depth, old) => {
+/** Adds `d` to the totals of `path` and every prefix of it (entries that drop to zero are removed). */
+function adjustTotals(t: Trie<Totals>, path: Path, d: Partial<Totals>): Trie<Totals> {
+  return t.updatePrefixes(path, (_depth, old) => {
     const o = old ?? ZERO;
     const nv: Totals = {
       unikernels: o.unikernels + (d.unikernels ?? 0),
@@ -119,17 +131,29 @@ export function zvolAllowed(res: Resources<UnikernelEntry>, block: Name): boolea
 
 // ------------------------------------------------------------------ usage
 
-/** Union of CPU ids and host bridges of the unikernels at or below a path (a walk: policy installs only). */
+/**
+ * Union of CPU ids and host bridges of the unikernels whose path is at or below `path` (a walk:
+ * policy installs only). Strictly below the trie node: the entry at the node itself is the
+ * unikernel one level up whose label equals the path's last label.
+ */
 function usedSets(res: Resources<UnikernelEntry>, path: Path): { cpuids: Set<number>; bridges: Set<string> } {
   const u = { cpuids: new Set<number>(), bridges: new Set<string>() };
   res.unikernels.forEachValue(pathKey(path), (e) => {
     for (const c of e.config.cpuids) u.cpuids.add(c);
     for (const d of e.config.bridges) u.bridges.add(hostBridge(d));
-  });
+  }, true);
   return u;
 }
 
-/** Resource figures of everything at or below a path (SEMANTICS.md §2.5 "below"). O(depth). */
+/** The policies on a path, from its own inward-out to the root's: [policy path, policy]. */
+function policiesOnPath(res: Resources<UnikernelEntry>, path: Path): Array<[string[], Policy]> {
+  return res.policies.ancestors(pathKey(path)).reverse();
+}
+
+/** How a refusal names the policy at `p`. */
+const policyLabel = (p: Path): string => (p.length === 0 ? 'the root policy' : `policy ${p.join(':')}`);
+
+/** Resource figures of everything whose path is at or below a path. O(depth). */
 export interface UsageTotals {
   /** Running unikernels. */
   readonly unikernels: number;
@@ -208,18 +232,48 @@ function checkPolicyForUnikernel(p: Policy, used: Totals, c: UnikernelConfig): R
   return ok(undefined);
 }
 
+/** A unikernel against the policy of an ancestor of its path (the refusal names that policy). */
+function checkAncestorForUnikernel(name: Name, at: Path, p: Policy, used: Totals, c: UnikernelConfig): Result<void> {
+  const who = `create ${nameToString(name)}`;
+  const pol = policyLabel(at);
+  if (BigInt(used.unikernels) + 1n > p.unikernels) {
+    return err(`${who}: one more unikernel would exceed ${pol} (${p.unikernels} unikernels, ${used.unikernels} running below it)`);
+  }
+  if (BigInt(c.memory) > BigInt(p.memory) - used.memory) {
+    return err(`${who}: memory ${c.memory} MB would exceed ${pol} (${p.memory} MB, ${used.memory} MB in use below it)`);
+  }
+  const extra = cpuidsNotIn(c.cpuids, p.cpuids);
+  if (extra.length > 0) return err(`${who}: CPUids ${formatList(extra)} are not allowed by ${pol}${allowedSuffix('CPUids', cpuidSet(p.cpuids))}`);
+  const allowed = new Set(p.bridges);
+  const disallowed = stringSet(unikernelBridges(c).filter((b) => !allowed.has(b)));
+  if (disallowed.length > 0) return err(`${who}: bridges ${formatList(disallowed)} are not allowed by ${pol}${allowedSuffix('bridges', stringSet(p.bridges))}`);
+  return ok(undefined);
+}
+
+export interface AdmissionOptions {
+  /**
+   * Check only the policy of the object's own path, as upstream v2.7.2 does: for restoring
+   * the state file at start-up, which older versions or upstream may have written with
+   * siblings that together exceed an ancestor.
+   */
+  readonly ownPolicyOnly?: boolean;
+}
+
 /**
- * Admission check for unikernel `name` with configuration `c` (SEMANTICS.md §3.7), in
- * upstream's order: the policy of the unikernel's own path (only that one - upstream quirk,
- * see the module comment), then its block devices, then the name.
+ * Admission check for unikernel `name` with configuration `c` (SEMANTICS.md §3.7): the policy
+ * of its own path (upstream's messages), then the policy of every ancestor of its path up to
+ * the root's, innermost first (usage accounting, see the module comment), then its block
+ * devices, then the name.
  */
-export function checkUnikernel(res: Resources<UnikernelEntry>, name: Name, c: UnikernelConfig): Result<void> {
+export function checkUnikernel(res: Resources<UnikernelEntry>, name: Name, c: UnikernelConfig, o: AdmissionOptions = {}): Result<void> {
   if (name.label === undefined) return err(`unikernel name ${nameToString(name)} has no label`);
   // Guards the accounting below (a negative size would free capacity); validateConfig refuses 0 too.
   if (!Number.isSafeInteger(c.memory) || c.memory < 0) return err(`invalid memory ${c.memory} MB`);
-  const p = findPolicy(res, name.path);
-  if (p !== undefined) {
-    const r = checkPolicyForUnikernel(p, totalsAt(res, name.path), c);
+  for (const [at, p] of policiesOnPath(res, name.path)) {
+    const own = at.length === name.path.length;
+    if (!own && o.ownPolicyOnly === true) continue;
+    const used = totalsAt(res, at);
+    const r = own ? checkPolicyForUnikernel(p, used, c) : checkAncestorForUnikernel(name, at, p, used, c);
     if (!r.ok) return r;
   }
   for (const d of c.blocks) {
@@ -237,10 +291,10 @@ export function checkUnikernel(res: Resources<UnikernelEntry>, name: Name, c: Un
  * Admission check as if the running unikernel `name` were not there (force-create and restart,
  * SEMANTICS.md §5.3/§5.5): its memory, count and block devices are discounted.
  */
-export function checkUnikernelReplacing(res: Resources<UnikernelEntry>, name: Name, c: UnikernelConfig): Result<void> {
-  if (!res.unikernels.has(nameKey(name))) return checkUnikernel(res, name, c);
+export function checkUnikernelReplacing(res: Resources<UnikernelEntry>, name: Name, c: UnikernelConfig, o: AdmissionOptions = {}): Result<void> {
+  if (!res.unikernels.has(nameKey(name))) return checkUnikernel(res, name, c, o);
   const without = removeUnikernel(res, name);
-  return without.ok ? checkUnikernel(without.value, name, c) : without;
+  return without.ok ? checkUnikernel(without.value, name, c, o) : without;
 }
 
 function setBlocks<U extends UnikernelEntry>(res: Resources<U>, blocks: readonly Name[], active: boolean): Result<Resources<U>> {
@@ -257,14 +311,14 @@ function setBlocks<U extends UnikernelEntry>(res: Resources<U>, blocks: readonly
  * Registers a started unikernel: repeats the admission check (so the table can never
  * over-commit), stores the entry and marks its block devices active.
  */
-export function addUnikernel<U extends UnikernelEntry>(res: Resources<U>, name: Name, entry: U): Result<Resources<U>> {
-  const c = checkUnikernel(res, name, entry.config);
+export function addUnikernel<U extends UnikernelEntry>(res: Resources<U>, name: Name, entry: U, o: AdmissionOptions = {}): Result<Resources<U>> {
+  const c = checkUnikernel(res, name, entry.config, o);
   if (!c.ok) return c;
   const key = nameKey(name);
   const withUnikernel: Resources<U> = {
     ...res,
     unikernels: res.unikernels.set(key, entry),
-    totals: adjustTotals(res.totals, key, { unikernels: 1, memory: BigInt(entry.config.memory) }),
+    totals: adjustTotals(res.totals, name.path, { unikernels: 1, memory: BigInt(entry.config.memory) }),
   };
   return setBlocks(withUnikernel, trackedBlockNames(res, name, entry.config), true);
 }
@@ -279,7 +333,7 @@ export function removeUnikernel<U extends UnikernelEntry>(res: Resources<U>, nam
   return ok({
     ...r.value,
     unikernels: r.value.unikernels.remove(key),
-    totals: adjustTotals(r.value.totals, key, { unikernels: -1, memory: -BigInt(e.config.memory) }),
+    totals: adjustTotals(r.value.totals, name.path, { unikernels: -1, memory: -BigInt(e.config.memory) }),
   });
 }
 
@@ -290,7 +344,9 @@ const ppName = (n: Name): string => `[unikernel: ${n.path.join(':')}:${n.label ?
 
 /**
  * Admission check for a block device of `size` MB (SEMANTICS.md §3.8): the name must be free,
- * then the policy of the device's own path (if any) must allow block storage and have room.
+ * then the policy of the device's own path (if any; upstream's messages) and that of every
+ * ancestor of its path up to the root's (innermost first, naming the policy) must allow block
+ * storage and have room.
  *
  * The "already exists" text is the resource-level one (`block device with name [unikernel:
  * <path>:<label>] already exists`); vmmd's `block add` handler checks existence first itself
@@ -299,13 +355,17 @@ const ppName = (n: Name): string => `[unikernel: ${n.path.join(':')}:${n.label ?
 export function checkBlock(res: Resources<UnikernelEntry>, name: Name, size: number): Result<void> {
   if (name.label === undefined) return err(`block device name ${nameToString(name)} has no label`);
   if (findBlock(res, name) !== undefined) return err(`block device with name ${ppName(name)} already exists`);
-  const p = findPolicy(res, name.path);
-  if (p !== undefined) {
-    if (p.block === undefined) return err('no block devices are allowed by policy');
-    const u = totalsAt(res, name.path);
+  for (const [at, p] of policiesOnPath(res, name.path)) {
+    const own = at.length === name.path.length;
+    const u = totalsAt(res, at);
     const used = u.blockActive + u.blockInactive;
+    if (p.block === undefined) {
+      return err(own ? 'no block devices are allowed by policy' : `block add ${nameToString(name)}: ${policyLabel(at)} allows no block devices`);
+    }
     if (BigInt(size) > BigInt(p.block) - used) {
-      return err(`block device policy limit of ${p.block} MB (used ${used} MB) would be exceeded by the request (${size} MB)`);
+      return err(own
+        ? `block device policy limit of ${p.block} MB (used ${used} MB) would be exceeded by the request (${size} MB)`
+        : `block add ${nameToString(name)}: ${size} MB would exceed the block storage of ${policyLabel(at)} (${p.block} MB, ${used} MB in use below it)`);
     }
   }
   return ok(undefined);
@@ -332,9 +392,9 @@ export function registerBlock<U extends UnikernelEntry>(res: Resources<U>, name:
   const { trie, previous } = res.blockDevices.insert(key, { size, active: false });
   let totals = res.totals;
   if (previous !== undefined) {
-    totals = adjustTotals(totals, key, previous.active ? { blockActive: -BigInt(previous.size) } : { blockInactive: -BigInt(previous.size) });
+    totals = adjustTotals(totals, name.path, previous.active ? { blockActive: -BigInt(previous.size) } : { blockInactive: -BigInt(previous.size) });
   }
-  return { ...res, blockDevices: trie, totals: adjustTotals(totals, key, { blockInactive: BigInt(size) }) };
+  return { ...res, blockDevices: trie, totals: adjustTotals(totals, name.path, { blockInactive: BigInt(size) }) };
 }
 
 export type BlockOperation = 'remove block' | 'set block' | 'dump block';
@@ -354,7 +414,7 @@ export function removeBlock<U extends UnikernelEntry>(res: Resources<U>, name: N
   return ok({
     ...res,
     blockDevices: res.blockDevices.remove(key),
-    totals: adjustTotals(res.totals, key, { blockInactive: -BigInt(c.value.size) }),
+    totals: adjustTotals(res.totals, name.path, { blockInactive: -BigInt(c.value.size) }),
   });
 }
 
@@ -371,7 +431,7 @@ export function setBlockActive<U extends UnikernelEntry>(res: Resources<U>, name
   return ok({
     ...res,
     blockDevices: res.blockDevices.set(key, { size: b.size, active }),
-    totals: adjustTotals(res.totals, key, active ? { blockActive: size, blockInactive: -size } : { blockActive: -size, blockInactive: size }),
+    totals: adjustTotals(res.totals, name.path, active ? { blockActive: size, blockInactive: -size } : { blockActive: -size, blockInactive: size }),
   });
 }
 
@@ -386,9 +446,11 @@ export type PolicyInsert<U extends UnikernelEntry> =
  * 1. an identical policy already there -> `unchanged` (vmmd replies `no modification of policy`);
  * 2. sub-policy of every policy at an ancestor strictly between the root and `path`, nearest
  *    first (the root policy is *not* consulted - upstream quirk);
- * 3. every policy strictly below `path` must fit into the new one (in upstream's fold order);
- * 4. current usage below `path`: CPU ids, bridges, count, memory, block storage;
- * 5. stored.
+ * 3. a policy at a new path: below none of those ancestors are limits.maxPoliciesBelowPolicy
+ *    policies installed already (beyond upstream);
+ * 4. every policy strictly below `path` must fit into the new one (in upstream's fold order);
+ * 5. current usage below `path`: CPU ids, bridges, count, memory, block storage;
+ * 6. stored.
  */
 export function insertPolicy<U extends UnikernelEntry>(res: Resources<U>, path: Path, p: Policy): Result<PolicyInsert<U>> {
   const existing = findPolicy(res, path);
@@ -399,6 +461,17 @@ export function insertPolicy<U extends UnikernelEntry>(res: Resources<U>, path: 
     if (sup === undefined) continue;
     const r = isSubPolicy(p, sup);
     if (!r.ok) return r;
+  }
+  if (existing === undefined) {
+    for (const a of ancestors) {
+      if (findPolicy(res, a) === undefined) continue;
+      let n = 0;
+      res.policies.forEachValue(pathKey(a), () => n++, true);
+      if (n >= limits.maxPoliciesBelowPolicy) {
+        return err(`policy for ${path.join(':')}: ${n} policies are already installed below ${a.join(':')}, ` +
+          `at most ${limits.maxPoliciesBelowPolicy} are allowed below a policy (maxPoliciesBelowPolicy)`);
+      }
+    }
   }
   const below = res.policies.fold<Result<void>>(
     pathKey(path),

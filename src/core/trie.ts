@@ -284,11 +284,16 @@ export class Trie<V> {
     return this.walk(key, false);
   }
 
-  /** Calls `f` on every value at or below `key` (ascending pre-order) without building keys: for sums. */
-  forEachValue(key: Key, f: (value: V) => void): void {
+  /**
+   * Calls `f` on every value at or below `key` (ascending pre-order) without building keys: for
+   * sums. `strict` leaves out the entry at `key` itself (only the entries in its subtrees).
+   */
+  forEachValue(key: Key, f: (value: V) => void, strict = false): void {
     const start = this.node(key);
     if (start === undefined) return;
-    const stack: TrieNode<V>[] = [start];
+    const stack: TrieNode<V>[] = [];
+    if (strict) pushChildren(start.children, stack);
+    else stack.push(start);
     while (stack.length > 0) {
       const n = stack.pop() as TrieNode<V>;
       if (n.has) f(n.value as V);
@@ -307,13 +312,16 @@ export class Trie<V> {
    * recursively. This is upstream's `fold` with a consing accumulator, i.e. the reverse of
    * the visiting order of `fold`.
    */
-  listing(key: Key = []): Array<[string[], V]> {
-    return this.walk(key, true);
+  listing(key: Key = [], strict = false): Array<[string[], V]> {
+    return this.walk(key, true, false, strict);
   }
 
-  /** `listing`, with each key relative to `key` (the labels below it; [] for `key` itself). */
-  listingBelow(key: Key = []): Array<[string[], V]> {
-    return this.walk(key, true, true);
+  /**
+   * `listing`, with each key relative to `key` (the labels below it; [] for `key` itself).
+   * `strict` leaves out the entry at `key` itself.
+   */
+  listingBelow(key: Key = [], strict = false): Array<[string[], V]> {
+    return this.walk(key, true, true, strict);
   }
 
   /**
@@ -321,7 +329,7 @@ export class Trie<V> {
    * label is visited first. Keys are kept as parent links and only materialised for nodes
    * holding an entry, so a deep chain costs O(depth) and not O(depth^2).
    */
-  private walk(key: Key, descending: boolean, relative = false): Array<[string[], V]> {
+  private walk(key: Key, descending: boolean, relative = false, strict = false): Array<[string[], V]> {
     const out: Array<[string[], V]> = [];
     const start = this.node(key);
     if (start === undefined) return out;
@@ -334,7 +342,7 @@ export class Trie<V> {
     const stack: Frame<V>[] = [{ node: start, label: '', parent: null }];
     while (stack.length > 0) {
       const f = stack.pop() as Frame<V>;
-      if (f.node.has) out.push([materialise(f), f.node.value as V]);
+      if (f.node.has && !(strict && f.parent === null)) out.push([materialise(f), f.node.value as V]);
       pushFrames(f.node.children, f, stack, descending);
     }
     return out;

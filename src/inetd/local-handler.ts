@@ -1,12 +1,13 @@
 /**
  * The local handler: the one-command proxy for a Unix stream connection (stdin/stdout
  * under inetd or systemd, no TLS). It reads one wire message, optionally confines it to
- * a subtree (`--path org:team`: every name must be at or below it, and policies can be
- * changed only strictly below it, so a confined operator cannot enlarge its own
- * delegation), then routes and relays exactly like the TLS handler.
+ * a subtree (`--path org:team`: the path of every name must be `org:team` or below it, and
+ * policies can be changed only strictly below it, so a confined operator cannot enlarge its
+ * own delegation), then routes and relays exactly like the TLS handler. The unikernel
+ * `:team` (root path, label `team`) is outside `team:` although it shares its trie key.
  */
 import type { Duplex } from 'node:stream';
-import { type Name, type Path, nameIsBelow, nameKey, nameToString, pathToString } from '../core/name.js';
+import { type Name, type Path, nameIsWithin, nameToString, pathToString } from '../core/name.js';
 import { limits } from '../core/limits.js';
 import { type Command, type Wire, describeCommand, failure } from '../core/wire/wire.js';
 import { FramedConn } from '../transport/conn.js';
@@ -28,8 +29,9 @@ function internalCommand(cmd: Command): boolean {
 export function confinementError(name: Name, cmd: Command, prefix: Path | undefined): string | undefined {
   if (internalCommand(cmd)) return `${describeCommand(cmd)} is not accepted from clients`;
   if (prefix === undefined) return undefined;
-  if (!nameIsBelow(name, prefix)) return `${nameToString(name)} is outside ${pathToString(prefix)}`;
-  if (cmd.kind === 'policy' && cmd.value.kind !== 'info' && nameKey(name).length <= prefix.length) {
+  if (!nameIsWithin(name, prefix)) return `${nameToString(name)} is outside ${pathToString(prefix)}`;
+  // vmmd applies a policy command to the path of its name (a label is ignored)
+  if (cmd.kind === 'policy' && cmd.value.kind !== 'info' && name.path.length <= prefix.length) {
     return `${describeCommand(cmd)} for ${nameToString(name)}: policies can only be changed below ${pathToString(prefix)}`;
   }
   return undefined;

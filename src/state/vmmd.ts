@@ -168,8 +168,10 @@ export function withScannedBlock(s: VmmdState, name: Name, sizeMB: number): Vmmd
 /**
  * Startup (SEMANTICS.md §5.8 steps 7 and 10): the discovered root policy replaces a stored
  * one (with a warning if they differ), the stored policies are installed in pre-order with
- * the usual checks (a failure is fatal), and the stored unikernels are returned in start
- * order: by `startup` ascending, absent = 50, ties in pre-order.
+ * the usual checks, and the stored unikernels are returned in start order: by `startup`
+ * ascending, absent = 50, ties in pre-order. A stored policy that fails a check (a state file
+ * of an older version or of upstream, written under laxer rules) is installed anyway with a
+ * warning naming the check, so that a start never fails on it (upstream refuses to start).
  */
 export function restore(s: VmmdState, dump: StateDump, rootPolicy: Policy): Result<{ state: VmmdState; warnings: string[]; creates: Array<{ name: Name; config: UnikernelConfig }> }> {
   const warnings: string[] = [];
@@ -181,8 +183,10 @@ export function restore(s: VmmdState, dump: StateDump, rootPolicy: Policy): Resu
       continue;
     }
     const r = insertPolicy(res, p.name.path, p.policy);
-    if (!r.ok) return err(`couldn't insert policy for ${nameToString({ path: p.name.path })}: ${r.error}`);
-    if (r.value.kind === 'added') res = r.value.resources;
+    if (!r.ok) {
+      warnings.push(`policy for ${nameToString({ path: p.name.path })} from the state file does not fit (${r.error}); installed anyway`);
+      res = setPolicyUnchecked(res, p.name.path, p.policy);
+    } else if (r.value.kind === 'added') res = r.value.resources;
   }
   const creates = dump.unikernels
     .map((u, i) => ({ name: u.name, config: u.config, i }))
@@ -297,14 +301,18 @@ export function unikernelInfo(s: VmmdState, name: Name, r: Pick<Running, 'config
   return i;
 }
 
-/** Info for a name (that unikernel, under the header name) or a path (everything below, relative names). */
+/**
+ * Info for a name (that unikernel, under the header name) or a path (everything whose path is
+ * at or below it, relative names). The unikernel at the path's own trie node (`:dept` for the
+ * path `dept:`) lives one level up and is left out (upstream lists it, named `:`).
+ */
 export function infoList(s: VmmdState, n: Name): NamedInfo[] {
   if (n.label !== undefined) {
     const r = findUnikernel(s.resources, n);
     return r === undefined ? [] : [{ name: n, info: r.info }];
   }
   // names relative to the path: the labels below it, the last one as the label (relativeName)
-  return s.resources.unikernels.listingBelow(n.path).map(([below, r]) => {
+  return s.resources.unikernels.listingBelow(n.path, true).map(([below, r]) => {
     return { name: nameOfKey(below), info: r.info };
   });
 }
@@ -359,10 +367,15 @@ export function handle(s: VmmdState, e: Event): Step {
       return { state, effects };
     }
     case 'launch': {
+      // the state file may come from an older version or upstream, whose admission consulted
+      // only the policy of the unikernel's own path: that rule decides, an ancestor is warned of
       const v = validateConfig(e.config);
-      const a = v.ok ? checkUnikernel(s.resources, e.name, e.config) : v;
+      const a = v.ok ? checkUnikernel(s.resources, e.name, e.config, { ownPolicyOnly: true }) : v;
       if (!a.ok) return { state: s, effects: [{ kind: 'warn', message: `could not start ${text(e.name)} (startup): ${a.error}` }] };
-      return { state: s, effects: [{ kind: 'create', origin: { kind: 'startup' }, name: e.name, config: e.config, failures: 0 }] };
+      const strict = checkUnikernel(s.resources, e.name, e.config);
+      const effects: Effect[] = strict.ok ? [] : [{ kind: 'warn', message: `${text(e.name)} from the state file exceeds a policy above its own (${strict.error}); started anyway` }];
+      effects.push({ kind: 'create', origin: { kind: 'startup' }, name: e.name, config: e.config, failures: 0 });
+      return { state: s, effects };
     }
     case 'shutdown': {
       const effects: Effect[] = [];
@@ -552,7 +565,8 @@ function onBlock(s: VmmdState, conn: ConnId, h: Header, cmd: BlockCommand): Step
         const b = findBlock(s.resources, n);
         return nothing([close(conn, reply(h, { kind: 'block_devices', value: b === undefined ? [] : [{ name: n, size: b.size, active: b.active }] }))]);
       }
-      const list = s.resources.blockDevices.listing(n.path).map(([k, b]) => ({ name: relativeName(nameOfKey(k), n.path), size: b.size, active: b.active }));
+      // strictly below the trie node: the device at it (`:dept` for `dept:`) is one level up
+      const list = s.resources.blockDevices.listing(n.path, true).map(([k, b]) => ({ name: relativeName(nameOfKey(k), n.path), size: b.size, active: b.active }));
       return nothing([close(conn, reply(h, { kind: 'block_devices', value: list }))]);
     }
     case 'add': {
@@ -634,7 +648,7 @@ function onStarted(s: VmmdState, e: Extract<Event, { kind: 'started' }>): Step {
   rememberedUnikernelInfo.remember(info);
   // one literal with every field (no spread): all entries share one hidden class
   const entry: Running = { config: e.config, pid: res.pid, taps: res.taps, started: res.started, digest: res.digest, failures: e.failures, info };
-  const added = addUnikernel(s.resources, e.name, entry);
+  const added = addUnikernel(s.resources, e.name, entry, { ownPolicyOnly: o.kind === 'startup' });
   if (!added.ok) {
     // cannot happen while the shell holds the lock during create; refuse loudly rather than over-commit
     const effects: Effect[] = [{ kind: 'kill', name: e.name, pid: res.pid }, { kind: 'warn', message: `${text(e.name)}: ${added.error}` }];
