@@ -100,6 +100,7 @@ export class Vmmd {
   private get runtimeDir(): string { return path.join(this.o.tmpdir, 'tender'); }
   private get stateFile(): string { return path.join(this.o.dbdir, 'state'); }
   private warn(msg: string): void { this.o.logLine('warning', msg); }
+  private info(msg: string): void { this.o.logLine('info', msg); }
 
   /**
    * Test hook for crash safety: with VMMD_TEST_CRASH_AT="<point> [<filter>...] [#<n>]" vmmd
@@ -113,7 +114,6 @@ export class Vmmd {
     this.o.logLine('warning', `VMMD_TEST_CRASH_AT: SIGKILL at ${[point, ...attrs].join(' ')}`);
     process.kill(process.pid, 'SIGKILL');
   }
-  private info(msg: string): void { this.o.logLine('info', msg); }
 
   // ------------------------------------------------------------------ startup
 

@@ -243,6 +243,7 @@ export interface TenderProcess {
  * process are not listed. Reads /proc (Linux); without it the list is empty.
  */
 export async function tenderProcesses(imageDir: string, retries = 200): Promise<TenderProcess[]> {
+  const dir = path.resolve(imageDir);
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
@@ -260,7 +261,7 @@ export async function tenderProcesses(imageDir: string, retries = 200): Promise<
     }
     const i = argv.indexOf('--');
     const image = i < 0 ? undefined : argv[i + 1];
-    if (image === undefined || !image.endsWith('.img') || path.dirname(image) !== imageDir) return;
+    if (image === undefined || !image.endsWith('.img') || path.dirname(path.resolve(image)) !== dir) return;
     const startTime = processStartTime(pid);
     if (startTime !== undefined) out.push({ pid, startTime, image });
   };
