@@ -39,10 +39,12 @@ const RESTART = (process.env.BENCH_VMMD_RESTART ?? (N <= 2000 ? '1' : '0')) === 
 /**
  * The tender: sleep in place of the shell (one process per unikernel). With the kill -9
  * restart, the shell stays and waits for sleep instead: vmmd recognises a leftover tender by
- * the image path on its command line, which an exec'd sleep no longer has.
+ * the image path on its command line, which an exec'd sleep no longer has. Each tender leaves
+ * its pid in `pids` (a shell builtin, no process) for the clean-up after a failed run.
  */
-const TENDER = `#!/bin/sh
+const tender = (pids: string): string => `#!/bin/sh
 case "$1" in --version) echo "solo5-spt tender, version v0.12.1"; echo "ABI version 2"; exit 0;; esac
+: > '${pids}'/$$
 ${RESTART ? "trap 'kill $! 2>/dev/null; exit 0' TERM\nsleep 1000000 &\nwait" : 'exec sleep 1000000'}
 `;
 
@@ -131,7 +133,9 @@ export async function run(): Promise<void> {
   const logFile = path.join(dir, 'vmmd.log');
   fs.mkdirSync(path.join(tmpdir, 'util'), { recursive: true });
   fs.mkdirSync(dbdir);
-  fs.writeFileSync(path.join(dbdir, 'solo5-spt'), TENDER, { mode: 0o755 });
+  const pids = path.join(dir, 'pids');
+  fs.mkdirSync(pids);
+  fs.writeFileSync(path.join(dbdir, 'solo5-spt'), tender(pids), { mode: 0o755 });
   const procs: ChildProcess[] = [];
   /**
    * Starts a daemon through sh, which raises the soft limit of open files to the hard limit
@@ -288,11 +292,12 @@ export async function run(): Promise<void> {
     out(`shutdown (SIGTERM ${N} tenders, wait for all): ${(down / 1000).toFixed(1)} s`);
   } finally {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    // tenders a failed run left behind, from vmmd's own pid records
-    const recs = path.join(tmpdir, 'tender');
-    for (const f of fs.existsSync(recs) ? fs.readdirSync(recs) : []) {
+    // tenders a failed run left behind, with their sleep (vmmd starts each in a process group of
+    // its own); a pid reused meanwhile is left alone: only this bench's tender or sleep is killed
+    for (const f of fs.readdirSync(pids)) {
       try {
-        process.kill((JSON.parse(fs.readFileSync(path.join(recs, f), 'utf8')) as { pid: number }).pid, 'SIGKILL');
+        const argv = fs.readFileSync(`/proc/${f}/cmdline`, 'utf8').split('\0');
+        if (argv.includes('1000000') || argv.includes(path.join(dbdir, 'solo5-spt'))) process.kill(-Number(f), 'SIGKILL');
       } catch {
         /* gone */
       }

@@ -33,7 +33,7 @@ import {
 } from '../state/vmmd.js';
 import {
   bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, ensureFifos, findTender, openFifoForWriting, whichInPath,
-  processCmdline, processStartTime, writeFileAtomic,
+  processStartTime, tenderProcesses, writeFileAtomic,
 } from './host.js';
 
 export interface DaemonOptions extends VmmdOptions {
@@ -105,11 +105,14 @@ interface Peer {
   deadline?: NodeJS.Timeout;
 }
 
-/** One tender started by this daemon, recorded under <tmpdir>/tender so a restarted vmmd can find it. */
+/**
+ * One tender started by this daemon, recorded under <tmpdir>/tender/<name> (fsynced) before
+ * its exec, so that a restarted vmmd frees its taps and files. The process itself is
+ * recognised by the image on its command line (tenderProcesses), which needs no pid: there is
+ * no moment at which a tender runs that a restarted vmmd would not find.
+ */
 interface RuntimeRecord {
   name: string;
-  pid: number;
-  startTime: string;
   image: string;
   taps: string[];
 }
@@ -147,6 +150,9 @@ export class Vmmd {
   /** While set, state file writes are held back and only the last one is carried out. */
   private deferredSave: { last?: Effect } | undefined;
   private stopping = false;
+  /** Test hook: where vmmd kills itself (VMMD_TEST_CRASH_AT, see crashPoint). */
+  private readonly crashAt = parseCrashAt(process.env.VMMD_TEST_CRASH_AT);
+  private crashHits = 0;
   private exitResolve: (() => void) | undefined;
   readonly exited: Promise<void>;
 
@@ -169,6 +175,19 @@ export class Vmmd {
   private get stateFile(): string { return path.join(this.o.dbdir, 'state'); }
   private warn(msg: string): void { this.o.logLine('warning', msg); }
   private info(msg: string): void { this.o.logLine('info', msg); }
+
+  /**
+   * Test hook for crash safety: with VMMD_TEST_CRASH_AT="<point> [<filter>...] [#<n>]" vmmd
+   * sends itself SIGKILL the n-th time (default first) it reaches `point` with every filter
+   * among `attrs` (a unikernel name, a create origin). Without the variable it does nothing.
+   */
+  private crashPoint(point: string, ...attrs: string[]): void {
+    const c = this.crashAt;
+    if (c === undefined || c.point !== point || !c.filters.every((f) => attrs.includes(f))) return;
+    if (++this.crashHits < c.nth) return;
+    this.o.logLine('warning', `VMMD_TEST_CRASH_AT: SIGKILL at ${[point, ...attrs].join(' ')}`);
+    process.kill(process.pid, 'SIGKILL');
+  }
 
   // ------------------------------------------------------------------ startup
 
@@ -283,39 +302,45 @@ export class Vmmd {
   }
 
   /**
-   * Tenders left running by a vmmd that was killed: identified by pid and start time from the
-   * records under <tmpdir>/tender, stopped (SIGTERM, then SIGKILL), their taps and files freed,
-   * so that the relaunch from the state file never duplicates a unikernel.
+   * Tenders left running by a vmmd that was killed: every process running an image of this
+   * tmpdir (by its command line, with or without a record: one exec'd just before the kill has
+   * no other trace) is stopped (SIGTERM, then SIGKILL); the taps and files named by the
+   * records under <tmpdir>/tender are freed. The relaunch from the state file then never
+   * duplicates a unikernel, and nothing runs that vmmd does not list.
    */
   private async stopLeftovers(): Promise<void> {
+    const files: string[] = [];
     const records: RuntimeRecord[] = [];
     for (const f of fs.readdirSync(this.runtimeDir)) {
       const file = path.join(this.runtimeDir, f);
+      files.push(file);
       try {
-        records.push(JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeRecord);
+        const r = JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeRecord;
+        if (typeof r.name === 'string' && Array.isArray(r.taps)) records.push(r);
       } catch {
-        fs.rmSync(file, { force: true });
+        /* a temporary file of a write cut short: removed below */
       }
     }
-    // the same process: pid, start time and the image on its command line all match
-    const same = (r: RuntimeRecord): boolean => processStartTime(r.pid) === r.startTime && (processCmdline(r.pid) ?? []).includes(r.image);
-    const running = records.filter(same);
-    for (const r of running) {
-      this.warn(`stopping ${r.name} (pid ${r.pid}) left running by a previous vmmd`);
-      try { process.kill(r.pid, 'SIGTERM'); } catch { /* gone */ }
+    const running = await tenderProcesses(path.dirname(imagePath(this.o.tmpdir, { path: [], label: 'x' })));
+    const alive = (p: { pid: number; startTime: string }): boolean => processStartTime(p.pid) === p.startTime;
+    for (const p of running) {
+      this.warn(`stopping ${path.basename(p.image).slice(0, -'.img'.length)} (pid ${p.pid}) left running by a previous vmmd`);
+      try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
     }
-    for (let i = 0; i < 250 && running.some((r) => processStartTime(r.pid) === r.startTime); i++) await sleep(20);
-    for (const r of running) {
-      if (processStartTime(r.pid) === r.startTime) {
-        try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ }
+    if (running.length > 0) this.crashPoint('leftovers:signalled');
+    for (let i = 0; i < 250 && running.some(alive); i++) await sleep(20);
+    for (const p of running) {
+      if (alive(p)) {
+        try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
       }
     }
     for (const r of records) {
       for (const t of r.taps) await destroyTap(this.o.platform, t);
       const n = parseName(r.name);
       if (n.ok) this.removeFiles(n.value);
-      fs.rmSync(path.join(this.runtimeDir, r.name), { force: true });
     }
+    for (const p of running) fs.rmSync(p.image, { force: true });
+    for (const f of files) fs.rmSync(f, { force: true });
   }
 
   private async listen(): Promise<Result<void>> {
@@ -605,6 +630,7 @@ export class Vmmd {
         } catch (x) {
           this.warn(`kill ${eff.pid} (${nameToString(eff.name)}): ${(x as Error).message}`);
         }
+        this.crashPoint('kill:sent', nameToString(eff.name));
         // a tender that ignores SIGTERM must not hold a destroy (or the shutdown) forever
         const t = setTimeout(() => {
           this.timers.delete(t);
@@ -625,6 +651,7 @@ export class Vmmd {
           }
         }
         fs.rmSync(path.join(this.runtimeDir, nameToString(eff.name)), { force: true });
+        this.crashPoint('cleanup:done', nameToString(eff.name));
         return;
       }
       case 'save_state':
@@ -634,6 +661,7 @@ export class Vmmd {
           return;
         }
         writeFileAtomic(this.stateFile, this.stateEncoder.encode(eff.dump), { backup: `${this.stateFile}.bak` });
+        this.crashPoint('state:saved');
         return;
       case 'stats_add':
         return this.statsSend(eff.name, { kind: 'add', value: { vmmdev: '', pid: eff.pid, network: eff.taps.map((t) => ({ ...t })) } });
@@ -729,8 +757,10 @@ export class Vmmd {
     const fifo = fifoPath(o.tmpdir, n);
     const img = imagePath(o.tmpdir, n);
     const taps: string[] = [];
+    const record = path.join(this.runtimeDir, nameToString(n));
     const undo = async (): Promise<string | undefined> => {
       this.removeFiles(n);
+      fs.rmSync(record, { force: true });
       for (const t of taps) {
         const r = await destroyTap(o.platform, t);
         if (!r.ok) return r.error;
@@ -746,6 +776,20 @@ export class Vmmd {
     if (!prep.ok) return { ok: false, error: prep.error };
     const tender = await findTender(tenderBase(prep.value.info.target), prep.value.info.abi, o.dbdir);
     if (!tender.ok) return { ok: false, error: tender.error };
+    // the record (fsynced) comes before every file, tap and the exec: a vmmd killed from here on
+    // frees them at its next start, and finds the tender by its command line
+    const writeRecord = (): string | undefined => {
+      try {
+        const rec: RuntimeRecord = { name: nameToString(n), image: img, taps };
+        writeFileAtomic(record, Buffer.from(JSON.stringify(rec)));
+        return undefined;
+      } catch (x) {
+        return `recording ${record}: ${(x as Error).message}`;
+      }
+    };
+    this.crashPoint('create:record', nameToString(n), origin.kind);
+    const recorded = writeRecord();
+    if (recorded !== undefined) return failWith(recorded);
     try {
       fs.writeFileSync(img, prep.value.image, { mode: 0o600 });
     } catch (x) {
@@ -762,6 +806,10 @@ export class Vmmd {
       if (!t.ok) return failWith(t.error);
       taps.push(t.value);
     }
+    if (taps.length > 0) {
+      const again = writeRecord();
+      if (again !== undefined) return failWith(again);
+    }
     this.info(`create ${nameToString(n)}: console add`);
     const consoleAdd = await this.consoleAdd(n, consoleLimit(this.state.resources, n));
     if (!consoleAdd.ok) {
@@ -772,6 +820,7 @@ export class Vmmd {
     const argv = tenderArgv({ platform: o.platform, tender: tender.value, tmpdir: o.tmpdir, dbdir: o.dbdir, name: n, config, taps, dropPath: o.dropPath });
     if (!argv.ok) return failWith(argv.error);
     this.info(`create ${nameToString(n)}: exec`);
+    this.crashPoint('create:exec', nameToString(n), origin.kind);
     const fd = await openFifoForWriting(fifo);
     if (!fd.ok) {
       this.warn(`${nameToString(n)}: ${fd.error}`);
@@ -786,13 +835,8 @@ export class Vmmd {
       return { ok: false, error: consoleFailed(c) };
     }
     const pid = this.watchTender(child.value, n);
+    this.crashPoint('create:spawned', nameToString(n), origin.kind);
     const started = Date.now();
-    const rec: RuntimeRecord = { name: nameToString(n), pid, startTime: processStartTime(pid) ?? '', image: img, taps };
-    try {
-      writeFileAtomic(path.join(this.runtimeDir, rec.name), Buffer.from(JSON.stringify(rec)));
-    } catch (x) {
-      this.warn(`recording ${rec.name}: ${(x as Error).message}`);
-    }
     this.info(`started ${nameToString(n)} (pid ${pid}${origin.kind === 'command' ? '' : `, ${origin.kind}`}): ${argv.value.join(' ')}`);
     return { ok: true, pid, taps: taps.length === 0 ? NO_TAPS : taps, argv: argv.value, started, digest: prep.value.digest };
   }
@@ -1068,6 +1112,13 @@ function fullCollection(): (() => void) | null {
     }
   }
   return gcFunction;
+}
+
+function parseCrashAt(spec: string | undefined): { point: string; filters: string[]; nth: number } | undefined {
+  if (spec === undefined || spec.trim() === '') return undefined;
+  const [point, ...rest] = spec.trim().split(/\s+/);
+  const nth = rest.find((t) => /^#\d+$/.test(t));
+  return { point, filters: rest.filter((t) => t !== nth), nth: nth === undefined ? 1 : Number(nth.slice(1)) };
 }
 
 /** Errors of a tender's ChildProcess after it started (none are expected: we signal by pid). */

@@ -224,6 +224,73 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
+/** A process running an image of vmmd's tmpdir, found by its command line. */
+export interface TenderProcess {
+  readonly pid: number;
+  /** processStartTime when found: the same process while it matches. */
+  readonly startTime: string;
+  /** `<tmpdir>/<name>.img`, as on the command line. */
+  readonly image: string;
+}
+
+/**
+ * Every process whose command line runs an image in `imageDir` (`... -- <imageDir>/<name>.img`,
+ * tenderArgv): a tender, or the pinning command (taskset, cpuset) before it execs the tender.
+ * No record is needed to find one, so a tender started just before vmmd was killed is found
+ * as well as one started long ago. A process inside execve shows an empty command line for an
+ * instant (the new program's arguments are not yet in place): such processes are read again
+ * until they show one (at most `retries` times, 5 ms apart). Zombies, kernel threads and this
+ * process are not listed. Reads /proc (Linux); without it the list is empty.
+ */
+export async function tenderProcesses(imageDir: string, retries = 200): Promise<TenderProcess[]> {
+  const dir = path.resolve(imageDir);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: TenderProcess[] = [];
+  let blank: number[] = [];
+  const look = (pid: number): void => {
+    const argv = processCmdline(pid);
+    if (argv === undefined) return;
+    if (argv.length === 0) {
+      if (isUserProcess(pid)) blank.push(pid);
+      return;
+    }
+    const i = argv.indexOf('--');
+    const image = i < 0 ? undefined : argv[i + 1];
+    if (image === undefined || !image.endsWith('.img') || path.dirname(path.resolve(image)) !== dir) return;
+    const startTime = processStartTime(pid);
+    if (startTime !== undefined) out.push({ pid, startTime, image });
+  };
+  for (const e of entries) {
+    const c0 = e.charCodeAt(0);
+    if (c0 < 48 || c0 > 57) continue;
+    const pid = Number(e);
+    if (Number.isInteger(pid) && pid !== process.pid) look(pid);
+  }
+  for (let k = 0; k < retries && blank.length > 0; k++) {
+    await new Promise((r) => setTimeout(r, 5));
+    const again = blank;
+    blank = [];
+    for (const pid of again) look(pid);
+  }
+  return out;
+}
+
+/** Neither a zombie nor a kernel thread (PF_KTHREAD in /proc/<pid>/stat's flags): a process that has a command line. */
+function isUserProcess(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] !== 'Z' && fields[0] !== 'X' && (Number(fields[6]) & 0x00200000) === 0;
+  } catch {
+    return false;
+  }
+}
+
 export function processCmdline(pid: number): string[] | undefined {
   try {
     const c = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
