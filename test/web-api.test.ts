@@ -224,7 +224,7 @@ test('statistics: live samples of a unikernel as server-sent events', async () =
   const st = evs.filter((e) => e.event === 'stats');
   assert.equal(st[0].data.name, 'acme:web');
   assert.equal(typeof st[0].data.utime, 'number');
-  assert.equal(typeof st[0].data.rss, 'number');
+  assert.equal(typeof st[0].data.rssPages, 'number');
   assert.ok(Array.isArray(st[0].data.net));
 });
 

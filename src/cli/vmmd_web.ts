@@ -11,6 +11,7 @@ import { stderrLogger, verbosityOf } from '../daemon/server.js';
 import { Store } from '../web/store.js';
 import { type Instance, LocalInstance } from '../web/instance.js';
 import { isLoopback, listen, makeServer, parseListen } from '../web/server.js';
+import { WebUi, findAssets } from '../web/ui.js';
 
 const BINARY = 'vmmd_web';
 const DEFAULT_TMPDIR = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
@@ -86,7 +87,10 @@ runMain(BINARY, async () => {
   }
   const { store, adminPassword } = opened.value;
   const instances: Instance[] = [new LocalInstance(name, path.resolve(String(o.tmpdir)))];
-  const { server } = makeServer({ store, instances: () => instances, log, maxUploadBytes: maxUpload, tls });
+  const assets = findAssets();
+  const ui = assets === undefined ? undefined : new WebUi({ store, log, assets, secure: tls !== undefined });
+  if (ui === undefined) log('warning', 'no web/ directory with index.html found above the program: serving the API only');
+  const { server } = makeServer({ store, instances: () => instances, log, maxUploadBytes: maxUpload, tls, ui, sessionAuth: ui?.sessionAuth });
   const l = await listen(server, where.value.host, where.value.port);
   if (!l.ok) {
     log('error', l.error);

@@ -157,8 +157,8 @@ export function statsJson(name: Name, d: StatsData, time: number): Record<string
     utime: secs(r.utime),
     stime: secs(r.stime),
     maxrssKb: Number(r.maxrss),
-    rss: d.kinfoMem === undefined ? null : Number(d.kinfoMem.rss),
-    vsize: d.kinfoMem === undefined ? null : Number(d.kinfoMem.vsize),
+    rssPages: d.kinfoMem === undefined ? null : Number(d.kinfoMem.rss),
+    vsizeBytes: d.kinfoMem === undefined ? null : Number(d.kinfoMem.vsize),
     net: d.ifdata.map((i) => ({
       bridge: i.bridge, inBytes: Number(i.inputBytes), outBytes: Number(i.outputBytes),
       inPackets: Number(i.inputPackets), outPackets: Number(i.outputPackets),
