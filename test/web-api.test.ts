@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { type Reply, type Stack, type WebProcess, call, multipart, readEvents, startStack, startWeb } from './helpers/web.js';
 import { solo5Image } from './helpers/image.js';
 import { until } from './helpers/vmmd.js';
+import { limits } from '../src/core/limits.js';
 
 let s: Stack;
 let web: WebProcess;
@@ -285,6 +286,30 @@ test('policies: set by the administrator, shown to the tenant with what is used'
   assert.equal(r.status, 200, r.body.toString());
   r = await api('DELETE', `${L}/policies/acme:team`, { token: alice });
   assert.equal(r.status, 200, r.body.toString());
+});
+
+test(`live streams: at most ${limits.webMaxStreamsPerUser} per user; one more is refused (429), other users are not affected`, async () => {
+  const open: http.ClientRequest[] = [];
+  const start = (token: string): Promise<number> => new Promise((resolve) => {
+    const req = http.get(new URL(`/api/v1${L}/log/events?count=0`, web.url), { headers: { authorization: `Bearer ${token}` } }, (res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+    });
+    req.on('error', () => undefined);
+    open.push(req);
+  });
+  try {
+    for (let i = 0; i < limits.webMaxStreamsPerUser; i++) assert.equal(await start(alice), 200);
+    const r = await api('GET', `${L}/log/events`, { token: alice });
+    assert.equal(r.status, 429);
+    assert.equal(r.json.error, `at most ${limits.webMaxStreamsPerUser} live streams per user; close one first`);
+    assert.equal(await start(bob), 200);
+  } finally {
+    for (const q of open) q.destroy();
+  }
+  // closed streams are counted off
+  await until('a stream again once the others are closed', async () => (await start(alice)) === 200);
+  for (const q of open) q.destroy();
 });
 
 test('destroy; every action is logged with the user and address', async () => {
