@@ -84,16 +84,15 @@ function stream(url, handlers) {
 const fmtTime = (t) => (t ? t.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '');
 const lines = (s) => s.split('\n').map((x) => x.trim()).filter((x) => x !== '');
 
+/** Runs f for every instance at once: a host that is down is shown as down without holding up the others. */
 async function forEachInstance(f) {
-  const out = [];
-  for (const inst of instances) {
+  return Promise.all(instances.map(async (inst) => {
     try {
-      out.push(await f(inst));
+      return await f(inst);
     } catch (e) {
-      out.push(h('section', {}, h('h2', {}, inst.name, ' ', h('span', { class: 'down' }, 'unreachable')), errorBox(e)));
+      return h('section', { 'data-instance': inst.name }, h('h2', {}, `${inst.name} `, h('span', { class: 'down' }, e.status === 502 ? 'down' : 'unavailable')), errorBox(e));
     }
-  }
-  return out;
+  }));
 }
 
 // ------------------------------------------------------------------ pages

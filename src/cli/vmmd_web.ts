@@ -10,6 +10,7 @@ import { limits } from '../core/limits.js';
 import { stderrLogger, verbosityOf } from '../daemon/server.js';
 import { Store } from '../web/store.js';
 import { type Instance, LocalInstance } from '../web/instance.js';
+import { Registry } from '../web/registry.js';
 import { isLoopback, listen, makeServer, parseListen } from '../web/server.js';
 import { WebUi, findAssets } from '../web/ui.js';
 
@@ -86,11 +87,13 @@ runMain(BINARY, async () => {
     return 1;
   }
   const { store, adminPassword } = opened.value;
-  const instances: Instance[] = [new LocalInstance(name, path.resolve(String(o.tmpdir)))];
+  const local: Instance[] = [new LocalInstance(name, path.resolve(String(o.tmpdir)))];
+  const registry = new Registry(local, store, log);
+  await registry.load();
   const assets = findAssets();
   const ui = assets === undefined ? undefined : new WebUi({ store, log, assets, secure: tls !== undefined });
   if (ui === undefined) log('warning', 'no web/ directory with index.html found above the program: serving the API only');
-  const { server } = makeServer({ store, instances: () => instances, log, maxUploadBytes: maxUpload, tls, ui, sessionAuth: ui?.sessionAuth });
+  const { server } = makeServer({ store, instances: () => registry.all(), registry, log, maxUploadBytes: maxUpload, tls, ui, sessionAuth: ui?.sessionAuth });
   const l = await listen(server, where.value.host, where.value.port);
   if (!l.ok) {
     log('error', l.error);
@@ -98,7 +101,7 @@ runMain(BINARY, async () => {
   }
   const host = l.value.host.includes(':') ? `[${l.value.host}]` : l.value.host;
   const url = `${tls ? 'https' : 'http'}://${host}:${l.value.port}/`;
-  log('info', `listening on ${url} (state ${stateFile}, local instance "${name}" at ${instances[0].where})`);
+  log('info', `listening on ${url} (state ${stateFile}, local instance "${name}" at ${local[0].where}, ${registry.all().length - 1} remote)`);
   if (adminPassword !== undefined) {
     process.stdout.write(`${BINARY}: created ${stateFile} with the administrator "admin", password: ${adminPassword}\n`);
     process.stdout.write(`${BINARY}: this password is shown only now\n`);

@@ -6,7 +6,7 @@
  */
 import type * as http from 'node:http';
 import * as zlib from 'node:zlib';
-import { type Name, type Path, appendName, nameToString, parseName, root } from '../core/name.js';
+import { type Name, type Path, appendName, nameToString, parseName, pathIsPrefix, root } from '../core/name.js';
 import type { Command, Wire } from '../core/wire/wire.js';
 import type { NamedInfo } from '../core/wire/unikernel.js';
 import type { BlockDeviceInfo } from '../core/wire/block.js';
@@ -21,6 +21,8 @@ import type { Logger } from '../daemon/server.js';
 import { type Store, type User, checkPassword, checkUserName, checkUserPath, randomSecret, verifyPassword } from './store.js';
 import { type Instance, type Outcome, readLog, runCommand } from './instance.js';
 import { EventStream, HttpError, badField, parseMultipart, readBody, readJson, sendError, sendJson } from './http.js';
+import { type Registry, INSTANCE_NAME_RE } from './registry.js';
+import { parseDestination } from '../client/remote.js';
 import { checkWithin, nameWithin, parseTargetName, pathStrictlyBelow, showPath } from './access.js';
 
 /** How long a recent-lines read waits for more history before answering. */
@@ -191,6 +193,8 @@ export interface Auth {
 export interface ApiOptions {
   store: Store;
   instances: () => Instance[];
+  /** Adds and removes remote instances (the administrator's /instances calls). */
+  registry?: Registry;
   log: Logger;
   maxUploadBytes: number;
   /** Session lookup of the web UI (cookie and CSRF check); undefined: API tokens only. */
@@ -313,8 +317,17 @@ export class Api {
     return 'success';
   }
 
+  /** Where the user's listings are made on an instance (403 if the user has nothing there). */
+  private scope(a: Auth, inst: Instance): Path {
+    if (inst.scope === undefined) return a.path;
+    const p = inst.scope(a.path);
+    if (p === undefined) throw new HttpError(403, `${a.user.name} has nothing on instance ${inst.name}, which serves ${inst.where}`, 'instance');
+    return p;
+  }
+
   async unikernels(req: http.IncomingMessage, a: Auth, inst: Instance, single?: Name): Promise<Record<string, unknown>[]> {
-    const q: Name = single ?? { path: a.path };
+    const base = this.scope(a, inst);
+    const q: Name = single ?? { path: base };
     const ws = await this.run(req, a, inst, q, { kind: 'unikernel', value: { kind: 'info', value: null } }, 'info');
     const p = ws[0].payload;
     if (p.kind !== 'reply' || (p.value.kind !== 'unikernel_info' && p.value.kind !== 'unikernel_info_v5' && p.value.kind !== 'unikernel_info_v4')) {
@@ -322,7 +335,7 @@ export class Api {
     }
     const out: Record<string, unknown>[] = [];
     for (const x of p.value.value) {
-      const abs = single ?? appendName(a.path, x.name);
+      const abs = single ?? appendName(base, x.name);
       if (abs.label === undefined || !nameWithin(abs, a.path)) continue;
       out.push(unikernelJson(inst.name, abs, x.info));
     }
@@ -330,20 +343,22 @@ export class Api {
   }
 
   async blocks(req: http.IncomingMessage, a: Auth, inst: Instance): Promise<Record<string, unknown>[]> {
-    const ws = await this.run(req, a, inst, { path: a.path }, { kind: 'block', value: { kind: 'info', value: null } }, 'block info');
+    const base = this.scope(a, inst);
+    const ws = await this.run(req, a, inst, { path: base }, { kind: 'block', value: { kind: 'info', value: null } }, 'block info');
     const p = ws[0].payload;
     if (p.kind !== 'reply' || p.value.kind !== 'block_devices') throw new HttpError(502, `${inst.name}: unexpected answer to block info`);
     return (p.value.value as BlockDeviceInfo[])
-      .map((b) => ({ abs: appendName(a.path, b.name), b }))
+      .map((b) => ({ abs: appendName(base, b.name), b }))
       .filter(({ abs }) => abs.label !== undefined && nameWithin(abs, a.path))
       .map(({ abs, b }) => ({ instance: inst.name, name: nameToString(abs), sizeMb: b.size, active: b.active }));
   }
 
   async policies(req: http.IncomingMessage, a: Auth, inst: Instance): Promise<Record<string, unknown>[]> {
-    const ws = await this.run(req, a, inst, { path: a.path }, { kind: 'policy', value: { kind: 'info', value: null } }, 'policy info');
+    const base = this.scope(a, inst);
+    const ws = await this.run(req, a, inst, { path: base }, { kind: 'policy', value: { kind: 'info', value: null } }, 'policy info');
     const p = ws[0].payload;
     if (p.kind !== 'reply' || p.value.kind !== 'policies') throw new HttpError(502, `${inst.name}: unexpected answer to policy info`);
-    const list = p.value.value.map((x) => ({ path: appendName(a.path, x.name).path, policy: x.policy })).filter((x) => x.path.length >= a.path.length);
+    const list = p.value.value.map((x) => ({ path: appendName(base, x.name).path, policy: x.policy })).filter((x) => pathIsPrefix(a.path, x.path));
     if (list.length === 0) return [];
     const us = await this.unikernels(req, a, inst);
     const bs = await this.blocks(req, a, inst);
@@ -667,7 +682,47 @@ export class Api {
       return sendJson(res, 200, { user: r[1] });
     }
     if (is('GET', 'instances')) {
-      return sendJson(res, 200, this.o.instances().map((i) => ({ name: i.name, kind: i.kind, where: i.where })));
+      const list = this.o.instances();
+      if (q.get('status') === null) return sendJson(res, 200, list.map((i) => ({ name: i.name, kind: i.kind, where: i.where })));
+      // probed all at once: a host that is down costs its connect timeout, not the others'
+      return sendJson(res, 200, await Promise.all(list.map(async (i) => {
+        const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where };
+        try {
+          const us = await this.unikernels(req, a, i);
+          return { ...out, up: true, unikernels: us.length };
+        } catch (e) {
+          const he = e instanceof HttpError ? e : new HttpError(500, String(e));
+          return { ...out, up: he.status !== 502, error: he.message };
+        }
+      })));
+    }
+    if (is('POST', 'instances')) {
+      admin();
+      if (this.o.registry === undefined) throw new HttpError(501, 'remote instances are not enabled');
+      const j = await readJson(req);
+      const str = (k: string): string => {
+        if (typeof j[k] !== 'string' || j[k] === '') throw badField(k, 'expected a non-empty string');
+        return j[k] as string;
+      };
+      const name = str('name');
+      if (!INSTANCE_NAME_RE.test(name)) throw badField('name', 'expected a-z 0-9 . _ - (up to 63, starting with a letter or digit)');
+      const dest = parseDestination(str('destination'));
+      if (!dest.ok) throw badField('destination', dest.error);
+      const path = checkUserPath(j.path ?? '');
+      if (!path.ok) throw badField('path', path.error);
+      const c = { name, host: dest.value.host, port: dest.value.port, ca: str('ca'), caKey: str('caKey'), serverCa: str('serverCa'), path: path.value.join(':') };
+      const added = await this.o.registry.add(c);
+      if (!added.ok) throw new HttpError(409, added.error);
+      this.say(req, a.user.name, `added remote instance ${name} at ${added.value.where}`);
+      return sendJson(res, 201, { name, kind: 'remote', where: added.value.where });
+    }
+    if (is('DELETE', 'instances', null)) {
+      admin();
+      if (this.o.registry === undefined) throw new HttpError(501, 'remote instances are not enabled');
+      const gone = this.o.registry.remove(r[1]);
+      if (!gone.ok) throw new HttpError(404, gone.error, 'name');
+      this.say(req, a.user.name, `removed remote instance ${r[1]}`);
+      return sendJson(res, 200, { removed: r[1] });
     }
 
     if (r[0] !== 'instances' || r.length < 3) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);

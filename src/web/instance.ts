@@ -6,11 +6,14 @@
 import * as path from 'node:path';
 import type { FramedConn } from '../transport/conn.js';
 import { connectUnix } from '../transport/conn.js';
-import type { Name } from '../core/name.js';
+import type { Name, Path } from '../core/name.js';
 import { type Command, type Wire, command, commandEndpoint, makeHeader } from '../core/wire/wire.js';
 import type { SinceCount } from '../core/wire/console.js';
 import { type LogWire, decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
 import { type Result, err } from '../core/result.js';
+
+/** Prefix of an error of Instance.open that refuses the command itself (answered as a failure) rather than failing to reach the host. */
+export const REFUSED = 'refused before connecting: ';
 
 export const SOCKET = { vmmd: 'vmmd.sock', console: 'console.sock', stats: 'stat.sock', log: 'log.sock' } as const;
 
@@ -28,6 +31,11 @@ export interface Instance {
   readonly kind: 'local' | 'remote';
   /** Where it is, for listings (a directory or host:port). */
   readonly where: string;
+  /**
+   * The path a user's listings are made at on this instance, or undefined if the user has
+   * nothing there (absent: the user's own path).
+   */
+  scope?(userPath: Path): Path | undefined;
   /** A connection on which `cmd` has been sent (locally) or travels in the certificate (remotely). */
   open(name: Name, cmd: Command): Promise<Result<FramedConn>>;
   /** Event log subscription (local only). */
@@ -93,7 +101,7 @@ async function writeChunks(conn: FramedConn, data: Uint8Array, stop: () => boole
  */
 export async function runCommand(inst: Instance, name: Name, cmd: Command, upload?: Uint8Array): Promise<Outcome> {
   const c = await inst.open(name, cmd);
-  if (!c.ok) return { kind: 'unreachable', message: c.error };
+  if (!c.ok) return c.error.startsWith(REFUSED) ? { kind: 'failure', message: c.error, wires: [] } : { kind: 'unreachable', message: c.error };
   const conn = c.value;
   const { mode } = commandEndpoint(cmd);
   let answered = false;

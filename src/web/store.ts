@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../io/files.js';
 import { type Path, parsePath } from '../core/name.js';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
+import type { RemoteConfig } from './remote.js';
 
 export interface User {
   name: string;
@@ -30,22 +31,11 @@ export interface Token {
   created: string;
 }
 
-/** A remote Albatross endpoint (vmmd_tls), reached with one-shot certificates signed by this CA. */
-export interface RemoteInstance {
-  name: string;
-  host: string;
-  port: number;
-  /** Files: the CA certificate and key that sign one leaf per command, the server's CA. */
-  ca: string;
-  caKey: string;
-  serverCa: string;
-}
-
 export interface StateFile {
   version: 1;
   users: User[];
   tokens: Token[];
-  instances: RemoteInstance[];
+  instances: RemoteConfig[];
 }
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
@@ -163,8 +153,23 @@ export class Store {
     return this.state.users;
   }
 
-  get instances(): readonly RemoteInstance[] {
+  get instances(): readonly RemoteConfig[] {
     return this.state.instances;
+  }
+
+  addInstance(c: RemoteConfig): Result<void> {
+    if (this.state.instances.some((i) => i.name === c.name)) return err(`instance ${c.name} exists`);
+    this.state.instances.push(c);
+    this.save();
+    return ok(undefined);
+  }
+
+  removeInstance(name: string): Result<void> {
+    const before = this.state.instances.length;
+    this.state.instances = this.state.instances.filter((i) => i.name !== name);
+    if (before === this.state.instances.length) return err(`no remote instance ${name}`);
+    this.save();
+    return ok(undefined);
   }
 
   user(name: string): User | undefined {
