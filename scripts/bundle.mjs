@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 export const binaries = [
   'vmmd', 'vmmd_console', 'vmmd_log', 'vmmd_stats', 'vmmd_influx', 'vmmd_tls', 'vmmd_tls_inetd',
-  'vmmc_local', 'vmmc_remote', 'vmmc_bistro', 'vmmp_request', 'vmmp_ca', 'vmmc_inspect',
+  'vmmc_local', 'vmmc_remote', 'vmmc_bistro', 'vmmp_request', 'vmmp_ca', 'vmmc_inspect', 'vmmd_web',
 ];
 /** Bundles that are not binaries: upstream.js translates upstream's command lines for bin/albatross* (lib/alias.cjs). */
 export const libraries = ['upstream'];

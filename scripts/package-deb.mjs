@@ -2,7 +2,7 @@
 // bundles in dist/ (run `npm run build` first; the npm script does). Usage:
 //   node scripts/package-deb.mjs [--out DIR]      (default DIR: the checkout)
 // Layout of the package:
-//   /usr/lib/albatross-ts/{bin,lib,dist}   the launchers, lib/launch.cjs and the bundles
+//   /usr/lib/albatross-ts/{bin,lib,dist,web} the launchers, lib/launch.cjs, the bundles, vmmd_web's page
 //   /usr/bin/<binary>                      relative symlinks to the launchers (and the upstream aliases)
 //   /usr/lib/systemd/system/               the units of packaging/systemd, ExecStart in /usr/bin
 //   /usr/lib/sysusers.d/albatross-ts.conf  user and group albatross
@@ -64,6 +64,8 @@ try {
   for (const b of bins) copy(pkg.bin[b], `${libDir}/${pkg.bin[b]}`, 0o755);
   for (const f of readdirSync(join(root, 'lib'))) copy(`lib/${f}`, `${libDir}/lib/${f}`, 0o644);
   for (const f of readdirSync(join(root, 'dist')).filter((x) => /\.jsc?$/.test(x))) copy(`dist/${f}`, `${libDir}/dist/${f}`, 0o644);
+  // vmmd_web's page, script and style, found next to dist/
+  for (const f of readdirSync(join(root, 'web'))) copy(`web/${f}`, `${libDir}/web/${f}`, 0o644);
   // the launchers are CommonJS scripts without an extension: say so next to them
   put(`${libDir}/package.json`, `${JSON.stringify({ name: pkg.name, version, private: true, type: 'commonjs' }, null, 2)}\n`);
   dir('usr/bin');

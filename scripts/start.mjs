@@ -1,6 +1,7 @@
 // `npm start`: runs the daemons from this checkout on a run directory under ./run
 // (`npm start -- --run DIR` for another), in upstream's start order, each started once the
-// previous one listens on its socket. Their output is shown line by line, prefixed with the
+// previous one listens on its socket, then the web console vmmd_web on loopback (ready once
+// it prints its URL; VMMD_WEB_PORT, default 8080). Their output is shown line by line, prefixed with the
 // daemon's name. Ctrl-C, SIGTERM or SIGHUP stops them all (in reverse order), and so does
 // the end of whoever started us: npm passes SIGTERM on to its shell only, so when npm is
 // killed this script finds its parent (or npm above the shell) gone, or its standard input
@@ -28,6 +29,9 @@ const util = join(tmpdir, 'util');
 const fifo = join(tmpdir, 'fifo');
 const dbdir = join(run, 'db');
 const logdir = join(run, 'log');
+const webState = join(run, 'web.json');
+/** Port of vmmd_web's web console (VMMD_WEB_PORT, default 8080). */
+const webPort = process.env.VMMD_WEB_PORT ?? '8080';
 
 // Upstream order: the console first (vmmd refuses to start without it), then the log,
 // vmmd itself, and the statistics daemon, which connects to vmmd.
@@ -36,6 +40,9 @@ const daemons = [
   { name: 'vmmd_log', socket: join(util, 'log.sock'), args: ['--tmpdir', tmpdir, '--logfile', join(logdir, 'albatross')] },
   { name: 'vmmd', socket: join(util, 'vmmd.sock'), args: ['--tmpdir', tmpdir, '--dbdir', dbdir] },
   { name: 'vmmd_stats', socket: join(util, 'stat.sock'), args: ['--tmpdir', tmpdir] },
+  // the web console on loopback; ready once it prints its URL (and, at the first start, the
+  // administrator's generated password)
+  { name: 'vmmd_web', readyLine: /url: (\S+)/, args: ['--http', `127.0.0.1:${webPort}`, '--tmpdir', tmpdir, '--state', webState] },
 ];
 
 /** How long a daemon may take to create its socket. */
@@ -57,9 +64,12 @@ function makeDirectories() {
 const width = Math.max(...daemons.map((d) => d.name.length));
 
 /** Copies a child's stream to ours, one line at a time, each prefixed with the daemon's name. */
-function relayLines(stream, out, name) {
+function relayLines(stream, out, name, onLine = () => {}) {
   const prefix = `${name.padEnd(width)} | `;
-  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${prefix}${line}\n`));
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+    out.write(`${prefix}${line}\n`);
+    onLine(line);
+  });
 }
 
 /** One running daemon: its process, and a promise settled with how it ended. */
@@ -68,14 +78,19 @@ function startDaemon(d) {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  relayLines(child.stdout, process.stdout, d.name);
+  const r = { ...d, child, stopping: false, readyMatch: undefined };
+  relayLines(child.stdout, process.stdout, d.name, (line) => {
+    const m = d.readyLine?.exec(line);
+    if (m) r.readyMatch ??= m;
+  });
   relayLines(child.stderr, process.stderr, d.name);
   // 'close' rather than 'exit': every line the daemon wrote has been relayed by then.
   const ended = new Promise((resolve) => {
     child.on('error', (error) => resolve({ error }));
     child.on('close', (code, signal) => resolve({ code, signal }));
   });
-  return { ...d, child, ended, stopping: false };
+  r.ended = ended;
+  return r;
 }
 
 const describeEnd = ({ error, code, signal }) =>
@@ -102,8 +117,12 @@ async function waitReady(r, staleFile) {
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (ended) return 'ended';
-    const file = socketFileId(r.socket);
-    if (file !== undefined && file !== staleFile) return 'ready';
+    if (r.readyLine !== undefined) {
+      if (r.readyMatch !== undefined) return 'ready';
+    } else {
+      const file = socketFileId(r.socket);
+      if (file !== undefined && file !== staleFile) return 'ready';
+    }
     if (Date.now() > deadline) return 'timeout';
     await sleep(50);
   }
@@ -189,15 +208,15 @@ makeDirectories();
 say(`run directory ${rel(run)}: --tmpdir ${rel(tmpdir)} --dbdir ${rel(dbdir)}`);
 
 for (const d of daemons) {
-  const staleFile = socketFileId(d.socket);
+  const staleFile = d.socket === undefined ? undefined : socketFileId(d.socket);
   const r = startDaemon(d);
   running.push(r);
   const state = await waitReady(r, staleFile);
   if (shuttingDown) break;
   if (state === 'ended') {
-    await shutdown(`${r.name} ${describeEnd(await r.ended)} before it listened on ${rel(r.socket)}; not starting the rest`, 1);
+    await shutdown(`${r.name} ${describeEnd(await r.ended)} before it listened on ${r.socket ? rel(r.socket) : 'its port'}; not starting the rest`, 1);
   } else if (state === 'timeout') {
-    await shutdown(`${r.name} did not create ${rel(r.socket)} within ${readyTimeoutMs / 1000} s; stopping`, 1);
+    await shutdown(`${r.name} did not ${r.socket ? `create ${rel(r.socket)}` : 'print its URL'} within ${readyTimeoutMs / 1000} s; stopping`, 1);
   }
   // From now on a daemon ending by itself stops everything: a partial set is not a working system.
   r.ended.then((how) => {
@@ -207,7 +226,10 @@ for (const d of daemons) {
 
 if (!shuttingDown) {
   say('all daemons are running; their sockets:');
-  for (const r of running) say(`  ${r.name.padEnd(width)} ${rel(r.socket)} (pid ${r.child.pid})`);
+  for (const r of running) if (r.socket) say(`  ${r.name.padEnd(width)} ${rel(r.socket)} (pid ${r.child.pid})`);
   say(`try: bin/vmmc_local --tmpdir ${rel(tmpdir)} info`);
+  const web = running.find((r) => r.name === 'vmmd_web');
+  say(`web console and REST API: ${web.readyMatch[1]} (user admin; its password is printed above at the first start,`);
+  say(`  only its hash is kept in ${rel(webState)}; delete that file to get a new one)`);
   say('Ctrl-C stops them.');
 }

@@ -75,7 +75,7 @@ const LINK = /\]\(([^)\s]+)\)/g;
  * The broken references of `sources`, each as `file:line: what`; `docs` maps a document's
  * file name (`WIRE.md`) to its index. Empty when everything resolves.
  */
-export function brokenReferences(sources: readonly SourceText[], docs: ReadonlyMap<string, DocIndex>): string[] {
+export function brokenReferences(sources: readonly SourceText[], docs: ReadonlyMap<string, DocIndex>, assets: ReadonlySet<string> = new Set()): string[] {
   const out: string[] = [];
   for (const { file, text } of sources) {
     const inDocs = file.startsWith('docs/');
@@ -119,6 +119,7 @@ export function brokenReferences(sources: readonly SourceText[], docs: ReadonlyM
           const [p, anchor] = target.split('#', 2) as [string, string | undefined];
           const resolved = p === '' ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), p));
           if (!resolved.startsWith('docs/') || resolved === 'docs/') continue; // elsewhere, or the folder itself
+          if (!resolved.endsWith('.md') && assets.has(resolved)) continue; // a picture or other file of docs/
           const index = docs.get(resolved.slice('docs/'.length));
           if (index === undefined) {
             out.push(`${where}: link to ${resolved}, which is not a document of docs/`);
@@ -201,8 +202,9 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-function readSources(): { sources: SourceText[]; docs: Map<string, DocIndex> } {
+function readSources(): { sources: SourceText[]; docs: Map<string, DocIndex>; assets: Set<string> } {
   const docs = new Map<string, DocIndex>();
+  const assets = new Set(filesUnder('docs').filter((f) => !f.endsWith('.md')));
   const sources: SourceText[] = [];
   for (const f of fs.readdirSync(path.join(root, 'docs'))) {
     if (!f.endsWith('.md')) continue;
@@ -218,14 +220,21 @@ function readSources(): { sources: SourceText[]; docs: Map<string, DocIndex> } {
       sources.push({ file, text: bytes.toString('utf8') });
     }
   }
-  return { sources, docs };
+  return { sources, docs, assets };
 }
 
+test('docs references: a link to a picture of docs/ needs that file', () => {
+  const text = '![list](docs/web/list.png) ![gone](docs/web/gone.png)';
+  assert.deepEqual(brokenReferences([{ file: 'README.md', text }], sampleDocs, new Set(['docs/web/list.png'])), [
+    'README.md:1: link to docs/web/gone.png, which is not a document of docs/',
+  ]);
+});
+
 test('docs references: every citation in src, test, bench, scripts, bin, lib, README and docs/ resolves', () => {
-  const { sources, docs } = readSources();
+  const { sources, docs, assets } = readSources();
   for (const d of ['WIRE.md', 'CERTS.md', 'SEMANTICS.md', 'ARCHITECTURE.md']) assert.ok(docs.has(d), `docs/${d} exists`);
   assert.ok(sources.length > 100, `scanned ${sources.length} files`);
-  assert.deepEqual(brokenReferences(sources, docs), []);
+  assert.deepEqual(brokenReferences(sources, docs, assets), []);
 });
 
 test('docs/ARCHITECTURE.md §4 has a row for every named limit of src/core/limits.ts', async () => {

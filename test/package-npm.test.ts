@@ -48,10 +48,10 @@ after(() => {
 test('npm pack builds once (prepack) and packs the bundles, launchers and units, nothing else of the checkout', () => {
   assert.equal(packOutput.match(/> tsc -p \. && node scripts\/bundle\.mjs/g)?.length, 1, packOutput);
   const files = runFile('tar', ['-tzf', tarball]).stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const f of ['package.json', 'README.md', 'lib/launch.cjs', 'lib/alias.cjs', 'dist/vmmd.js', 'dist/vmmc_local.js', 'dist/upstream.js', 'dist/vmmd_tls_inetd.jsc', 'bin/vmmd', 'bin/albatrossd', 'packaging/systemd/vmmd.service', 'inetd.conf.example']) {
+  for (const f of ['package.json', 'README.md', 'lib/launch.cjs', 'lib/alias.cjs', 'dist/vmmd.js', 'dist/vmmc_local.js', 'dist/upstream.js', 'dist/vmmd_tls_inetd.jsc', 'bin/vmmd', 'bin/albatrossd', 'packaging/systemd/vmmd.service', 'inetd.conf.example', 'web/index.html', 'bin/vmmd_web', 'dist/vmmd_web.js']) {
     assert.ok(files.includes(f), `${f} in the tarball`);
   }
-  const stray = files.filter((f) => !/^(package\.json|README\.md|inetd\.conf\.example|(bin|lib|packaging)\/.+|dist\/[a-z_]+\.jsc?)$/.test(f));
+  const stray = files.filter((f) => !/^(package\.json|README\.md|inetd\.conf\.example|(bin|lib|packaging|web)\/.+|dist\/[a-z_]+\.jsc?)$/.test(f));
   assert.deepEqual(stray, []);
   const pkg = JSON.parse(runFile('tar', ['-xzOf', tarball, 'package/package.json']).stdout) as Record<string, unknown>;
   assert.equal(pkg.dependencies, undefined, 'the bundles are self-contained: no dependency to fetch at install time');

@@ -72,4 +72,26 @@ export const limits = {
   maxTlsConnections: 64,
   /** Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one frame. */
   maxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
+  /** vmmd_web: largest request body (an image, or block device data); refused by Content-Length before it is read. */
+  webMaxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
+  /** vmmd_web: largest JSON or form body without a file. */
+  webMaxJsonBytes: 64 * 1024,
+  /** vmmd_web: longest password accepted (scrypt hashes all of it). */
+  webMaxPasswordBytes: 1024,
+  /** vmmd_web: users, and API tokens per user. */
+  webMaxUsers: 10_000,
+  webMaxTokensPerUser: 100,
+  /** vmmd_web: live streams (server-sent events) at once, per user and in total. */
+  webMaxStreamsPerUser: 8,
+  webMaxStreams: 256,
+  /** vmmd_web: octets queued for one slow event-stream client before its stream is closed. */
+  webStreamBufferBytes: 256 * 1024,
+  /** vmmd_web: UI sessions at once (oldest dropped), and how long one lasts. */
+  webMaxSessions: 10_000,
+  webSessionMs: 8 * 3600 * 1000,
+  /** vmmd_web: failed logins per client address per window before further attempts are refused. */
+  webLoginFailures: 5,
+  webLoginWindowMs: 60_000,
+  /** vmmd_web: client addresses whose failed logins are remembered (oldest dropped). */
+  webLoginTracked: 10_000,
 } as const;

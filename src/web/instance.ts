@@ -1,0 +1,138 @@
+/**
+ * An Albatross host as vmmd_web reaches it. `LocalInstance`: the daemons' Unix sockets under
+ * --tmpdir, as vmmc_local talks to them. Every command is one connection: the command, the
+ * raw chunks of an upload after it, then the answers its mode calls for.
+ */
+import * as path from 'node:path';
+import type { FramedConn } from '../transport/conn.js';
+import { connectUnix } from '../transport/conn.js';
+import type { Name, Path } from '../core/name.js';
+import { type Command, type Wire, command, commandEndpoint, makeHeader } from '../core/wire/wire.js';
+import type { SinceCount } from '../core/wire/console.js';
+import { type LogWire, decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
+import { type Result, err } from '../core/result.js';
+
+/** Prefix of an error of Instance.open that refuses the command itself (answered as a failure) rather than failing to reach the host. */
+export const REFUSED = 'refused before connecting: ';
+
+export const SOCKET = { vmmd: 'vmmd.sock', console: 'console.sock', stats: 'stat.sock', log: 'log.sock' } as const;
+
+/** The outcome of one command: its answers, or why the daemon could not be asked. */
+export type Outcome =
+  | { kind: 'answers'; wires: Wire[] }
+  | { kind: 'failure'; message: string; wires: Wire[] }
+  | { kind: 'unreachable'; message: string };
+
+/** How long a command may take before vmmd_web gives up on it. */
+export const COMMAND_TIMEOUT_MS = 60_000;
+
+export interface Instance {
+  readonly name: string;
+  readonly kind: 'local' | 'remote';
+  /** Where it is, for listings (a directory or host:port). */
+  readonly where: string;
+  /**
+   * The path a user's listings are made at on this instance, or undefined if the user has
+   * nothing there (absent: the user's own path).
+   */
+  scope?(userPath: Path): Path | undefined;
+  /** A connection on which `cmd` has been sent (locally) or travels in the certificate (remotely). */
+  open(name: Name, cmd: Command): Promise<Result<FramedConn>>;
+  /** Event log subscription (local only). */
+  openLog?(name: Name, since: SinceCount): Promise<Result<FramedConn>>;
+}
+
+export class LocalInstance implements Instance {
+  readonly kind = 'local';
+  constructor(readonly name: string, readonly tmpdir: string) {}
+
+  get where(): string {
+    return this.tmpdir;
+  }
+
+  socket(daemon: keyof typeof SOCKET): string {
+    return path.join(this.tmpdir, 'util', SOCKET[daemon]);
+  }
+
+  async open(name: Name, cmd: Command): Promise<Result<FramedConn>> {
+    const c = await connectUnix(this.socket(commandEndpoint(cmd).daemon));
+    if (!c.ok) return c;
+    try {
+      await c.value.writeMessage(command(name, cmd));
+    } catch (e) {
+      c.value.close();
+      return err(`cannot send the command: ${(e as Error).message}`);
+    }
+    return c;
+  }
+
+  async openLog(name: Name, since: SinceCount): Promise<Result<FramedConn>> {
+    const c = await connectUnix(this.socket('log'));
+    if (!c.ok) return c;
+    try {
+      await c.value.write(encodeLogWire(logMessage.subscribe(makeHeader(name), since)));
+    } catch (e) {
+      c.value.close();
+      return err(`cannot send the subscription: ${(e as Error).message}`);
+    }
+    return c;
+  }
+}
+
+const CHUNK = 64 * 1024;
+
+/** Writes `data` as raw chunks and the end marker (block set). */
+async function writeChunks(conn: FramedConn, data: Uint8Array, stop: () => boolean): Promise<void> {
+  try {
+    for (let off = 0; off < data.length; off += CHUNK) {
+      await new Promise((r) => setImmediate(r));
+      if (stop() || conn.isClosed) return;
+      await conn.write(data.subarray(off, off + CHUNK));
+    }
+    if (!stop() && !conn.isClosed) await conn.writeEnd();
+  } catch {
+    // the daemon answered early and closed: its answer says why
+  }
+}
+
+/**
+ * Runs one command and collects its answers: one for `single`, up to the end marker of the
+ * data for `dump`. A failure answer ends it. `upload` is streamed as raw chunks after the command.
+ */
+export async function runCommand(inst: Instance, name: Name, cmd: Command, upload?: Uint8Array): Promise<Outcome> {
+  const c = await inst.open(name, cmd);
+  if (!c.ok) return c.error.startsWith(REFUSED) ? { kind: 'failure', message: c.error, wires: [] } : { kind: 'unreachable', message: c.error };
+  const conn = c.value;
+  const { mode } = commandEndpoint(cmd);
+  let answered = false;
+  const up = upload === undefined ? Promise.resolve() : writeChunks(conn, upload, () => answered);
+  const wires: Wire[] = [];
+  try {
+    for (;;) {
+      const m = await conn.readMessage(COMMAND_TIMEOUT_MS);
+      if (m.kind === 'end') {
+        if (wires.length === 0) return { kind: 'unreachable', message: 'the daemon closed the connection without an answer' };
+        return mode === 'dump' ? { kind: 'unreachable', message: 'the connection ended before the end of the data' } : { kind: 'answers', wires };
+      }
+      if (m.kind === 'error') return { kind: 'unreachable', message: `communication failure: ${m.error}` };
+      const p = m.wire.payload;
+      wires.push(m.wire);
+      if (p.kind === 'failure') return { kind: 'failure', message: p.value, wires };
+      if (mode === 'single' || mode === 'read') return { kind: 'answers', wires };
+      if (p.kind === 'data' && p.value.kind === 'block' && p.value.value.kind === 'eof') return { kind: 'answers', wires };
+    }
+  } finally {
+    answered = true;
+    await up;
+    conn.close();
+  }
+}
+
+/** Reads log messages from a subscription, decoded. */
+export async function readLog(conn: FramedConn, timeoutMs?: number): Promise<{ kind: 'message'; msg: LogWire } | { kind: 'end' | 'quiet' } | { kind: 'error'; error: string }> {
+  const r = await conn.read(timeoutMs);
+  if (r.kind === 'end') return { kind: 'end' };
+  if (r.kind === 'error') return /timed out/.test(r.error) ? { kind: 'quiet' } : r;
+  const m = decodeLogWire(r.body);
+  return m.ok ? { kind: 'message', msg: m.value } : { kind: 'error', error: m.error };
+}

@@ -1,0 +1,505 @@
+// The web console of vmmd_web: a page per hash route, all data from the REST API (/api/v1) with
+// the session cookie and the CSRF token (X-CSRF-Token on every changing request; every form
+// carries it in a hidden field). No library: DOM built with createElement, charts drawn as SVG.
+'use strict';
+
+let session = { user: '', path: '', admin: false, csrf: '' };
+let instances = [];
+/** Closed when the page changes (live streams). */
+let cleanups = [];
+
+// ------------------------------------------------------------------ helpers
+
+function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'class') e.className = v;
+    else if (v === true) e.setAttribute(k, '');
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const main = () => document.getElementById('main');
+const enc = encodeURIComponent;
+
+function show(...nodes) {
+  main().replaceChildren(...nodes);
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `HTTP ${status}`);
+    this.status = status;
+    this.field = body && body.field;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { 'x-csrf-token': session.csrf };
+  let payload;
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const r = await fetch(`/api/v1${path}`, { method, headers, body: payload, credentials: 'same-origin' });
+  if (r.status === 401) {
+    location.href = '/login';
+    throw new ApiError(401, { error: 'not logged in' });
+  }
+  const j = (r.headers.get('content-type') || '').includes('json') ? await r.json() : undefined;
+  if (!r.ok) throw new ApiError(r.status, j);
+  return j;
+}
+
+/** The hidden CSRF field every form carries. */
+const csrfField = () => h('input', { type: 'hidden', name: 'csrf', value: session.csrf });
+
+function errorBox(e) {
+  return h('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e));
+}
+
+/** Marks the input named by an API error's field. */
+function markField(form, e) {
+  for (const i of form.querySelectorAll('.invalid')) i.classList.remove('invalid');
+  if (e && e.field) {
+    const input = form.querySelector(`[name="${CSS.escape(e.field)}"]`);
+    if (input) input.classList.add('invalid');
+  }
+}
+
+function stream(url, handlers) {
+  const es = new EventSource(url);
+  for (const [ev, f] of Object.entries(handlers)) es.addEventListener(ev, (m) => f(JSON.parse(m.data)));
+  cleanups.push(() => es.close());
+  return es;
+}
+
+const fmtTime = (t) => (t ? t.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '');
+const lines = (s) => s.split('\n').map((x) => x.trim()).filter((x) => x !== '');
+
+/** Runs f for every instance at once: a host that is down is shown as down without holding up the others. */
+async function forEachInstance(f) {
+  return Promise.all(instances.map(async (inst) => {
+    try {
+      return await f(inst);
+    } catch (e) {
+      return h('section', { 'data-instance': inst.name }, h('h2', {}, `${inst.name} `, h('span', { class: 'down' }, e.status === 502 ? 'down' : 'unavailable')), errorBox(e));
+    }
+  }));
+}
+
+// ------------------------------------------------------------------ pages
+
+async function pageList() {
+  const sections = await forEachInstance(async (inst) => {
+    const us = await api('GET', `/instances/${enc(inst.name)}/unikernels`);
+    const rows = us.map((u) => h('tr', { 'data-name': u.name },
+      h('td', {}, h('a', { href: `#/u/${enc(inst.name)}/${enc(u.name)}` }, u.name)),
+      h('td', {}, u.type), h('td', {}, u.cpuids.join(',')), h('td', {}, `${u.memory} MB`),
+      h('td', {}, u.blocks.map((b) => b.name).join(', ') || '–'), h('td', {}, u.bridges.map((b) => `${b.name}→${b.bridge}`).join(', ') || '–'),
+      h('td', {}, fmtTime(u.started)), h('td', {}, h('code', {}, (u.arguments || []).join(' ')))));
+    return h('section', {},
+      h('h2', {}, `${inst.name} `, h('span', { class: 'muted' }, inst.where)),
+      us.length === 0 ? h('p', { class: 'muted' }, 'No unikernels.') :
+        h('table', { id: `unikernels-${inst.name}` }, h('tr', {}, ['Name', 'Type', 'CPUs', 'Memory', 'Block devices', 'Networks', 'Running since', 'Arguments'].map((x) => h('th', {}, x))), rows));
+  });
+  show(h('h1', {}, 'Unikernels'), h('div', { class: 'actions' }, h('a', { class: 'button primary', href: '#/deploy' }, 'Deploy a unikernel')), ...sections);
+}
+
+/** A time-series chart: one or two lines, the latest values in the legend. */
+function chart(title, unit, labels) {
+  const svgNs = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(svgNs, 'svg');
+  svg.setAttribute('viewBox', '0 0 300 110');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const paths = labels.map((_, i) => {
+    const p = document.createElementNS(svgNs, 'polyline');
+    p.setAttribute('fill', 'none');
+    p.setAttribute('stroke', i === 0 ? '#1f6feb' : '#d4731a');
+    p.setAttribute('stroke-width', '1.5');
+    p.setAttribute('vector-effect', 'non-scaling-stroke');
+    svg.append(p);
+    return p;
+  });
+  const legend = h('div', { class: 'legend' });
+  const box = h('div', { class: 'chart', 'data-chart': title }, h('h3', {}, title), svg, legend);
+  const series = labels.map(() => []);
+  const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
+  return {
+    box,
+    points: () => series[0].length,
+    add(values) {
+      values.forEach((v, i) => {
+        series[i].push(v);
+        if (series[i].length > 120) series[i].shift();
+      });
+      const max = Math.max(1e-9, ...series.flat());
+      series.forEach((s, i) => {
+        const n = s.length;
+        paths[i].setAttribute('points', s.map((v, k) => `${(n <= 1 ? 300 : (k * 300) / (n - 1)).toFixed(1)},${(105 - (v / max) * 100).toFixed(1)}`).join(' '));
+      });
+      legend.replaceChildren(...labels.map((l, i) => h('span', { class: i === 0 ? 'a' : 'b' }, `${l}: ${fmt(values[i])} ${unit}  `)), h('span', {}, `(max ${fmt(max)})`));
+    },
+  };
+}
+
+async function pageUnikernel(instName, name) {
+  const base = `/instances/${enc(instName)}/unikernels/${enc(name)}`;
+  let u;
+  try {
+    u = await api('GET', base);
+  } catch (e) {
+    show(h('h1', {}, name), errorBox(e));
+    return;
+  }
+  const status = h('p', { id: 'action-status', role: 'status' });
+  const act = (label, cls, f) => h('button', { class: cls, id: `${label.toLowerCase()}-button`, onclick: async () => {
+    status.replaceChildren();
+    try {
+      const r = await f();
+      if (r === null) return;
+      status.replaceChildren(h('span', { class: 'ok' }, `${label}: ${r.result}`));
+    } catch (e) {
+      status.replaceChildren(errorBox(e));
+    }
+  } }, label);
+  const restart = act('Restart', '', () => api('POST', `${base}/restart`));
+  const destroy = act('Destroy', 'danger', async () => {
+    if (!confirm(`Destroy ${name} on ${instName}?`)) return null;
+    const r = await api('DELETE', base);
+    location.hash = '#/';
+    return r;
+  });
+  const details = h('table', { class: 'details' },
+    [['Instance', instName], ['Type', u.type], ['CPU ids', u.cpuids.join(', ')], ['Memory', `${u.memory} MB`],
+      ['Block devices', u.blocks.map((b) => `${b.name} → ${b.hostDevice} (${b.sizeMb} MB, sector ${b.sectorSize})`).join('; ') || '–'],
+      ['Networks', u.bridges.map((b) => `${b.name} → ${b.bridge} ${b.mac}`).join('; ') || '–'],
+      ['On exit', u.failBehaviour.kind === 'quit' ? 'quit' : `restart${u.failBehaviour.exitCodes.length ? ` on ${u.failBehaviour.exitCodes.join(', ')}` : ''}`],
+      ['Image SHA-256', h('code', {}, u.digest)], ['Arguments', h('code', {}, (u.arguments || []).join(' ') || '–')],
+      ['Running since', fmtTime(u.started)], ['Start priority', u.startup]]
+      .map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))));
+  const con = h('pre', { class: 'console', id: 'console', 'aria-live': 'polite' });
+  const conState = h('span', { class: 'muted', id: 'console-state' }, 'connecting…');
+  const cpu = chart('CPU', '%', ['user+system']);
+  const mem = chart('Memory', 'MB', ['resident']);
+  const bytes = chart('Network bytes', 'B/s', ['in', 'out']);
+  const pkts = chart('Network packets', '/s', ['in', 'out']);
+  const statsState = h('span', { class: 'muted', id: 'stats-state' }, 'waiting for samples…');
+  show(
+    h('h1', {}, name), details, h('div', { class: 'actions' }, restart, destroy, h('a', { class: 'button', href: `/api/v1${base}/image` }, 'Download image')), status,
+    h('h2', {}, 'Console ', conState), con,
+    h('h2', {}, 'Statistics ', statsState), h('div', { class: 'charts', id: 'charts' }, cpu.box, mem.box, bytes.box, pkts.box),
+  );
+  stream(`/api/v1${base}/console/events?count=200`, {
+    subscribed: () => conState.replaceChildren('live'),
+    line: (l) => {
+      const atEnd = con.scrollTop + con.clientHeight >= con.scrollHeight - 4;
+      con.append(h('span', { class: 'time' }, `${fmtTime(l.time)} `), `${l.line}\n`);
+      while (con.childNodes.length > 4000) con.removeChild(con.firstChild);
+      if (atEnd) con.scrollTop = con.scrollHeight;
+    },
+    end: (e) => conState.replaceChildren(`ended: ${e.reason}`),
+    error: (e) => conState.replaceChildren(h('span', { class: 'error' }, e.error)),
+  });
+  let prev;
+  stream(`/api/v1${base}/stats/events`, {
+    stats: (s) => {
+      const t = Date.parse(s.time) / 1000;
+      const cpuS = s.utime + s.stime;
+      const inB = s.net.reduce((a, n) => a + n.inBytes, 0);
+      const outB = s.net.reduce((a, n) => a + n.outBytes, 0);
+      const inP = s.net.reduce((a, n) => a + n.inPackets, 0);
+      const outP = s.net.reduce((a, n) => a + n.outPackets, 0);
+      if (prev !== undefined && t > prev.t) {
+        const dt = t - prev.t;
+        cpu.add([Math.max(0, ((cpuS - prev.cpuS) / dt) * 100)]);
+        bytes.add([Math.max(0, (inB - prev.inB) / dt), Math.max(0, (outB - prev.outB) / dt)]);
+        pkts.add([Math.max(0, (inP - prev.inP) / dt), Math.max(0, (outP - prev.outP) / dt)]);
+      }
+      mem.add([s.rssPages === null ? s.maxrssKb / 1024 : (s.rssPages * 4096) / 1048576]);
+      prev = { t, cpuS, inB, outB, inP, outP };
+      statsState.replaceChildren(`${mem.points()} samples, last ${fmtTime(s.time)}`);
+    },
+    end: (e) => statsState.replaceChildren(`ended: ${e.reason}`),
+    error: (e) => statsState.replaceChildren(h('span', { class: 'error' }, e.error)),
+  });
+}
+
+function pageDeploy() {
+  const f = (label, input, hint) => [h('label', { for: input.id }, label), h('div', {}, input, hint ? h('div', { class: 'hint' }, hint) : null)];
+  const progress = h('progress', { id: 'upload-progress', max: 100, value: 0, hidden: true });
+  const status = h('div', { id: 'deploy-status', role: 'status' });
+  const form = h('form', { class: 'grid', id: 'deploy' },
+    csrfField(),
+    ...f('Instance', h('select', { name: 'instance', id: 'f-instance' }, instances.map((i) => h('option', { value: i.name }, i.name)))),
+    ...f('Name', h('input', { name: 'name', id: 'f-name', required: true, placeholder: session.path ? `${session.path}:web` : 'web' }),
+      `name as path:label; yours are at or below ${session.path || 'the root'}`),
+    ...f('Image', h('input', { name: 'image', id: 'f-image', type: 'file', required: true }), 'a Solo5 unikernel (hvt or spt)'),
+    ...f('Memory (MB)', h('input', { name: 'mem', id: 'f-mem', type: 'number', min: 1, value: 32 })),
+    ...f('CPU ids', h('input', { name: 'cpu', id: 'f-cpu', value: '0' }), 'comma-separated'),
+    ...f('Arguments', h('textarea', { name: 'arg', id: 'f-arg', rows: 3 }), 'one boot argument per line'),
+    ...f('Block devices', h('textarea', { name: 'block', id: 'f-block', rows: 2 }), 'one per line: name[:hostdev][@sector]'),
+    ...f('Networks', h('textarea', { name: 'net', id: 'f-net', rows: 2 }), 'one per line: [name:]bridge[@mac]'),
+    ...f('Restart on failure', h('input', { name: 'restart-on-fail', id: 'f-restart', type: 'checkbox' })),
+    ...f('Restart exit codes', h('input', { name: 'exit-code', id: 'f-exit' }), 'comma-separated; empty: any'),
+    ...f('Start priority', h('input', { name: 'startup', id: 'f-startup', type: 'number' }), 'lower starts first (default 50)'),
+    ...f('Replace an existing one', h('input', { name: 'force', id: 'f-force', type: 'checkbox' })),
+    h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit', id: 'deploy-button' }, 'Deploy'), ' ', progress),
+    h('div', { class: 'full' }, status),
+  );
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    markField(form, undefined);
+    const v = (n) => form.elements[n].value.trim();
+    const fd = new FormData();
+    fd.append('mem', v('mem'));
+    for (const c of v('cpu').split(',').map((x) => x.trim()).filter((x) => x)) fd.append('cpu', c);
+    for (const a of lines(form.elements.arg.value)) fd.append('arg', a);
+    for (const b of lines(form.elements.block.value)) fd.append('block', b);
+    for (const n of lines(form.elements.net.value)) fd.append('net', n);
+    if (form.elements['restart-on-fail'].checked) fd.append('restart-on-fail', 'true');
+    for (const c of v('exit-code').split(',').map((x) => x.trim()).filter((x) => x)) fd.append('exit-code', c);
+    if (v('startup')) fd.append('startup', v('startup'));
+    if (form.elements.force.checked) fd.append('force', 'true');
+    const file = form.elements.image.files[0];
+    if (file) fd.append('image', file, file.name);
+    const inst = v('instance');
+    const name = v('name');
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/v1/instances/${enc(inst)}/unikernels/${enc(name)}`);
+    xhr.setRequestHeader('x-csrf-token', form.elements.csrf.value);
+    progress.hidden = false;
+    progress.value = 0;
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
+    };
+    xhr.onload = () => {
+      let j;
+      try {
+        j = JSON.parse(xhr.responseText);
+      } catch {
+        j = { error: `HTTP ${xhr.status}` };
+      }
+      if (xhr.status === 201) {
+        progress.value = 100;
+        location.hash = `#/u/${enc(inst)}/${enc(j.name)}`;
+      } else {
+        const e = new ApiError(xhr.status, j);
+        markField(form, e);
+        status.replaceChildren(errorBox(e));
+      }
+    };
+    xhr.onerror = () => status.replaceChildren(errorBox('the upload failed (connection closed)'));
+    xhr.send(fd);
+  });
+  show(h('h1', {}, 'Deploy a unikernel'), form);
+}
+
+async function pageBlocks() {
+  const status = h('div', { role: 'status', id: 'blocks-status' });
+  const sections = await forEachInstance(async (inst) => {
+    const bs = await api('GET', `/instances/${enc(inst.name)}/blocks`);
+    return h('section', {}, h('h2', {}, inst.name),
+      bs.length === 0 ? h('p', { class: 'muted' }, 'No block devices.') :
+        h('table', {}, h('tr', {}, ['Name', 'Size', 'In use', ''].map((x) => h('th', {}, x))),
+          bs.map((b) => h('tr', {}, h('td', {}, b.name), h('td', {}, `${b.sizeMb} MB`), h('td', {}, b.active ? 'yes' : 'no'),
+            h('td', {}, h('a', { class: 'button', href: `/api/v1/instances/${enc(inst.name)}/blocks/${enc(b.name)}/data` }, 'Download'), ' ',
+              h('button', { class: 'danger', onclick: async () => {
+                if (!confirm(`Destroy block device ${b.name}?`)) return;
+                try {
+                  await api('DELETE', `/instances/${enc(inst.name)}/blocks/${enc(b.name)}`);
+                  route();
+                } catch (e) {
+                  status.replaceChildren(errorBox(e));
+                }
+              } }, 'Destroy'))))));
+  });
+  const form = h('form', { class: 'grid', id: 'block-create' }, csrfField(),
+    h('label', {}, 'Instance'), h('select', { name: 'instance' }, instances.map((i) => h('option', { value: i.name }, i.name))),
+    h('label', {}, 'Name'), h('input', { name: 'name', required: true, placeholder: session.path ? `${session.path}:data` : 'data' }),
+    h('label', {}, 'Size (MB)'), h('input', { name: 'size', type: 'number', min: 1, required: true }),
+    h('label', {}, 'Initial content'), h('input', { name: 'data', type: 'file' }),
+    h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit' }, 'Create')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    markField(form, undefined);
+    const inst = form.elements.instance.value;
+    const name = form.elements.name.value.trim();
+    const file = form.elements.data.files[0];
+    const url = `/api/v1/instances/${enc(inst)}/blocks/${enc(name)}?size=${enc(form.elements.size.value)}`;
+    const headers = { 'x-csrf-token': form.elements.csrf.value };
+    const r = file ? await fetch(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: file })
+      : await fetch(url, { method: 'POST', headers });
+    const j = await r.json();
+    if (r.ok) route();
+    else {
+      const e = new ApiError(r.status, j);
+      markField(form, e);
+      status.replaceChildren(errorBox(e));
+    }
+  });
+  show(h('h1', {}, 'Block devices'), status, ...sections, h('h2', {}, 'Create a block device'), form);
+}
+
+function usageBar(label, used, max, unit) {
+  const pct = max > 0 ? Math.min(100, (used / max) * 100) : used > 0 ? 100 : 0;
+  const fill = h('span', {});
+  fill.style.width = `${pct}%`;
+  return h('tr', {}, h('th', {}, label), h('td', {}, h('span', { class: `bar${pct >= 100 ? ' full' : ''}`, role: 'meter', 'aria-valuenow': used, 'aria-valuemax': max }, fill)),
+    h('td', {}, `${used} of ${max}${unit}`));
+}
+
+async function pagePolicies() {
+  const sections = await forEachInstance(async (inst) => {
+    const ps = await api('GET', `/instances/${enc(inst.name)}/policies`);
+    return h('section', {}, h('h2', {}, inst.name),
+      ps.length === 0 ? h('p', { class: 'muted' }, 'No policies at or below your path.') :
+        ps.map((p) => h('div', { class: 'policy', 'data-path': p.path }, h('h3', {}, p.path || '(root)'),
+          h('table', {},
+            usageBar('Unikernels', p.used.unikernels, p.policy.unikernels, ''),
+            usageBar('Memory', p.used.memory, p.policy.memory, ' MB'),
+            p.policy.block === null ? h('tr', {}, h('th', {}, 'Block storage'), h('td', {}, 'none allowed'), h('td', {})) : usageBar('Block storage', p.used.block, p.policy.block, ' MB'),
+            h('tr', {}, h('th', {}, 'CPU ids'), h('td', {}, `allowed ${p.policy.cpuids.join(', ')}`), h('td', {}, `used ${p.used.cpuids.join(', ') || '–'}`)),
+            h('tr', {}, h('th', {}, 'Bridges'), h('td', {}, `allowed ${p.policy.bridges.join(', ') || '–'}`), h('td', {}, `used ${p.used.bridges.join(', ') || '–'}`))))));
+  });
+  show(h('h1', {}, 'Policies'), ...sections);
+}
+
+async function pageLog() {
+  const inst = h('select', { name: 'instance' }, instances.map((i) => h('option', { value: i.name }, i.name)));
+  const name = h('input', { name: 'name', placeholder: 'all names at or below your path' });
+  const body = h('tbody', { id: 'log-rows' });
+  const state = h('span', { class: 'muted' });
+  const form = h('form', { class: 'grid', id: 'log-filter' }, csrfField(), h('label', {}, 'Instance'), inst, h('label', {}, 'Unikernel'), name,
+    h('div', { class: 'full' }, h('button', { type: 'submit' }, 'Show')));
+  const start = () => {
+    for (const c of cleanups) c();
+    cleanups = [];
+    body.replaceChildren();
+    const q = `count=200${name.value.trim() ? `&name=${enc(name.value.trim())}` : ''}`;
+    stream(`/api/v1/instances/${enc(inst.value)}/log/events?${q}`, {
+      subscribed: () => state.replaceChildren('live'),
+      event: (e) => body.prepend(h('tr', {}, h('td', {}, fmtTime(e.time)), h('td', {}, e.name || '–'), h('td', {}, e.event), h('td', {}, h('code', {}, e.text)))),
+      end: (e) => state.replaceChildren(`ended: ${e.reason}`),
+      error: (e) => state.replaceChildren(h('span', { class: 'error' }, e.error)),
+    });
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    start();
+  });
+  show(h('h1', {}, 'Event log ', state), form, h('table', {}, h('thead', {}, h('tr', {}, ['Time', 'Name', 'Event', 'Details'].map((x) => h('th', {}, x)))), body));
+  start();
+}
+
+async function pageTokens() {
+  const ts = await api('GET', '/tokens');
+  const out = h('div', { role: 'status' });
+  const form = h('form', { class: 'grid', id: 'token-create' }, csrfField(), h('label', {}, 'Label'), h('input', { name: 'label', required: true }),
+    h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit' }, 'Create a token')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const t = await api('POST', '/tokens', { label: form.elements.label.value });
+      out.replaceChildren(h('p', {}, 'Your new token (shown only now): ', h('code', { id: 'new-token' }, t.token)));
+    } catch (e) {
+      out.replaceChildren(errorBox(e));
+    }
+  });
+  show(h('h1', {}, 'API tokens'), h('p', { class: 'muted' }, 'Use as "Authorization: Bearer TOKEN" with the REST API under /api/v1.'),
+    h('table', {}, h('tr', {}, ['Id', 'Label', 'Created', ''].map((x) => h('th', {}, x))),
+      ts.map((t) => h('tr', {}, h('td', {}, h('code', {}, t.id)), h('td', {}, t.label), h('td', {}, fmtTime(t.created)),
+        h('td', {}, h('button', { class: 'danger', onclick: async () => {
+          await api('DELETE', `/tokens/${enc(t.id)}`);
+          route();
+        } }, 'Revoke'))))),
+    h('h2', {}, 'New token'), form, out);
+}
+
+async function pageUsers() {
+  const us = await api('GET', '/users');
+  const out = h('div', { role: 'status', id: 'user-status' });
+  const form = h('form', { class: 'grid', id: 'user-create' }, csrfField(),
+    h('label', {}, 'User name'), h('input', { name: 'name', required: true }),
+    h('label', {}, 'Path'), h('div', {}, h('input', { name: 'path', placeholder: 'acme' }), h('div', { class: 'hint' }, 'the user sees and acts at or below this path (empty: everything)')),
+    h('label', {}, 'Administrator'), h('input', { name: 'admin', type: 'checkbox' }),
+    h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit' }, 'Create user')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    markField(form, undefined);
+    try {
+      const u = await api('POST', '/users', { name: form.elements.name.value.trim(), path: form.elements.path.value.trim(), admin: form.elements.admin.checked });
+      await pageUsers();
+      document.getElementById('user-status').replaceChildren(h('p', {}, `Created ${u.name}; password (shown only now): `, h('code', { id: 'new-password' }, u.password)));
+    } catch (e) {
+      markField(form, e);
+      out.replaceChildren(errorBox(e));
+    }
+  });
+  show(h('h1', {}, 'Users'),
+    h('table', {}, h('tr', {}, ['Name', 'Path', 'Administrator', 'Created', ''].map((x) => h('th', {}, x))),
+      us.map((u) => h('tr', {}, h('td', {}, u.name), h('td', {}, u.path || '(root)'), h('td', {}, u.admin ? 'yes' : 'no'), h('td', {}, fmtTime(u.created)),
+        h('td', {}, u.name === session.user ? '' : h('button', { class: 'danger', onclick: async () => {
+          if (!confirm(`Delete user ${u.name}?`)) return;
+          await api('DELETE', `/users/${enc(u.name)}`);
+          route();
+        } }, 'Delete'))))),
+    h('h2', {}, 'New user'), form, out);
+}
+
+// ------------------------------------------------------------------ routing
+
+async function route() {
+  for (const c of cleanups) c();
+  cleanups = [];
+  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  try {
+    switch (parts[0]) {
+      case '':
+        return await pageList();
+      case 'u':
+        return await pageUnikernel(parts[1], parts[2]);
+      case 'deploy':
+        return pageDeploy();
+      case 'blocks':
+        return await pageBlocks();
+      case 'policies':
+        return await pagePolicies();
+      case 'log':
+        return await pageLog();
+      case 'tokens':
+        return await pageTokens();
+      case 'users':
+        return await pageUsers();
+      default:
+        show(h('h1', {}, 'Not found'));
+    }
+  } catch (e) {
+    show(errorBox(e));
+  }
+}
+
+async function start() {
+  const r = await fetch('/session', { credentials: 'same-origin' });
+  if (!r.ok) {
+    location.href = '/login';
+    return;
+  }
+  session = await r.json();
+  document.getElementById('who').textContent = `${session.user} · ${session.path || 'root'}`;
+  document.querySelector('#logout input[name=csrf]').value = session.csrf;
+  document.getElementById('nav-users').hidden = !session.admin;
+  instances = await api('GET', '/instances');
+  window.addEventListener('hashchange', route);
+  await route();
+}
+
+start();
