@@ -8,6 +8,7 @@ import { command, encodeWire, type Wire } from '../src/core/wire/wire.js';
 import { unwrap } from '../src/core/result.js';
 import { parseName, nameToString } from '../src/core/name.js';
 import { frame, FrameReader } from '../src/core/frame.js';
+import { handlerBundle } from './helpers/tls-peer.js';
 import { CLI_DIR, type Daemon, ask, connect, mkfifo, next, openWriter, payloadText, startDaemon, tempDir, waitFor } from './console-helpers.js';
 
 const nm = (s: string) => unwrap(parseName(s));
@@ -121,6 +122,68 @@ test('console failures: path used instead of name, name used, opening; unknown n
   fs.closeSync(w);
   wsub.close();
   v.close();
+});
+
+/** Gives the console of `name` one line and lets its tender "exit" (end of file): the console becomes inactive. */
+async function inactiveConsole(name: string, line: string): Promise<void> {
+  mkfifo(join(dir, 'fifo', name));
+  const v = await connect(sock);
+  assert.equal(payloadText(await ask(v, add(name))), 'reply empty');
+  v.close();
+  const w = openWriter(join(dir, 'fifo', name));
+  fs.writeSync(w, `${line}\n`);
+  fs.closeSync(w);
+}
+
+async function inactiveAt(path: string, via = sock): Promise<string[]> {
+  const l = await connect(via);
+  const a = await ask(l, listInactive(path));
+  l.close();
+  assert.ok(a.payload.kind === 'reply' && a.payload.value.kind === 'consoles', payloadText(a));
+  return (a.payload.value.value as Parameters<typeof nameToString>[0][]).map(nameToString).sort();
+}
+
+test('list-inactive at acme: leaves out the unikernel :acme (same trie key, root path); subscribe tells acme: from :acme', async () => {
+  await inactiveConsole(':acme', 'root unikernel');
+  await inactiveConsole('acme:db', 'acme unikernel');
+  await inactiveConsole('acme:sub:x', 'deeper');
+  await waitFor('the three inactive', async () => (await inactiveAt(':')).filter((n) => n.includes('acme')).length === 3);
+  assert.deepEqual((await inactiveAt(':')).filter((n) => n.includes('acme')), [':acme', 'acme:db', 'acme:sub:x']);
+  // relative to the queried path; `:acme` (upstream lists it as `:`) is not in acme:
+  assert.deepEqual(await inactiveAt('acme:'), [':db', 'sub:x']);
+  assert.deepEqual(await inactiveAt('acme:sub:'), [':x']);
+  // a subscription is by name: the path acme: is refused, the unikernel :acme is its own console
+  const p = await connect(sock);
+  assert.equal(payloadText(await ask(p, subscribe('acme:', { kind: 'count', value: 5 }))), 'failure path used instead of name');
+  p.close();
+  const u = await connect(sock);
+  const r = await ask(u, subscribe(':acme', { kind: 'count', value: 5 }));
+  assert.equal(payloadText(r), 'string subscribed');
+  const line = await next(u);
+  assert.equal(nameToString(line.header.name), ':acme');
+  assert.equal(consoleLine(line), 'root unikernel');
+  const more = await u.readMessage(200);
+  assert.equal(more.kind, 'error', 'only the one line of :acme (read timed out)');
+  u.close();
+});
+
+test('vmmd_tls_inetd --local --path acme: list-inactive through the handler leaves out :acme', async () => {
+  const local = join(dir, 'local.sock');
+  const logfile = join(dir, 'local.log');
+  const server = net.createServer({ pauseOnConnect: true }, (s) => {
+    const child = spawn(process.execPath, [handlerBundle, '--local', '--path', 'acme', '--tmpdir', dir, '--logfile', logfile], { stdio: [s, s, 'ignore'] });
+    child.on('exit', () => server.emit('handled'));
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(local, r));
+  try {
+    await waitFor('inactive', async () => (await inactiveAt(':')).includes('acme:db'));
+    const handled = new Promise((r) => server.once('handled', r));
+    assert.deepEqual(await inactiveAt('acme:', local), [':db', 'sub:x']);
+    await handled;
+  } finally {
+    server.close();
+  }
 });
 
 test('at most --max-subscribers subscribers per unikernel: the oldest is closed', async () => {

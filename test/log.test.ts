@@ -23,10 +23,15 @@ const stop = (name: string, pid: number, code: number): LogEvent => ({
 });
 const action = (name: string, a: Extract<LogEvent, { kind: 'action' }>['value']['action']): LogEvent => ({ kind: 'action', value: { name: nm(name), action: a } });
 
-test('subscriptions see events at or below their name; root alone sees startup; history by count and since', () => {
+test('subscriptions: a path sees the names inside it, a name what is at or below its trie key; root alone sees startup; history by count and since', () => {
   assert.ok(subscriptionMatches(nm('dept:'), start('dept:web', 1)));
   assert.ok(subscriptionMatches(nm(':dept'), start('dept:web', 1)), ':dept has the trie key of dept:');
   assert.ok(!subscriptionMatches(nm('dept:'), start('other:web', 1)));
+  // a path covers the names whose path is in it: not the unikernel :dept of the same trie key
+  assert.ok(!subscriptionMatches(nm('dept:'), start(':dept', 1)), ':dept is not inside dept:');
+  assert.ok(!subscriptionMatches(nm('dept:sub:'), start('dept:sub', 1)), 'dept:sub is not inside dept:sub:');
+  assert.ok(subscriptionMatches(nm('dept:'), action('dept:', { kind: 'policy_add', value: null })));
+  assert.ok(subscriptionMatches(nm(':dept'), start(':dept', 1)), 'a name covers itself');
   assert.ok(subscriptionMatches(nm(':'), { kind: 'startup', value: null }));
   assert.ok(!subscriptionMatches(nm('dept:'), { kind: 'startup', value: null }));
   const entries: SequencedEntry[] = [0, 1, 2, 3, 4].map((i) => ({ seq: BigInt(i), entry: { timestamp: i * 1000, event: start(i % 2 ? 'a:x' : 'b:x', i) } }));
@@ -158,6 +163,36 @@ test('vmmd_log survives kill -9 with a torn last record, and rotation keeps numb
     assert.equal(seqs[2], 42n, 'the second startup is 41');
     const printed = execFileSync(process.execPath, [join(CLI_DIR, 'vmmd_log.js'), '--read-only', '--logfile', logfile]).toString().trim().split('\n');
     assert.match(printed[printed.length - 1], /^42 .* t:after started pid 1/);
+  } finally {
+    await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vmmd_log: a subscription to the path dept: does not get the events of the unikernel :dept (same trie key, root path)', async () => {
+  const dir = tempDir('alb-log-');
+  const sock = join(dir, 'util', 'log.sock');
+  const d = await startDaemon('vmmd_log', ['--tmpdir', dir, '--logfile', join(dir, 'albatross')], sock);
+  try {
+    const sender = new LogSender(dir);
+    for (const e of [start(':dept', 1), start('dept:web', 2), action('dept:', { kind: 'policy_add', value: null }), start('dept:sub:x', 3), stop(':dept', 1, 0)]) {
+      assert.ok((await sender.send(e)).ok);
+    }
+    /** History then live: the names of the subscription's events up to the live marker (a destroy of `marker`). */
+    const seen = async (sub: string, marker: string): Promise<string[]> => {
+      const got: LogEntry[] = [];
+      const s = unwrap(await subscribeLog(dir, nm(sub), { kind: 'count', value: -1 }, (e) => got.push(e)));
+      assert.ok((await sender.send(action(marker, { kind: 'destroy', value: null }))).ok);
+      const named = () => got.map((e) => nameToString((e.event as { value: { name: Parameters<typeof nameToString>[0] } }).value.name));
+      await waitFor('the live marker', () => named().includes(marker));
+      s.close();
+      return named().filter((n) => !/:end\d$/.test(n));
+    };
+    assert.deepEqual(await seen('dept:', 'dept:end1'), ['dept:web', 'dept:', 'dept:sub:x']);
+    assert.deepEqual(await seen('dept:sub:', 'dept:sub:end2'), ['dept:sub:x']);
+    // a name: itself and, as upstream's trie, what is below its key
+    assert.deepEqual(await seen(':dept', 'dept:end3'), [':dept', 'dept:web', 'dept:', 'dept:sub:x', ':dept']);
+    sender.close();
   } finally {
     await d.stop();
     fs.rmSync(dir, { recursive: true, force: true });

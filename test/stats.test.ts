@@ -151,3 +151,37 @@ test('vmmd_stats: stats initial to vmmd, add over the inverted connection, data 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('vmmd_stats: a subscription to the path dept: does not get the statistics of the unikernel :dept (same trie key, root path)', async () => {
+  const dir = tempDir('alb-stats-');
+  fs.mkdirSync(join(dir, 'util'));
+  const vmmd = await fakeVmmd(join(dir, 'util', 'vmmd.sock'));
+  const d = await startDaemon('vmmd_stats', ['--tmpdir', dir, '--interval-ms', '100'], join(dir, 'util', 'stat.sock'));
+  try {
+    await waitFor('stats initial', () => vmmd.conns.length === 1);
+    const v = vmmd.conns[0];
+    // every round samples the unikernels in this order: :dept before dept:net
+    assert.equal(payloadText(await ask(v, add(':dept', process.pid, [], 1n))), 'string added');
+    assert.equal(payloadText(await ask(v, add('dept:net', process.pid, [], 2n))), 'string added');
+    const sock = join(dir, 'util', 'stat.sock');
+    const received = async (sub: string, n: number): Promise<string[]> => {
+      const c = await connect(sock);
+      assert.equal(payloadText(await ask(c, subscribe(sub))), 'string subscribed');
+      const names: string[] = [];
+      for (let i = 0; i < n; i++) names.push(nameToString((await next(c)).header.name));
+      c.close();
+      return names;
+    };
+    // the root sees both (full names); over three messages a leak would show :dept (as `:`)
+    assert.deepEqual(new Set(await received(':', 4)), new Set([':dept', 'dept:net']));
+    assert.deepEqual(await received('dept:', 3), [':net', ':net', ':net']);
+    // a subscription to the name :dept gets :dept and, as upstream, what is below its trie key
+    assert.deepEqual(new Set(await received(':dept', 4)), new Set([':dept', 'dept:net']));
+    assert.deepEqual(await received('dept:net', 2), [':net', ':net']);
+  } finally {
+    await d.stop();
+    for (const c of vmmd.conns) c.close();
+    vmmd.server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -14,7 +14,7 @@
  * - an entry without ring exists only while it has subscribers.
  * Methods return the subscribers the caller must close.
  */
-import { type Name, type Path, nameIsBelow, nameToString, pathToString, relativeName } from '../core/name.js';
+import { type Name, type Path, nameIsWithin, nameToString, pathToString, relativeName } from '../core/name.js';
 import { limits } from '../core/limits.js';
 import { Ring } from './ring.js';
 
@@ -174,11 +174,15 @@ export class ConsoleRegistry<S> {
     if (e.ring === undefined && e.subscribers.length === 0) this.entries.delete(e.key);
   }
 
-  /** `console list-inactive` at path `p`: inactive entries with a ring below it, relative names. */
+  /**
+   * `console list-inactive` at path `p`: inactive entries with a ring whose path is `p` or
+   * below it, relative names. The unikernel `:dept` is not in `dept:` (it only shares the
+   * trie key), so a tenant of `dept` does not see it.
+   */
   listInactive(p: Path): Name[] {
     const out: Name[] = [];
     for (const e of this.entries.values()) {
-      if (!e.active && e.ring !== undefined && nameIsBelow(e.name, p)) out.push(relativeName(e.name, p));
+      if (!e.active && e.ring !== undefined && nameIsWithin(e.name, p)) out.push(relativeName(e.name, p));
     }
     return out;
   }

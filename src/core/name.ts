@@ -139,3 +139,13 @@ export const blockName = (unikernel: Name, dev: Label): Name => ({ path: unikern
 export function appendName(base: Path, n: Name): Name {
   return n.label === undefined ? { path: [...base, ...n.path] } : { path: [...base, ...n.path], label: n.label };
 }
+
+/**
+ * Does a subscription (stats, log) to `sub` cover the name `n`? A subscription to a path
+ * covers the names inside it (nameIsWithin: `:team` is not inside `team:`); one to a name
+ * with a label covers that name and what is below its trie key, as upstream (`:team`
+ * covers `:team` and `team:web`).
+ */
+export function subscriptionCovers(sub: Name, n: Name): boolean {
+  return isPath(sub) ? nameIsWithin(n, sub.path) : nameIsBelow(n, nameKey(sub));
+}

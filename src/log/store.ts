@@ -4,7 +4,7 @@
  * form of entries for `--read-only`.
  */
 import { type Time, formatGeneralizedTime } from '../core/asn.js';
-import { type Name, nameIsBelow, nameKey, nameToString } from '../core/name.js';
+import { type Name, isPath, nameToString, subscriptionCovers } from '../core/name.js';
 import { type LogEntry, type LogEvent, describeLogAction, logEventName, readLogFile } from '../core/wire/log.js';
 import type { SinceCount } from '../core/wire/console.js';
 
@@ -15,15 +15,16 @@ export interface SequencedEntry {
 }
 
 /**
- * Does a subscription to `sub` see event `e`? Events about a name: when the name is at
- * or below the subscription's trie key; events about no name (startup, hup): only the
- * root subscription.
+ * Does a subscription to `sub` see event `e`? Events about a name: a subscription to a
+ * path sees the names whose path is that path or below it (not the unikernel `:dept` for
+ * `dept:`, although it has the trie key of `dept:`), one to a name sees that name and
+ * what is below its trie key (subscriptionCovers); events about no name (startup, hup):
+ * only the root subscription.
  */
 export function subscriptionMatches(sub: Name, e: LogEvent): boolean {
   const n = logEventName(e);
-  const key = nameKey(sub);
-  if (n === undefined) return key.length === 0;
-  return nameIsBelow(n, key);
+  if (n === undefined) return isPath(sub) && sub.path.length === 0;
+  return subscriptionCovers(sub, n);
 }
 
 /** The history a new subscriber gets: matching entries, the last n (negative = all) or those at or after a time. */

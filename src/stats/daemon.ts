@@ -2,12 +2,12 @@
  * vmmd_stats (SEMANTICS.md §8, WIRE.md §2.3, §2.6): learns the tender pid and taps of
  * every running unikernel from vmmd (over the inverted connection it opens with `stats
  * initial`) or from clients, and sends each subscriber `data statistics` every interval
- * for the unikernels at or below its name. Linux only for now.
+ * for the unikernels it covers (subscriptionCovers). Linux only for now.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { type Name, nameKey, nameToString, pathIsPrefix, relativeName, root } from '../core/name.js';
+import { type Name, nameToString, relativeName, root, subscriptionCovers } from '../core/name.js';
 import { limits } from '../core/limits.js';
 import { type Result, err } from '../core/result.js';
 import type { Header } from '../core/wire/common.js';
@@ -38,7 +38,6 @@ interface Unikernel {
 interface Subscriber {
   conn: FramedConn;
   name: Name;
-  key: string[];
   version: number;
   closed: boolean;
 }
@@ -209,7 +208,7 @@ export class StatsDaemon {
   }
 
   private async subscribe(conn: FramedConn, h: Header): Promise<void> {
-    const s: Subscriber = { conn, name: h.name, key: nameKey(h.name), version: h.version, closed: false };
+    const s: Subscriber = { conn, name: h.name, version: h.version, closed: false };
     try {
       await conn.writeMessage(replyString(h, 'subscribed'));
     } catch {
@@ -225,8 +224,8 @@ export class StatsDaemon {
   sample(): void {
     if (this.subscribers.size === 0) return;
     for (const [key, u] of [...this.unikernels]) {
-      const uk = nameKey(u.name);
-      const subs = [...this.subscribers].filter((s) => !s.closed && pathIsPrefix(s.key, uk));
+      // a subscription to `dept:` covers the names whose path is in `dept`, not `:dept`
+      const subs = [...this.subscribers].filter((s) => !s.closed && subscriptionCovers(s.name, u.name));
       if (subs.length === 0) continue;
       const d = gather(u, this.procRoot, this.sysRoot, this.o.clockTicks ?? 100);
       if (!d.ok) {
