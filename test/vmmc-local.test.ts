@@ -211,7 +211,8 @@ test('stats and log against the real vmmd_stats and vmmd_log', async () => {
   const log = await streamUntil(['log', '--count', '100'], /start :st pid \d+/);
   assert.match(log, /^\d{4}-\d\d-\d\dT\S+ startup\n/m);
   await L(['destroy', 'st']);
-  const stop = await streamUntil(['log', '-n', 'st', '--count', '5'], /stop :st pid \d+ signal/);
+  // destroy's SIGTERM is -11 on the wire (OCaml's number) and shown by its name
+  const stop = await streamUntil(['log', '-n', 'st', '--count', '5'], /stop :st pid \d+ SIGTERM\n/);
   assert.doesNotMatch(stop, /startup/, 'log -n st shows only the events of st');
 });
 
@@ -236,9 +237,10 @@ const stats: StatsData = {
     outblock: 0n, msgsnd: 0n, msgrcv: 0n, nsignals: 0n, nvcsw: 3n, nivcsw: 4n,
   },
   ifdata: [],
+  kinfoMem: { vsize: 123456789n, rss: 2048n, tsize: 1n, dsize: 2n, ssize: 2n, runtime: 1n, cow: 0, start: { seconds: 1n, microseconds: 0 } },
 };
 
-test('stats streams every data message until the daemon closes', async () => {
+test('stats streams every data message until the daemon closes; memory is labelled in pages (not KB) and bytes', async () => {
   const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
   let seen: Wire | undefined;
   const srv = await peer(path.join(dir, 'util', 'stat.sock'), async (c) => {
@@ -254,10 +256,10 @@ test('stats streams every data message until the daemon closes', async () => {
   await close(srv);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(seen && encodeWire(seen), encodeWire(command(nm('a:'), { kind: 'stats', value: { kind: 'subscribe', value: null } })));
-  assert.equal(r.stdout, 'subscribed\n' + 'a:web utime 1.000500s stime 1.000500s maxrss 2048 KB\n'.repeat(2));
+  assert.equal(r.stdout, 'subscribed\n' + 'a:web utime 1.000500s stime 1.000500s maxrss 2048 pages\n  memory rss 2048 pages vsize 123456789 bytes\n'.repeat(2));
 });
 
-test('log subscribes at log.sock and prints the events', async () => {
+test('log subscribes at log.sock and prints the events; signals (OCaml numbers on the wire) by name', async () => {
   const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
   let got: unknown;
   const srv = await peer(path.join(dir, 'util', 'log.sock'), async (c) => {
@@ -268,6 +270,9 @@ test('log subscribes at log.sock and prints the events', async () => {
     await c.write(encodeLogWire(logMessage.replyEmpty(m.header)));
     const t = Date.UTC(2024, 0, 31, 12);
     await c.write(encodeLogWire(logMessage.data(makeHeader(nm('web')), t, { kind: 'unikernel_stop', value: { name: nm('web'), pid: 42, status: { kind: 'exit', value: 3 } } })));
+    for (const status of [{ kind: 'signal' as const, value: -11 }, { kind: 'signal' as const, value: -7 }, { kind: 'stopped' as const, value: -16 }, { kind: 'signal' as const, value: 40 }]) {
+      await c.write(encodeLogWire(logMessage.data(makeHeader(nm('web')), t, { kind: 'unikernel_stop', value: { name: nm('web'), pid: 42, status } })));
+    }
     await c.write(encodeLogWire(logMessage.data(makeHeader(nm(':')), t, { kind: 'startup', value: null })));
     c.close();
   });
@@ -275,7 +280,10 @@ test('log subscribes at log.sock and prints the events', async () => {
   await close(srv);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(got, { kind: 'command', value: { kind: 'subscribe', value: { kind: 'since', value: Date.UTC(2024, 0, 31) } } });
-  assert.equal(r.stdout, '2024-01-31T12:00:00Z stop :web pid 42 exit 3\n2024-01-31T12:00:00Z startup\n');
+  assert.equal(r.stdout, [
+    'stop :web pid 42 exit 3', 'stop :web pid 42 SIGTERM', 'stop :web pid 42 SIGKILL', 'stop :web pid 42 stopped SIGSTOP',
+    'stop :web pid 42 signal 40', 'startup',
+  ].map((l) => `2024-01-31T12:00:00Z ${l}\n`).join(''));
 });
 
 test('a malformed answer or a connection closed mid-frame is a communication failure (121), one line', async () => {

@@ -13,6 +13,7 @@ import type { BlockDeviceInfo } from '../core/wire/block.js';
 import type { StatsData } from '../core/wire/stats.js';
 import { formatMac } from '../core/unikernel.js';
 import { cpuidSet, stringSet } from '../core/policy.js';
+import { describeSignal } from '../core/signals.js';
 
 export interface Style {
   colour: boolean;
@@ -77,8 +78,10 @@ function blockText(s: Style, xs: BlockDeviceInfo[]): string {
 function statsText(name: Name, d: StatsData): string {
   const r = d.resourceUsage;
   const tv = (t: { seconds: bigint; microseconds: number }): string => `${t.seconds}.${String(t.microseconds).padStart(6, '0')}s`;
-  const lines = [`${nameToString(name)} utime ${tv(r.utime)} stime ${tv(r.stime)} maxrss ${r.maxrss} KB`];
-  if (d.kinfoMem) lines.push(`  memory rss ${d.kinfoMem.rss} vsize ${d.kinfoMem.vsize}`);
+  // vmmd_stats on Linux fills maxrss with the resident set in pages (/proc/PID/stat field 24);
+  // upstream on FreeBSD sends getrusage's kilobytes. kinfo_mem: rss in pages, vsize in bytes.
+  const lines = [`${nameToString(name)} utime ${tv(r.utime)} stime ${tv(r.stime)} maxrss ${r.maxrss} pages`];
+  if (d.kinfoMem) lines.push(`  memory rss ${d.kinfoMem.rss} pages vsize ${d.kinfoMem.vsize} bytes`);
   for (const i of d.ifdata) {
     lines.push(`  ${i.bridge} in ${i.inputPackets} pkts ${i.inputBytes} B, out ${i.outputPackets} pkts ${i.outputBytes} B, drops ${i.inputDropped}/${i.outputDropped}`);
   }
@@ -178,7 +181,9 @@ function eventText(e: LogEvent): string {
       return `start ${nameToString(e.value.name)} pid ${e.value.pid}`;
     case 'unikernel_stop': {
       const st = e.value.status;
-      return `stop ${nameToString(e.value.name)} pid ${e.value.pid} ${st.kind} ${st.value}`;
+      // signal numbers on the wire are OCaml's (SIGTERM = -11): shown by name
+      const how = st.kind === 'exit' ? `exit ${st.value}` : st.kind === 'signal' ? describeSignal(st.value) : `stopped ${describeSignal(st.value)}`;
+      return `stop ${nameToString(e.value.name)} pid ${e.value.pid} ${how}`;
     }
     case 'action':
       return `${nameToString(e.value.name)} ${describeLogAction(e.value.action)}`;
