@@ -216,6 +216,27 @@ test('stats and log against the real vmmd_stats and vmmd_log', async () => {
   assert.doesNotMatch(stop, /startup/, 'log -n st shows only the events of st');
 });
 
+test('a reader that closes the pipe early (`vmmc_local info | head`) ends the output quietly: exit 0, nothing on stderr', async () => {
+  // about 200 KB of info (boot arguments): more than a pipe holds, so the writer meets the closed pipe
+  const img = path.join(d.root, 'big.spt');
+  fs.writeFileSync(img, solo5Image());
+  const big = Array.from({ length: 10 }, (_, i) => `--arg=--x${i}=${'a'.repeat(20_000)}`);
+  const r = await L(['create', 'big', img, '--arg=--solo5:quiet', '--arg=--sleep', ...big]);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    // a real shell pipe (64 KiB), as the operator types it; the client's stderr and exit code are kept
+    const script = 'node "$1" info --tmpdir "$2" 2>"$3" | head -c 100 >/dev/null; echo "${PIPESTATUS[0]}"';
+    const errFile = path.join(d.root, 'epipe.err');
+    const code = await new Promise<string>((resolve) => {
+      execFile('bash', ['-c', script, 'sh', CLIENT, d.tmpdir, errFile], { env: { ...process.env, NO_COLOR: '1', PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` } }, (_e, stdout) => resolve(stdout.trim()));
+    });
+    assert.equal(fs.readFileSync(errFile, 'utf8'), '');
+    assert.equal(code, '0');
+  } finally {
+    await L(['destroy', 'big']);
+  }
+});
+
 // ------------------------------------------------------------------ peers
 
 /** A daemon stand-in on a Unix socket: `serve` gets each connection. */

@@ -167,6 +167,8 @@ export function die(binary: string, code: number, msg: string): never {
 /**
  * Runs a program's main function: usage errors exit 124 with a hint, any other
  * exception is one line on stderr and exit 125 (ALBATROSS_DEBUG=1 shows the stack).
+ * When the reader of standard output goes away (EPIPE) the program exits at once,
+ * quietly, with the exit code set so far (0 if none).
  */
 export function runMain(binary: string, main: () => Promise<number | void> | number | void): void {
   const crash = (e: unknown): never => {
@@ -176,6 +178,11 @@ export function runMain(binary: string, main: () => Promise<number | void> | num
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
+  // a reader that goes away (`vmmc_local info | head`) ends the output quietly, not in an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    crash(e);
+  });
   Promise.resolve()
     .then(main)
     .then((code) => {
