@@ -109,11 +109,13 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   // without --output: $TMPDIR/<name>.<time>
   r = await L(['get', 'hello', '--compression-level', '9']);
   const file = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(r.stdout)?.[1];
-  assert.ok(file && path.basename(file).startsWith(':hello.20') && path.dirname(file) === d.root, r.stdout);
+  // no colons in the default name: the label, then the time in ISO 8601 basic format
+  assert.ok(file && /^hello\.\d{8}T\d{6}Z$/.test(path.basename(file)) && path.dirname(file) === d.root, r.stdout);
   assert.deepEqual(fs.readFileSync(file), fs.readFileSync(img));
 
+  // vmmd answers upstream's "created unikernel"; the client says what happened
   r = await L(['restart', 'hello']);
-  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n']);
+  assert.deepEqual([r.code, r.stdout], [0, 'restarted unikernel\n']);
   r = await L(['destroy', 'hello']);
   assert.deepEqual([r.code, r.stdout], [0, 'destroyed unikernel\n']);
   r = await L(['destroy', 'hello']);
@@ -138,6 +140,12 @@ test('set-block streams a file (plain and compressed), dump-block gets it back; 
     const back = fs.readFileSync(out);
     assert.deepEqual(back.subarray(0, data.length), data);
   }
+  // without --output: $TMPDIR/<name>.<time>, no colons
+  const dumped = await L(['dump-block', 'storage']);
+  assert.equal(dumped.code, 0, dumped.stderr);
+  const dumpFile = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(dumped.stdout)?.[1];
+  assert.ok(dumpFile && /^storage\.\d{8}T\d{6}Z$/.test(path.basename(dumpFile)) && path.dirname(dumpFile) === d.root, dumped.stdout);
+  fs.rmSync(dumpFile);
   fs.writeFileSync(src, Buffer.alloc(5 * 1024 * 1024, 1));
   const r = await L(['set-block', 'storage', src]);
   assert.deepEqual([r.code, r.stderr], [117, 'vmmc_local: failure: stream exceeds size\n']);
@@ -159,6 +167,9 @@ test('inspect-dump and extract-dump read the state file vmmd wrote', async () =>
   r = await L(['extract-dump', 'keep', '--dbdir', d.dbdir, '--output', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(fs.readFileSync(out), fs.readFileSync(img));
+  r = await L(['extract-dump', 'keep', '--dbdir', d.dbdir]);
+  const extracted = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(r.stdout)?.[1];
+  assert.ok(extracted && /^keep\.\d{8}T\d{6}Z$/.test(path.basename(extracted)), r.stdout);
   r = await L(['extract-dump', 'other', '--dbdir', d.dbdir]);
   assert.equal(r.code, 123, r.stderr);
   assert.match(r.stderr, /no unikernel :other in /);
@@ -214,6 +225,24 @@ test('stats and log against the real vmmd_stats and vmmd_log', async () => {
   // destroy's SIGTERM is -11 on the wire (OCaml's number) and shown by its name
   const stop = await streamUntil(['log', '-n', 'st', '--count', '5'], /stop :st pid \d+ SIGTERM\n/);
   assert.doesNotMatch(stop, /startup/, 'log -n st shows only the events of st');
+});
+
+test('console shows backslashes as the unikernel printed them (the Solo5 banner), not doubled', async () => {
+  const img = path.join(d.root, 'banner.spt');
+  fs.writeFileSync(img, solo5Image());
+  const r = await L(['create', 'banner', img, '--arg=--sleep']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    const c = spawn(process.execPath, [CLIENT, 'console', 'banner', '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await until('the banner', () => out.includes('Bindings version'));
+    c.kill();
+    assert.match(out, /^:banner \S+ \\__ \\ \(   \| \| \(   \|  \) \|$/m);
+    assert.match(out, /^:banner \S+ ____\/\\___\/ _\|\\___\/____\/$/m);
+  } finally {
+    await L(['destroy', 'banner']);
+  }
 });
 
 test('a reader that closes the pipe early (`vmmc_local info | head`) ends the output quietly: exit 0, nothing on stderr', async () => {

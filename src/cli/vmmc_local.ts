@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, buildRequest, fixAddName } from '../client/commands.js';
 import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
-import { type Style, describeLogMessage, hexdump, logMessageJson, rfc3339 } from '../client/output.js';
+import { type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
 import { connectUnix } from '../transport/conn.js';
 import { command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
 import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
@@ -30,7 +30,8 @@ const spec: CliSpec = {
     'console.sock, stat.sock, log.sock), and prints the answers: tables for info, policy and',
     'block, console lines with non-printable characters escaped, one JSON document per message',
     'with --json. console, stats and log print until the connection ends. get and dump-block',
-    'write to $TMPDIR/<name>.<time> (or --output). --socket - prints the encoded message instead.',
+    'write to $TMPDIR/<name>.<time>, e.g. dept_web.20240131T120000Z (or --output).',
+    '--socket - prints the encoded message instead.',
     '',
     'Subcommands:',
     ...Object.entries(SUBCOMMANDS).map(([s, d]) => `  ${`${s} ${d.args.join(' ')}`.padEnd(30)}${d.help}`),
@@ -145,7 +146,7 @@ async function main(): Promise<number> {
       } catch (e) {
         die(BINARY, EXIT.other, `cannot uncompress the image of ${nameToString(req.name)}: ${(e as Error).message}`);
       }
-      const target = (o.output as string | undefined) ?? path.join(process.env.TMPDIR || '/tmp', `${nameToString(req.name)}.${rfc3339(Date.now())}`);
+      const target = (o.output as string | undefined) ?? path.join(process.env.TMPDIR || '/tmp', downloadFileName(req.name, Date.now()));
       try {
         fs.writeFileSync(target, img, { mode: 0o600 });
       } catch (e) {

@@ -95,6 +95,15 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
   'extract-dump': { args: ['NAME'], opts: ['file'], help: 'write the image of one unikernel from the state file' },
 };
 
+/**
+ * The positional arguments of a subcommand for a destination: a request (`csr`) carries
+ * no data, so set-block takes no FILE there (the data goes with `vmmc_remote --data FILE`).
+ */
+export function subcommandArgs(sub: string, dest: Destination): string[] {
+  const a = SUBCOMMANDS[sub]?.args ?? [];
+  return dest === 'csr' && sub === 'set-block' ? a.filter((x) => x !== 'FILE') : a;
+}
+
 /** Subcommands that send a command (not the state-file tools, not log). */
 export const commandSubcommands = (): string[] => Object.keys(SUBCOMMANDS).filter((s) => !['inspect-dump', 'extract-dump', 'log'].includes(s));
 
@@ -298,8 +307,12 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
   for (const k of COMMAND_OPTIONS.map((x) => x.name)) {
     if (given(o, k) && !spec.opts.includes(k)) return usage(`--${k === 'add-name' ? 'no-add-name' : k} does not apply to ${sub}`);
   }
-  if (args.length < spec.args.length) return usage(`${sub}: missing argument ${spec.args[args.length]}`);
-  if (args.length > spec.args.length) return usage(`${sub}: unexpected argument ${JSON.stringify(args[spec.args.length])}`);
+  const want = subcommandArgs(sub, dest);
+  if (args.length < want.length) return usage(`${sub}: missing argument ${want[args.length]}`);
+  if (args.length > want.length) {
+    const why = dest === 'csr' && sub === 'set-block' ? ' (a request carries no data: give FILE to vmmc_remote --data)' : '';
+    return usage(`${sub}: unexpected argument ${JSON.stringify(args[want.length])}${why}`);
+  }
   switch (sub) {
     case 'info': {
       const n = optName(o);
@@ -416,7 +429,8 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
       if (!n.ok) return n;
       const l = compressionLevel(o, dest);
       if (!l.ok) return l;
-      return one(n.value, { kind: 'block', value: { kind: 'set', value: l.value > 0 } }, { file: args[1], level: l.value });
+      const set: Command = { kind: 'block', value: { kind: 'set', value: l.value > 0 } };
+      return dest === 'csr' ? one(n.value, set) : one(n.value, set, { file: args[1], level: l.value });
     }
     case 'dump-block': {
       const n = nameArg('NAME', args[0]);
