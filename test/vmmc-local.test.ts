@@ -125,6 +125,28 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   assert.match(r.stdout, /:hello/);
 });
 
+test('a name that finds nothing while a path of that name does gets a note (-n dept versus -n dept:); invalid names say the rule', async () => {
+  const img = path.join(d.root, 'dweb.spt');
+  fs.writeFileSync(img, solo5Image());
+  let r = await L(['create', 'dept:web', img, '--arg=--solo5:quiet', '--arg=--sleep']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    r = await L(['info', '-n', 'dept']);
+    assert.deepEqual([r.code, r.stdout], [0, 'no unikernels\n']);
+    assert.equal(r.stderr, 'vmmc_local: note: :dept is a name and has no unikernel; the path dept: has 1 unikernel below it: use -n dept:\n');
+    r = await L(['info', '-n', 'dept:']);
+    assert.match(r.stdout, /\n:web +solo5 /);
+    assert.equal(r.stderr, '');
+    r = await L(['info', '-n', 'nosuch']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'no unikernels\n', ''], 'no note when the path is empty too');
+  } finally {
+    await L(['destroy', 'dept:web']);
+  }
+  r = await L(['destroy', 'Foo_bar']);
+  assert.equal(r.code, 124);
+  assert.equal(r.stderr, 'vmmc_local: NAME "Foo_bar": invalid name: label "Foo_bar" contains "_" (a label is 1 to 63 characters of a-z, A-Z, 0-9, "-" and ".", not starting with "-"; labels are separated by ":") (see vmmc_local --help)\n');
+});
+
 test('set-block streams a file (plain and compressed), dump-block gets it back; too much data is refused', async () => {
   const data = Buffer.alloc(3 * 1024 * 1024 + 17);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7919) >>> 8;

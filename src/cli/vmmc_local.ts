@@ -5,15 +5,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { Writable } from 'node:stream';
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, buildRequest, fixAddName } from '../client/commands.js';
 import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
 import { type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
 import { connectUnix } from '../transport/conn.js';
-import { command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
+import { type Command, command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
 import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
 import { decodeState } from '../core/wire/state.js';
-import { nameEqual, nameToString } from '../core/name.js';
+import { type Name, nameEqual, nameToString } from '../core/name.js';
 import { stateToJson } from '../inspect/inspect.js';
 import { formatPolicy } from '../core/policy.js';
 
@@ -209,11 +210,52 @@ async function main(): Promise<number> {
     const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
     const c = await connectUnix(sock);
     if (!c.ok) die(BINARY, EXIT.connect, c.error);
-    const code = await runStep(c.value, s, session);
+    // info and block with a name (`-n acme`) that find nothing: is there a path of that name?
+    const empty = EMPTY_LISTING[sub];
+    const probe = empty !== undefined && !json && o.name !== undefined && s.name.label !== undefined;
+    let printed = '';
+    const out = probe ? new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        printed += chunk.toString();
+        process.stdout.write(chunk, cb);
+      },
+    }) : process.stdout;
+    const code = await runStep(c.value, s, probe ? { ...session, stdout: out } : session);
     c.value.close();
     if (code !== EXIT.ok) return code;
+    if (probe && printed === empty) await pathHint(sock, s.name, s.command);
   }
   return EXIT.ok;
+}
+
+/** What info and block print when they find nothing. */
+const EMPTY_LISTING: Record<string, string> = { info: 'no unikernels\n', block: 'no block devices\n' };
+
+/**
+ * `-n acme` asks for the unikernel `:acme`; what lives below the path `acme:` is asked for
+ * with `-n acme:`. When the name finds nothing but the path does, say so on stderr.
+ */
+async function pathHint(sock: string, name: Name, cmd: Command): Promise<void> {
+  const asPath: Name = { path: [...name.path, name.label as string] };
+  const c = await connectUnix(sock);
+  if (!c.ok) return;
+  try {
+    await c.value.writeMessage(command(asPath, cmd));
+    const m = await c.value.readMessage(5000);
+    if (m.kind !== 'message' || m.wire.payload.kind !== 'reply') return;
+    const r = m.wire.payload.value;
+    const n = r.kind === 'unikernel_info' || r.kind === 'unikernel_info_v5' || r.kind === 'unikernel_info_v4' || r.kind === 'block_devices' ? r.value.length : 0;
+    if (n === 0) return;
+    const text = nameToString(asPath);
+    const what = r.kind === 'block_devices' ? 'block device' : 'unikernel';
+    process.stderr.write(
+      `${BINARY}: note: ${nameToString(name)} is a name and has no ${what}; the path ${text} has ${n} ${what}${n === 1 ? '' : 's'} below it: use -n ${text}\n`,
+    );
+  } catch {
+    // a hint only
+  } finally {
+    c.value.close();
+  }
 }
 
 runMain(BINARY, main);

@@ -122,14 +122,35 @@ function given(o: Opts, k: string): boolean {
   return !(Array.isArray(v) && v.length === 0);
 }
 
+/** The rule of labels, for messages (src/core/name.ts). */
+const LABEL_RULE = 'a label is 1 to 63 characters of a-z, A-Z, 0-9, "-" and ".", not starting with "-"; labels are separated by ":"';
+
+/** What is wrong with the first bad label of a name or path text, e.g. `label "Foo_bar" contains "_"`. */
+export function labelProblem(s: string): string {
+  const pieces = s.split(':');
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i];
+    if (p === '') {
+      if (i === 0 || i === pieces.length - 1) continue;
+      return 'an empty label ("::")';
+    }
+    const bad = [...p].find((c) => !/[a-zA-Z0-9.-]/.test(c));
+    if (bad !== undefined) return `label ${JSON.stringify(p)} contains ${JSON.stringify(bad)}`;
+    if (p.startsWith('-')) return `label ${JSON.stringify(p)} starts with "-"`;
+    if (p.length > 63) return `label ${JSON.stringify(p.slice(0, 20))}... is longer than 63 characters`;
+  }
+  return 'not a name';
+}
+
 function nameArg(what: string, s: string): Result<Name, BuildError> {
   const n = parseName(s);
-  return n.ok ? n : usage(`${what} ${JSON.stringify(s)}: ${n.error}`);
+  if (n.ok) return n;
+  return usage(s === '' ? `${what}: empty name` : `${what} ${JSON.stringify(s)}: invalid name: ${labelProblem(s)} (${LABEL_RULE})`);
 }
 function pathArg(what: string, s: string | undefined): Result<Path, BuildError> {
   if (s === undefined) return ok([]);
   const p = parsePath(s);
-  return p.ok ? p : usage(`${what} ${JSON.stringify(s)}: ${p.error}`);
+  return p.ok ? p : usage(`${what} ${JSON.stringify(s)}: invalid path: ${labelProblem(s)} (${LABEL_RULE})`);
 }
 function optName(o: Opts): Result<Name, BuildError> {
   const s = str(o, 'name');
