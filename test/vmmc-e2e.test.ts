@@ -135,3 +135,9 @@ test('set-block by request: vmmp_request set-block NAME takes no FILE (a request
   r = await bistro(['destroy-block', 'disk']);
   assert.equal(r.code, 0, r.stderr);
 });
+
+test('vmmc_bistro defaults to the files of `vmmp_ca generate ca`: cacert.pem and ca.key', async () => {
+  const r = await run('vmmc_bistro', ['info', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^(no unikernels|NAME +TYPE)/);
+});

@@ -31,8 +31,8 @@ const spec: CliSpec = {
   ].join('\n'),
   options: [
     { name: 'destination', alias: 'd', type: 'string', arg: 'HOST[:PORT]', help: 'the TLS endpoint (port 1025 if absent); "-" prints the chain.' },
-    { name: 'ca', type: 'string', arg: 'FILE', default: 'ca.pem', help: 'the signing CA certificate (and its chain).' },
-    { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca.' },
+    { name: 'ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'the signing CA certificate (and its chain); `vmmp_ca generate NAME` writes cacert.pem.' },
+    { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca; `vmmp_ca generate NAME` writes NAME.key.' },
     { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
     { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
