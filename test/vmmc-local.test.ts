@@ -210,15 +210,34 @@ test('--socket - prints the message upstream sends, as a hexdump', async () => {
   assert.match(lines[1], /^00000000  30 /);
 });
 
-test('connect errors name the socket and the daemon; exit 122', async () => {
+test('connect errors name the socket and the daemon and how to choose the runtime directory; exit 122', async () => {
   const r = await client(['info', '--tmpdir', path.join(d.root, 'nowhere')]);
   assert.equal(r.code, 122);
-  assert.equal(r.stderr, `vmmc_local: no socket at ${path.join(d.root, 'nowhere', 'util', 'vmmd.sock')}: is vmmd running?\n`);
+  assert.equal(r.stderr, `vmmc_local: no socket at ${path.join(d.root, 'nowhere', 'util', 'vmmd.sock')}: is vmmd running? (if the daemons run with another runtime directory: --tmpdir DIR, or ALBATROSS_TMPDIR=DIR)\n`);
   const s = await client(['stats', '--tmpdir', path.join(d.root, 'nowhere')]);
   assert.match(s.stderr, /stat\.sock: is vmmd_stats running\?/);
   const u = await client(['info', '--mem', '3']);
   assert.equal(u.code, 124);
   assert.match(u.stderr, /--mem does not apply to info/);
+});
+
+test('ALBATROSS_TMPDIR sets the default runtime directory (--tmpdir still wins); vmmd_stats too', async () => {
+  const r = await client(['info'], { ALBATROSS_TMPDIR: d.tmpdir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^(no unikernels|NAME +TYPE)/);
+  const w = await client(['info', '--tmpdir', path.join(d.root, 'nowhere')], { ALBATROSS_TMPDIR: d.tmpdir });
+  assert.equal(w.code, 122);
+  // a daemon: vmmd_stats listens in $ALBATROSS_TMPDIR/util
+  const alt = fs.mkdtempSync(path.join(d.root, 'alt-'));
+  fs.mkdirSync(path.join(alt, 'util'));
+  const st = spawn(process.execPath, [STATS], { stdio: 'ignore', env: { ...process.env, ALBATROSS_TMPDIR: alt } });
+  try {
+    await until('stat.sock in ALBATROSS_TMPDIR', () => fs.existsSync(path.join(alt, 'util', 'stat.sock')));
+  } finally {
+    st.kill();
+  }
+  const h = await client(['--help'], { ALBATROSS_TMPDIR: '/srv/alb' });
+  assert.match(h.stdout, /--tmpdir=DIR\n.*\(default: \/srv\/alb\)/);
 });
 
 /** Runs a streaming subcommand until its output matches, then stops it. */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
-import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, buildRequest, fixAddName } from '../client/commands.js';
 import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
 import { type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
@@ -19,7 +19,6 @@ import { stateToJson } from '../inspect/inspect.js';
 import { formatPolicy } from '../core/policy.js';
 
 const BINARY = 'vmmc_local';
-const DEFAULT_TMPDIR = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
 const DEFAULT_DBDIR = process.platform === 'freebsd' ? '/var/db/albatross' : '/var/lib/albatross';
 const SOCKET = { vmmd: 'vmmd.sock', console: 'console.sock', stats: 'stat.sock', log: 'log.sock' } as const;
 
@@ -38,7 +37,7 @@ const spec: CliSpec = {
     ...Object.entries(SUBCOMMANDS).map(([s, d]) => `  ${`${s} ${d.args.join(' ')}`.padEnd(30)}${d.help}`),
   ].join('\n'),
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: DEFAULT_TMPDIR, help: 'runtime directory of the daemons (sockets in DIR/util).' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default.' },
     { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
     { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
@@ -164,7 +163,7 @@ async function main(): Promise<number> {
       }
       const sock = socketOpt ?? path.join(util, SOCKET.log);
       const c = await connectUnix(sock);
-      if (!c.ok) die(BINARY, EXIT.connect, c.error);
+      if (!c.ok) die(BINARY, EXIT.connect, connectHint(c.error, socketOpt));
       const conn = c.value;
       try {
         await conn.write(encodeLogWire(msg));
@@ -209,7 +208,7 @@ async function main(): Promise<number> {
   for (const s of req.steps) {
     const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
     const c = await connectUnix(sock);
-    if (!c.ok) die(BINARY, EXIT.connect, c.error);
+    if (!c.ok) die(BINARY, EXIT.connect, connectHint(c.error, socketOpt));
     // info and block with a name (`-n acme`) that find nothing: is there a path of that name?
     const empty = EMPTY_LISTING[sub];
     const probe = empty !== undefined && !json && o.name !== undefined && s.name.label !== undefined;
@@ -226,6 +225,13 @@ async function main(): Promise<number> {
     if (probe && printed === empty) await pathHint(sock, s.name, s.command);
   }
   return EXIT.ok;
+}
+
+/** A missing socket may be in another runtime directory: say how to choose it. */
+function connectHint(error: string, socketOpt: string | undefined): string {
+  return socketOpt === undefined && error.startsWith('no socket at ')
+    ? `${error} (if the daemons run with another runtime directory: --tmpdir DIR, or ALBATROSS_TMPDIR=DIR)`
+    : error;
 }
 
 /** What info and block print when they find nothing. */
