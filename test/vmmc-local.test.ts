@@ -240,6 +240,19 @@ test('ALBATROSS_TMPDIR sets the default runtime directory (--tmpdir still wins);
   assert.match(h.stdout, /--tmpdir=DIR\n.*\(default: \/srv\/alb\)/);
 });
 
+test('usage errors help: a mistyped subcommand or option gets a suggestion; --arg --x says to write --arg=--x', async () => {
+  let r = await client(['ifno']);
+  assert.deepEqual([r.code, r.stderr], [124, 'vmmc_local: unknown subcommand "ifno" (did you mean info?) (see vmmc_local --help)\n']);
+  r = await client(['create-blok', 'x', '1']);
+  assert.match(r.stderr, /unknown subcommand "create-blok" \(did you mean create-block\?\)/);
+  r = await client(['frobnicate']);
+  assert.match(r.stderr, /unknown subcommand "frobnicate" \(one of info, get, /);
+  r = await client(['info', '--nmae', 'x']);
+  assert.deepEqual([r.code, r.stderr], [124, 'vmmc_local: unknown option --nmae (did you mean --name?) (see vmmc_local --help)\n']);
+  r = await client(['create', 'hello', 'hello.spt', '--arg', '--hello=world']);
+  assert.deepEqual([r.code, r.stderr], [124, 'vmmc_local: --arg got no value: --hello=world was read as an option; write --arg=--hello=world to pass a value that starts with "-" (see vmmc_local --help)\n']);
+});
+
 /** Runs a streaming subcommand until its output matches, then stops it. */
 async function streamUntil(args: string[], re: RegExp): Promise<string> {
   const c = spawn(process.execPath, [CLIENT, ...args, '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });

@@ -129,7 +129,14 @@ export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)):
       return true;
     },
   });
-  if (unknown !== undefined) throw new UsageError(`unknown option ${unknown.replace(/=.*$/, '')}`);
+  if (unknown !== undefined) {
+    // `--arg --x`: minimist takes --x for an option, so --arg got no value
+    const i = argv.indexOf(unknown);
+    const prev = i > 0 ? argv[i - 1] : undefined;
+    const o = prev === undefined ? undefined : spec.options.find((x) => x.type !== 'boolean' && (prev === `--${x.name}` || (x.alias !== undefined && prev === `-${x.alias}`)));
+    if (o !== undefined) throw new UsageError(`${prev} got no value: ${unknown} was read as an option; write ${prev}=${unknown} to pass a value that starts with "-"`);
+    throw new UsageError(`unknown option ${unknown.replace(/=.*$/, '')}${suggestion(unknown.replace(/^-+/, '').replace(/=.*$/, ''), spec.options.map((x) => x.name), '--')}`);
+  }
   const out: Opts = { _: raw._.map(String) };
   for (const o of spec.options) {
     const v = raw[o.name];
@@ -157,6 +164,31 @@ export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)):
   }
   if (Array.isArray(raw['--'])) out._.push(...raw['--'].map(String));
   return out;
+}
+
+/** Levenshtein distance, for suggestions. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** ` (did you mean X?)` for the closest candidate within 2 edits (or a third of the word), else empty. */
+export function suggestion(word: string, candidates: string[], prefix = ''): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best !== undefined && bestD > 0 && bestD <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean ${prefix}${best}?)` : '';
 }
 
 export function parseNumber(what: string, s: string): number {

@@ -4,7 +4,7 @@
  * stream after a command. Pure: the image is read by the caller and passed in.
  */
 import * as zlib from 'node:zlib';
-import type { OptionSpec } from '../cli/common.js';
+import { type OptionSpec, suggestion } from '../cli/common.js';
 import { type Name, type Path, parseName, parsePath, root } from '../core/name.js';
 import { type Result, ok, err } from '../core/result.js';
 import type { BlockDevice, FailBehaviour, NetDevice, Policy, UnikernelArgs, UnikernelConfig } from '../core/wire/common.js';
@@ -324,7 +324,10 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
   const { sub, args, opts: o, dest } = i;
   const spec = SUBCOMMANDS[sub];
   if (sub === 'update') return invalid('update (the newest build from a builder-web instance) is not implemented: download the image and use create --force');
-  if (spec === undefined) return usage(`unknown subcommand ${JSON.stringify(sub)} (one of ${Object.keys(SUBCOMMANDS).join(', ')})`);
+  if (spec === undefined) {
+    const hint = suggestion(sub, Object.keys(SUBCOMMANDS));
+    return usage(`unknown subcommand ${JSON.stringify(sub)}${hint || ` (one of ${Object.keys(SUBCOMMANDS).join(', ')})`}`);
+  }
   for (const k of COMMAND_OPTIONS.map((x) => x.name)) {
     if (given(o, k) && !spec.opts.includes(k)) return usage(`--${k === 'add-name' ? 'no-add-name' : k} does not apply to ${sub}`);
   }
