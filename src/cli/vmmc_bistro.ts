@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   const o = fixAddName(parseCli(spec, argv), argv);
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
-  if (!subs.includes(sub)) throw new UsageError(`${sub} cannot run remotely (one of ${subs.join(', ')})`);
+  if (SUBCOMMANDS[sub] !== undefined && !subs.includes(sub)) throw new UsageError(`${sub} cannot run remotely (one of ${subs.join(', ')})`);
   const destArg = o.destination as string | undefined;
   if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT])');
   const dest = destArg === '-' ? undefined : parseDestination(destArg);

@@ -45,7 +45,7 @@ async function main(): Promise<number> {
   const o = fixAddName(parseCli(spec, argv), argv);
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
-  if (!subs.includes(sub)) throw new UsageError(`${sub} cannot be requested (one of ${subs.join(', ')})`);
+  if (SUBCOMMANDS[sub] !== undefined && !subs.includes(sub)) throw new UsageError(`${sub} cannot be requested (one of ${subs.join(', ')})`);
   const kt = parseKeyType(String(o['key-type']));
   if (!kt.ok) throw new UsageError(kt.error);
   if (o.data !== undefined) {
