@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { describeMessage, escapeLine, hexdump, messageJson, table } from '../src/client/output.js';
+import { describeMessage, downloadFileName, escapeLine, hexdump, messageJson, table } from '../src/client/output.js';
 import { decodeWire, makeHeader } from '../src/core/wire/wire.js';
 import { parseName } from '../src/core/name.js';
 import { unwrap } from '../src/core/result.js';
@@ -34,13 +34,20 @@ test('every recorded upstream reply is described, as text and as one JSON line',
   assert.equal(describeMessage(plain, failure), 'failure: destroy: not found\n');
 });
 
-test('console lines: control characters and backslashes are escaped, text is kept', () => {
+test('console lines: control characters are escaped, backslashes and text are kept', () => {
   assert.equal(escapeLine('plain text é'), 'plain text é');
-  assert.equal(escapeLine('a\x1b[31mred\x07\tb\\'), 'a\\x1b[31mred\\x07\\x09b\\\\');
+  assert.equal(escapeLine('a\x1b[31mred\x07\tb\\'), 'a\\x1b[31mred\\x07\\x09b\\');
+  assert.equal(escapeLine('\\__ \\ (   | | (   |  ) |'), '\\__ \\ (   | | (   |  ) |', 'the Solo5 banner is shown as drawn');
   assert.equal(escapeLine('\x7f\u0085'), '\\x7f\\x85');
   const w = { header: makeHeader(unwrap(parseName('web'))), payload: { kind: 'data' as const, value: { kind: 'console' as const, value: { timestamp: Date.UTC(2024, 0, 1), line: 'hi\x1b' } } } };
   assert.equal(describeMessage(plain, w), ':web 2024-01-01T00:00:00Z hi\\x1b\n');
   assert.match(describeMessage({ colour: true }, w), /^\x1b\[1m:web\x1b\[0m /);
+});
+
+test('download file names have no colons: labels joined by _, ISO 8601 basic time', () => {
+  const t = Date.UTC(2024, 0, 31, 12, 0, 0, 250);
+  assert.equal(downloadFileName(unwrap(parseName('web')), t), 'web.20240131T120000Z');
+  assert.equal(downloadFileName(unwrap(parseName('dept:team:web')), t), 'dept_team_web.20240131T120000Z');
 });
 
 test('tables pad columns to the widest cell; the last column is not padded', () => {

@@ -24,8 +24,8 @@ export const sample: StatsData = {
   kinfoMem: { vsize: 123456789n, rss: 3210n, tsize: 52n, dsize: 2400n, ssize: 2400n, runtime: 2810000n, cow: 0, start: { seconds: 1_700_000_000n, microseconds: 0 } },
 };
 
-/** A stand-in for vmmd_stats: answers subscribe, then sends a sample for two unikernels every 50 ms. */
-export async function fakeStats(path: string, d: StatsData = sample): Promise<{ server: net.Server; subscriptions: string[]; conns: FramedConn[] }> {
+/** A stand-in for vmmd_stats: answers subscribe, then sends a sample for each of `names` every 50 ms. */
+export async function fakeStats(path: string, d: StatsData = sample, names: string[] = ['dept:web', 'dept:db']): Promise<{ server: net.Server; subscriptions: string[]; conns: FramedConn[] }> {
   const st = { server: net.createServer(), subscriptions: [] as string[], conns: [] as FramedConn[] };
   st.server.on('connection', (s) => {
     const c = new FramedConn(s);
@@ -36,7 +36,7 @@ export async function fakeStats(path: string, d: StatsData = sample): Promise<{ 
       st.subscriptions.push(`${m.wire.header.sequence}`);
       await c.writeMessage(replyString(m.wire.header, 'subscribed'));
       const timer = setInterval(() => {
-        for (const n of ['dept:web', 'dept:db']) {
+        for (const n of names) {
           c.writeMessage(data({ version: 5, sequence: 0n, name: nm(n) }, { kind: 'statistics', value: d })).catch(() => clearInterval(timer));
         }
       }, 50);

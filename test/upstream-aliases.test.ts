@@ -46,6 +46,7 @@ test('albatross-client: local, --destination, --csr, certificate, generate and s
     run('vmmc_local', ['create', 'hello', 'hello.hvt', '--mem=64', '--restart', '-f', '--tmpdir', '/run/albatross']));
   assert.deepEqual(translate('albatross-client', ['info', '-d', 'host:1025', '--ca', 'user.pem', '--ca-key', 'user.key', '--tmpdir', '/x']),
     run('vmmc_bistro', ['info', '-d', 'host:1025', '--ca', 'user.pem', '--ca-key', 'user.key']));
+  assert.deepEqual(translate('albatross-client', ['set-block', 'disk', 'disk.img', '--csr']), run('vmmp_request', ['set-block', 'disk']), 'a request carries no data');
   assert.deepEqual(translate('albatross-client', ['add-policy', 'team', '2', '--csr', '--key-type=rsa2048', '--ca', 'ca.pem', '--mem', '128']),
     run('vmmp_request', ['add-policy', 'team', '2', '--key-type=rsa2048', '--mem', '128']));
   assert.deepEqual(translate('albatross-client', ['certificate', 'team.pem', 'team.key', '--destination', 'host', '--server-ca', 'cacert.pem']),

@@ -114,3 +114,30 @@ test('signed certificates with vmmc_remote: info, a create whose image follows t
   r = await run('vmmc_remote', ['web.pem', 'web.key', '-d', `127.0.0.1:${port}`]);
   assert.deepEqual([r.code, r.stdout], [0, 'destroyed unikernel\n'], r.stderr);
 });
+
+test('set-block by request: vmmp_request set-block NAME takes no FILE (a request carries no data); vmmc_remote --data sends it', async () => {
+  let r = await bistro(['create-block', 'disk', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await run('vmmp_request', ['set-block', 'disk', 'disk.img']);
+  assert.equal(r.code, 124);
+  assert.match(r.stderr, /^vmmp_request: set-block: unexpected argument "disk.img" \(a request carries no data: give FILE to vmmc_remote --data\)/);
+  r = await run('vmmp_request', ['--help']);
+  assert.match(r.stdout, /\n +set-block NAME +overwrite/);
+  sync('vmmp_request', ['set-block', 'disk']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'disk.req']);
+  const data = Buffer.alloc(300_000, 7);
+  fs.writeFileSync(path.join(pki, 'disk.img'), data);
+  r = await run('vmmc_remote', ['disk.pem', 'disk.key', '-d', `127.0.0.1:${port}`, '--data', 'disk.img']);
+  assert.deepEqual([r.code, r.stdout], [0, 'set block device\n'], r.stderr);
+  r = await bistro(['dump-block', 'disk', '--output', 'disk.back']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(path.join(pki, 'disk.back')).subarray(0, data.length), data);
+  r = await bistro(['destroy-block', 'disk']);
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('vmmc_bistro defaults to the files of `vmmp_ca generate ca`: cacert.pem and ca.key', async () => {
+  const r = await run('vmmc_bistro', ['info', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^(no unikernels|NAME +TYPE)/);
+});

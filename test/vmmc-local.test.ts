@@ -109,11 +109,13 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   // without --output: $TMPDIR/<name>.<time>
   r = await L(['get', 'hello', '--compression-level', '9']);
   const file = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(r.stdout)?.[1];
-  assert.ok(file && path.basename(file).startsWith(':hello.20') && path.dirname(file) === d.root, r.stdout);
+  // no colons in the default name: the label, then the time in ISO 8601 basic format
+  assert.ok(file && /^hello\.\d{8}T\d{6}Z$/.test(path.basename(file)) && path.dirname(file) === d.root, r.stdout);
   assert.deepEqual(fs.readFileSync(file), fs.readFileSync(img));
 
+  // vmmd answers upstream's "created unikernel"; the client says what happened
   r = await L(['restart', 'hello']);
-  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n']);
+  assert.deepEqual([r.code, r.stdout], [0, 'restarted unikernel\n']);
   r = await L(['destroy', 'hello']);
   assert.deepEqual([r.code, r.stdout], [0, 'destroyed unikernel\n']);
   r = await L(['destroy', 'hello']);
@@ -121,6 +123,28 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   r = await L(['inactive-consoles']);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /:hello/);
+});
+
+test('a name that finds nothing while a path of that name does gets a note (-n dept versus -n dept:); invalid names say the rule', async () => {
+  const img = path.join(d.root, 'dweb.spt');
+  fs.writeFileSync(img, solo5Image());
+  let r = await L(['create', 'dept:web', img, '--arg=--solo5:quiet', '--arg=--sleep']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    r = await L(['info', '-n', 'dept']);
+    assert.deepEqual([r.code, r.stdout], [0, 'no unikernels\n']);
+    assert.equal(r.stderr, 'vmmc_local: note: :dept is a name and has no unikernel; the path dept: has 1 unikernel below it: use -n dept:\n');
+    r = await L(['info', '-n', 'dept:']);
+    assert.match(r.stdout, /\n:web +solo5 /);
+    assert.equal(r.stderr, '');
+    r = await L(['info', '-n', 'nosuch']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'no unikernels\n', ''], 'no note when the path is empty too');
+  } finally {
+    await L(['destroy', 'dept:web']);
+  }
+  r = await L(['destroy', 'Foo_bar']);
+  assert.equal(r.code, 124);
+  assert.equal(r.stderr, 'vmmc_local: NAME "Foo_bar": invalid name: label "Foo_bar" contains "_" (a label is 1 to 63 characters of a-z, A-Z, 0-9, "-" and ".", not starting with "-"; labels are separated by ":") (see vmmc_local --help)\n');
 });
 
 test('set-block streams a file (plain and compressed), dump-block gets it back; too much data is refused', async () => {
@@ -138,6 +162,12 @@ test('set-block streams a file (plain and compressed), dump-block gets it back; 
     const back = fs.readFileSync(out);
     assert.deepEqual(back.subarray(0, data.length), data);
   }
+  // without --output: $TMPDIR/<name>.<time>, no colons
+  const dumped = await L(['dump-block', 'storage']);
+  assert.equal(dumped.code, 0, dumped.stderr);
+  const dumpFile = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(dumped.stdout)?.[1];
+  assert.ok(dumpFile && /^storage\.\d{8}T\d{6}Z$/.test(path.basename(dumpFile)) && path.dirname(dumpFile) === d.root, dumped.stdout);
+  fs.rmSync(dumpFile);
   fs.writeFileSync(src, Buffer.alloc(5 * 1024 * 1024, 1));
   const r = await L(['set-block', 'storage', src]);
   assert.deepEqual([r.code, r.stderr], [117, 'vmmc_local: failure: stream exceeds size\n']);
@@ -159,6 +189,9 @@ test('inspect-dump and extract-dump read the state file vmmd wrote', async () =>
   r = await L(['extract-dump', 'keep', '--dbdir', d.dbdir, '--output', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(fs.readFileSync(out), fs.readFileSync(img));
+  r = await L(['extract-dump', 'keep', '--dbdir', d.dbdir]);
+  const extracted = /^wrote (\S+) \(\d+ bytes\)\n$/.exec(r.stdout)?.[1];
+  assert.ok(extracted && /^keep\.\d{8}T\d{6}Z$/.test(path.basename(extracted)), r.stdout);
   r = await L(['extract-dump', 'other', '--dbdir', d.dbdir]);
   assert.equal(r.code, 123, r.stderr);
   assert.match(r.stderr, /no unikernel :other in /);
@@ -177,15 +210,47 @@ test('--socket - prints the message upstream sends, as a hexdump', async () => {
   assert.match(lines[1], /^00000000  30 /);
 });
 
-test('connect errors name the socket and the daemon; exit 122', async () => {
+test('connect errors name the socket and the daemon and how to choose the runtime directory; exit 122', async () => {
   const r = await client(['info', '--tmpdir', path.join(d.root, 'nowhere')]);
   assert.equal(r.code, 122);
-  assert.equal(r.stderr, `vmmc_local: no socket at ${path.join(d.root, 'nowhere', 'util', 'vmmd.sock')}: is vmmd running?\n`);
+  assert.equal(r.stderr, `vmmc_local: no socket at ${path.join(d.root, 'nowhere', 'util', 'vmmd.sock')}: is vmmd running? (if the daemons run with another runtime directory: --tmpdir DIR, or ALBATROSS_TMPDIR=DIR)\n`);
   const s = await client(['stats', '--tmpdir', path.join(d.root, 'nowhere')]);
   assert.match(s.stderr, /stat\.sock: is vmmd_stats running\?/);
   const u = await client(['info', '--mem', '3']);
   assert.equal(u.code, 124);
   assert.match(u.stderr, /--mem does not apply to info/);
+});
+
+test('ALBATROSS_TMPDIR sets the default runtime directory (--tmpdir still wins); vmmd_stats too', async () => {
+  const r = await client(['info'], { ALBATROSS_TMPDIR: d.tmpdir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^(no unikernels|NAME +TYPE)/);
+  const w = await client(['info', '--tmpdir', path.join(d.root, 'nowhere')], { ALBATROSS_TMPDIR: d.tmpdir });
+  assert.equal(w.code, 122);
+  // a daemon: vmmd_stats listens in $ALBATROSS_TMPDIR/util
+  const alt = fs.mkdtempSync(path.join(d.root, 'alt-'));
+  fs.mkdirSync(path.join(alt, 'util'));
+  const st = spawn(process.execPath, [STATS], { stdio: 'ignore', env: { ...process.env, ALBATROSS_TMPDIR: alt } });
+  try {
+    await until('stat.sock in ALBATROSS_TMPDIR', () => fs.existsSync(path.join(alt, 'util', 'stat.sock')));
+  } finally {
+    st.kill();
+  }
+  const h = await client(['--help'], { ALBATROSS_TMPDIR: '/srv/alb' });
+  assert.match(h.stdout, /--tmpdir=DIR\n.*\(default: \/srv\/alb\)/);
+});
+
+test('usage errors help: a mistyped subcommand or option gets a suggestion; --arg --x says to write --arg=--x', async () => {
+  let r = await client(['ifno']);
+  assert.deepEqual([r.code, r.stderr], [124, 'vmmc_local: unknown subcommand "ifno" (did you mean info?) (see vmmc_local --help)\n']);
+  r = await client(['create-blok', 'x', '1']);
+  assert.match(r.stderr, /unknown subcommand "create-blok" \(did you mean create-block\?\)/);
+  r = await client(['frobnicate']);
+  assert.match(r.stderr, /unknown subcommand "frobnicate" \(one of info, get, /);
+  r = await client(['info', '--nmae', 'x']);
+  assert.deepEqual([r.code, r.stderr], [124, 'vmmc_local: unknown option --nmae (did you mean --name?) (see vmmc_local --help)\n']);
+  r = await client(['create', 'hello', 'hello.spt', '--arg', '--hello=world']);
+  assert.deepEqual([r.code, r.stderr], [124, 'vmmc_local: --arg got no value: --hello=world was read as an option; write --arg=--hello=world to pass a value that starts with "-" (see vmmc_local --help)\n']);
 });
 
 /** Runs a streaming subcommand until its output matches, then stops it. */
@@ -211,8 +276,48 @@ test('stats and log against the real vmmd_stats and vmmd_log', async () => {
   const log = await streamUntil(['log', '--count', '100'], /start :st pid \d+/);
   assert.match(log, /^\d{4}-\d\d-\d\dT\S+ startup\n/m);
   await L(['destroy', 'st']);
-  const stop = await streamUntil(['log', '-n', 'st', '--count', '5'], /stop :st pid \d+ signal/);
+  // destroy's SIGTERM is -11 on the wire (OCaml's number) and shown by its name
+  const stop = await streamUntil(['log', '-n', 'st', '--count', '5'], /stop :st pid \d+ SIGTERM\n/);
   assert.doesNotMatch(stop, /startup/, 'log -n st shows only the events of st');
+});
+
+test('console shows backslashes as the unikernel printed them (the Solo5 banner), not doubled', async () => {
+  const img = path.join(d.root, 'banner.spt');
+  fs.writeFileSync(img, solo5Image());
+  const r = await L(['create', 'banner', img, '--arg=--sleep']);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    const c = spawn(process.execPath, [CLIENT, 'console', 'banner', '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await until('the banner', () => out.includes('Bindings version'));
+    c.kill();
+    assert.match(out, /^:banner \S+ \\__ \\ \(   \| \| \(   \|  \) \|$/m);
+    assert.match(out, /^:banner \S+ ____\/\\___\/ _\|\\___\/____\/$/m);
+  } finally {
+    await L(['destroy', 'banner']);
+  }
+});
+
+test('a reader that closes the pipe early (`vmmc_local info | head`) ends the output quietly: exit 0, nothing on stderr', async () => {
+  // about 200 KB of info (boot arguments): more than a pipe holds, so the writer meets the closed pipe
+  const img = path.join(d.root, 'big.spt');
+  fs.writeFileSync(img, solo5Image());
+  const big = Array.from({ length: 10 }, (_, i) => `--arg=--x${i}=${'a'.repeat(20_000)}`);
+  const r = await L(['create', 'big', img, '--arg=--solo5:quiet', '--arg=--sleep', ...big]);
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    // a real shell pipe (64 KiB), as the operator types it; the client's stderr and exit code are kept
+    const script = 'node "$1" info --tmpdir "$2" 2>"$3" | head -c 100 >/dev/null; echo "${PIPESTATUS[0]}"';
+    const errFile = path.join(d.root, 'epipe.err');
+    const code = await new Promise<string>((resolve) => {
+      execFile('bash', ['-c', script, 'sh', CLIENT, d.tmpdir, errFile], { env: { ...process.env, NO_COLOR: '1', PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` } }, (_e, stdout) => resolve(stdout.trim()));
+    });
+    assert.equal(fs.readFileSync(errFile, 'utf8'), '');
+    assert.equal(code, '0');
+  } finally {
+    await L(['destroy', 'big']);
+  }
 });
 
 // ------------------------------------------------------------------ peers
@@ -236,9 +341,10 @@ const stats: StatsData = {
     outblock: 0n, msgsnd: 0n, msgrcv: 0n, nsignals: 0n, nvcsw: 3n, nivcsw: 4n,
   },
   ifdata: [],
+  kinfoMem: { vsize: 123456789n, rss: 2048n, tsize: 1n, dsize: 2n, ssize: 2n, runtime: 1n, cow: 0, start: { seconds: 1n, microseconds: 0 } },
 };
 
-test('stats streams every data message until the daemon closes', async () => {
+test('stats streams every data message until the daemon closes; memory is labelled in pages (not KB) and bytes', async () => {
   const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
   let seen: Wire | undefined;
   const srv = await peer(path.join(dir, 'util', 'stat.sock'), async (c) => {
@@ -254,10 +360,10 @@ test('stats streams every data message until the daemon closes', async () => {
   await close(srv);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(seen && encodeWire(seen), encodeWire(command(nm('a:'), { kind: 'stats', value: { kind: 'subscribe', value: null } })));
-  assert.equal(r.stdout, 'subscribed\n' + 'a:web utime 1.000500s stime 1.000500s maxrss 2048 KB\n'.repeat(2));
+  assert.equal(r.stdout, 'subscribed\n' + 'a:web utime 1.000500s stime 1.000500s maxrss 2048 pages\n  memory rss 2048 pages vsize 123456789 bytes\n'.repeat(2));
 });
 
-test('log subscribes at log.sock and prints the events', async () => {
+test('log subscribes at log.sock and prints the events; signals (OCaml numbers on the wire) by name', async () => {
   const dir = fs.mkdtempSync(path.join(d.root, 'peer-'));
   let got: unknown;
   const srv = await peer(path.join(dir, 'util', 'log.sock'), async (c) => {
@@ -268,6 +374,9 @@ test('log subscribes at log.sock and prints the events', async () => {
     await c.write(encodeLogWire(logMessage.replyEmpty(m.header)));
     const t = Date.UTC(2024, 0, 31, 12);
     await c.write(encodeLogWire(logMessage.data(makeHeader(nm('web')), t, { kind: 'unikernel_stop', value: { name: nm('web'), pid: 42, status: { kind: 'exit', value: 3 } } })));
+    for (const status of [{ kind: 'signal' as const, value: -11 }, { kind: 'signal' as const, value: -7 }, { kind: 'stopped' as const, value: -16 }, { kind: 'signal' as const, value: 40 }]) {
+      await c.write(encodeLogWire(logMessage.data(makeHeader(nm('web')), t, { kind: 'unikernel_stop', value: { name: nm('web'), pid: 42, status } })));
+    }
     await c.write(encodeLogWire(logMessage.data(makeHeader(nm(':')), t, { kind: 'startup', value: null })));
     c.close();
   });
@@ -275,7 +384,10 @@ test('log subscribes at log.sock and prints the events', async () => {
   await close(srv);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(got, { kind: 'command', value: { kind: 'subscribe', value: { kind: 'since', value: Date.UTC(2024, 0, 31) } } });
-  assert.equal(r.stdout, '2024-01-31T12:00:00Z stop :web pid 42 exit 3\n2024-01-31T12:00:00Z startup\n');
+  assert.equal(r.stdout, [
+    'stop :web pid 42 exit 3', 'stop :web pid 42 SIGTERM', 'stop :web pid 42 SIGKILL', 'stop :web pid 42 stopped SIGSTOP',
+    'stop :web pid 42 signal 40', 'startup',
+  ].map((l) => `2024-01-31T12:00:00Z ${l}\n`).join(''));
 });
 
 test('a malformed answer or a connection closed mid-frame is a communication failure (121), one line', async () => {

@@ -75,7 +75,7 @@ before(async () => {
   sync('vmmp_request', ['info', '--name', 'hello']);
   sync('vmmp_ca', ['sign', 'user.pem', 'db', 'user.key', 'hello.req']);
   fs.writeFileSync(path.join(dir, 'disk.img'), Buffer.alloc(200_000, 'albatross'));
-  sync('vmmp_request', ['set-block', 'disk', 'disk.img']);
+  sync('vmmp_request', ['set-block', 'disk']);
   sync('vmmp_ca', ['sign', 'user.pem', 'db', 'user.key', 'disk.req']);
   fs.mkdirSync(other);
   sync('vmmp_ca', ['generate', 'stranger', 'db'], other);

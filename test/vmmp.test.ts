@@ -146,6 +146,35 @@ test('revoke: the CRL lists the serial and openssl refuses the certificate with 
   assert.equal(two.match(/Serial Number:/g)?.length, 2, 'both revocations are in the fresh CRL');
 });
 
+test('revoke decides "issued by" as openssl verify does: issuer names compared as RFC 5280 (string types may differ), then the signature', () => {
+  const d = mkdtempSync(join(dir, 'issued-'));
+  ok('vmmp_ca', ['generate', 'ca', 'db'], d);
+  // our CA's subject CN is a PrintableString; a twin CA certificate with the same key and the
+  // CN as UTF8String (openssl's utf8only mask, as upstream's OCaml x509 writes it) issues hello.pem
+  writeFileSync(join(d, 'utf8.cnf'), '[req]\ndistinguished_name=dn\nstring_mask=utf8only\nprompt=no\n[dn]\nCN=ca\n');
+  openssl(['req', '-new', '-x509', '-key', 'ca.key', '-config', 'utf8.cnf', '-days', '2', '-out', 'twin.pem', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=keyCertSign,cRLSign'], d);
+  assert.match(openssl(['asn1parse', '-in', 'cacert.pem'], d), /PRINTABLESTRING +:ca/);
+  openssl(['req', '-new', '-newkey', 'ed25519', '-nodes', '-keyout', 'hello.key', '-subj', '/CN=hello', '-out', 'hello.req'], d);
+  openssl(['x509', '-req', '-in', 'hello.req', '-CA', 'twin.pem', '-CAkey', 'ca.key', '-days', '1', '-out', 'hello.pem'], d);
+  assert.match(openssl(['asn1parse', '-in', 'hello.pem'], d), /UTF8STRING +:ca/, 'the issuer is encoded as UTF8String');
+  assert.match(openssl(['verify', '-CAfile', 'cacert.pem', 'hello.pem'], d), /hello.pem: OK/);
+  assert.match(ok('vmmp_ca', ['revoke', 'cacert.pem', 'db', 'ca.key', 'hello.pem'], d), /revoked serial [0-9a-f]+ \(CN=hello\)/);
+  // and one our own tool issued
+  ok('vmmp_ca', ['revoke', 'cacert.pem', 'db', 'ca.key', 'server.pem'], d);
+  // the same issuer name but another key: the signature decides
+  openssl(['req', '-new', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', 'other.key', '-subj', '/CN=ca', '-days', '2', '-out', 'other.pem'], d);
+  openssl(['x509', '-req', '-in', 'hello.req', '-CA', 'other.pem', '-CAkey', 'other.key', '-days', '1', '-out', 'forged.pem'], d);
+  let r = run('vmmp_ca', ['revoke', 'cacert.pem', 'db', 'ca.key', 'forged.pem'], d);
+  assert.equal(r.code, 123);
+  assert.equal(r.stderr, "vmmp_ca: forged.pem was not issued by cacert.pem: its signature does not verify with the CA's public key (issuer CN=ca)\n");
+  // another issuer name
+  openssl(['req', '-new', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', 'acme.key', '-subj', '/CN=acme', '-days', '2', '-out', 'acme.pem'], d);
+  r = run('vmmp_ca', ['revoke', 'cacert.pem', 'db', 'ca.key', 'acme.pem'], d);
+  assert.equal(r.code, 123);
+  assert.equal(r.stderr, "vmmp_ca: acme.pem was not issued by cacert.pem: its issuer name is not the CA's subject (issuer CN=acme, CA subject CN=ca)\n");
+  assert.equal(readFileSync(join(d, 'db.revoked'), 'utf8').trim().split('\n').length, 2, 'only the two certificates of this CA were revoked');
+});
+
 test('bad input: one line on stderr, a non-zero exit, never a stack trace', () => {
   const cases: [string, string[], number, RegExp][] = [
     ['vmmp_ca', ['sign', 'nope.pem', 'db', 'ca.key', 'user.req'], 123, /^vmmp_ca: cannot read CA certificate nope.pem: no such file\n$/],
@@ -160,6 +189,7 @@ test('bad input: one line on stderr, a non-zero exit, never a stack trace', () =
     ['vmmp_request', ['policy'], 123, /invalid path/],
     ['vmmp_request', ['destroy', 'x', '--key-type', 'dsa'], 124, /unknown key type "dsa"/],
     ['vmmp_request', ['log'], 124, /log cannot be requested/],
+    ['vmmp_request', ['destory', 'x'], 124, /^vmmp_request: unknown subcommand "destory" \(did you mean destroy\?\)/],
   ];
   for (const [bin, args, code, re] of cases) {
     const r = run(bin, args);

@@ -7,6 +7,14 @@ import { readFileSync } from 'node:fs';
 import minimist from 'minimist';
 import { answerVersion } from './stub.js';
 
+/**
+ * The runtime directory when `--tmpdir` is not given: `$ALBATROSS_TMPDIR` if set and not
+ * empty, else /run/albatross (FreeBSD: /var/run/albatross). Every binary uses it.
+ */
+export function defaultTmpdir(): string {
+  return process.env.ALBATROSS_TMPDIR || (process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross');
+}
+
 /** Exit codes of upstream's albatross-client (SEMANTICS.md §11.2). */
 export const EXIT = {
   ok: 0,
@@ -121,7 +129,14 @@ export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)):
       return true;
     },
   });
-  if (unknown !== undefined) throw new UsageError(`unknown option ${unknown.replace(/=.*$/, '')}`);
+  if (unknown !== undefined) {
+    // `--arg --x`: minimist takes --x for an option, so --arg got no value
+    const i = argv.indexOf(unknown);
+    const prev = i > 0 ? argv[i - 1] : undefined;
+    const o = prev === undefined ? undefined : spec.options.find((x) => x.type !== 'boolean' && (prev === `--${x.name}` || (x.alias !== undefined && prev === `-${x.alias}`)));
+    if (o !== undefined) throw new UsageError(`${prev} got no value: ${unknown} was read as an option; write ${prev}=${unknown} to pass a value that starts with "-"`);
+    throw new UsageError(`unknown option ${unknown.replace(/=.*$/, '')}${suggestion(unknown.replace(/^-+/, '').replace(/=.*$/, ''), spec.options.map((x) => x.name), '--')}`);
+  }
   const out: Opts = { _: raw._.map(String) };
   for (const o of spec.options) {
     const v = raw[o.name];
@@ -151,6 +166,31 @@ export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)):
   return out;
 }
 
+/** Levenshtein distance, for suggestions. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** ` (did you mean X?)` for the closest candidate within 2 edits (or a third of the word), else empty. */
+export function suggestion(word: string, candidates: string[], prefix = ''): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best !== undefined && bestD > 0 && bestD <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean ${prefix}${best}?)` : '';
+}
+
 export function parseNumber(what: string, s: string): number {
   if (!/^-?[0-9]+$/.test(s.trim())) throw new UsageError(`--${what}: expected an integer, got ${JSON.stringify(s)}`);
   const n = Number(s);
@@ -168,6 +208,8 @@ export function die(binary: string, code: number, msg: string): never {
 /**
  * Runs a program's main function: usage errors exit 124 with a hint, any other
  * exception is one line on stderr and exit 125 (ALBATROSS_DEBUG=1 shows the stack).
+ * When the reader of standard output goes away (EPIPE) the program exits at once,
+ * quietly, with the exit code set so far (0 if none).
  */
 export function runMain(binary: string, main: () => Promise<number | void> | number | void): void {
   const crash = (e: unknown): never => {
@@ -177,6 +219,11 @@ export function runMain(binary: string, main: () => Promise<number | void> | num
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
+  // a reader that goes away (`vmmc_local info | head`) ends the output quietly, not in an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    crash(e);
+  });
   Promise.resolve()
     .then(main)
     .then((code) => {

@@ -196,7 +196,10 @@ function translateClient(items: Item[]): Translation {
   const socket = has(items, '--socket');
   if ([csr, remote, socket].filter(Boolean).length > 1) return { kind: 'error', message: 'The options --csr, --destination, and --socket are mutually exclusive' };
   if (csr) {
-    return { kind: 'run', binary: 'vmmp_request', args: rewrite(items, drop(['--csr', '--ca', '--ca-key', '--server-ca', '--tmpdir', ...CLIENT_LOGGING, '--color'])) };
+    // upstream's set-block takes FILE even for a request, which carries no data; ours takes NAME only
+    const pos = items.filter((x) => x.option === undefined);
+    const kept = sub === 'set-block' && pos.length >= 3 ? items.filter((x) => x !== pos[2]) : items;
+    return { kind: 'run', binary: 'vmmp_request', args: rewrite(kept, drop(['--csr', '--ca', '--ca-key', '--server-ca', '--tmpdir', ...CLIENT_LOGGING, '--color'])) };
   }
   if (remote) {
     return { kind: 'run', binary: 'vmmc_bistro', args: rewrite(items, drop(['--tmpdir', ...CLIENT_LOGGING, '--color'])) };

@@ -31,8 +31,8 @@ const spec: CliSpec = {
   ].join('\n'),
   options: [
     { name: 'destination', alias: 'd', type: 'string', arg: 'HOST[:PORT]', help: 'the TLS endpoint (port 1025 if absent); "-" prints the chain.' },
-    { name: 'ca', type: 'string', arg: 'FILE', default: 'ca.pem', help: 'the signing CA certificate (and its chain).' },
-    { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca.' },
+    { name: 'ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'the signing CA certificate (and its chain); `vmmp_ca generate NAME` writes cacert.pem.' },
+    { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca; `vmmp_ca generate NAME` writes NAME.key.' },
     { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
     { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   const o = fixAddName(parseCli(spec, argv), argv);
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
-  if (!subs.includes(sub)) throw new UsageError(`${sub} cannot run remotely (one of ${subs.join(', ')})`);
+  if (SUBCOMMANDS[sub] !== undefined && !subs.includes(sub)) throw new UsageError(`${sub} cannot run remotely (one of ${subs.join(', ')})`);
   const destArg = o.destination as string | undefined;
   if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT])');
   const dest = destArg === '-' ? undefined : parseDestination(destArg);

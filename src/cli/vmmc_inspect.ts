@@ -131,12 +131,6 @@ async function main(): Promise<number> {
   }
 }
 
-// a reader that goes away (`vmmc_inspect wire x | head`) ends the output, not in an error
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
-});
-
 runMain(BINARY, async () => {
   try {
     return await main();

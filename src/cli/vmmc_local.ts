@@ -5,20 +5,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { type CliSpec, EXIT, UsageError, die, parseCli, runMain, useColour } from './common.js';
+import { Writable } from 'node:stream';
+import { type CliSpec, EXIT, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, buildRequest, fixAddName } from '../client/commands.js';
 import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
-import { type Style, describeLogMessage, hexdump, logMessageJson, rfc3339 } from '../client/output.js';
+import { type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
 import { connectUnix } from '../transport/conn.js';
-import { command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
+import { type Command, command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
 import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
 import { decodeState } from '../core/wire/state.js';
-import { nameEqual, nameToString } from '../core/name.js';
+import { type Name, nameEqual, nameToString } from '../core/name.js';
 import { stateToJson } from '../inspect/inspect.js';
 import { formatPolicy } from '../core/policy.js';
 
 const BINARY = 'vmmc_local';
-const DEFAULT_TMPDIR = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
 const DEFAULT_DBDIR = process.platform === 'freebsd' ? '/var/db/albatross' : '/var/lib/albatross';
 const SOCKET = { vmmd: 'vmmd.sock', console: 'console.sock', stats: 'stat.sock', log: 'log.sock' } as const;
 
@@ -30,13 +30,14 @@ const spec: CliSpec = {
     'console.sock, stat.sock, log.sock), and prints the answers: tables for info, policy and',
     'block, console lines with non-printable characters escaped, one JSON document per message',
     'with --json. console, stats and log print until the connection ends. get and dump-block',
-    'write to $TMPDIR/<name>.<time> (or --output). --socket - prints the encoded message instead.',
+    'write to $TMPDIR/<name>.<time>, e.g. dept_web.20240131T120000Z (or --output).',
+    '--socket - prints the encoded message instead.',
     '',
     'Subcommands:',
     ...Object.entries(SUBCOMMANDS).map(([s, d]) => `  ${`${s} ${d.args.join(' ')}`.padEnd(30)}${d.help}`),
   ].join('\n'),
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: DEFAULT_TMPDIR, help: 'runtime directory of the daemons (sockets in DIR/util).' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default.' },
     { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
     { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
@@ -146,7 +147,7 @@ async function main(): Promise<number> {
       } catch (e) {
         die(BINARY, EXIT.other, `cannot uncompress the image of ${nameToString(req.name)}: ${(e as Error).message}`);
       }
-      const target = (o.output as string | undefined) ?? path.join(process.env.TMPDIR || '/tmp', `${nameToString(req.name)}.${rfc3339(Date.now())}`);
+      const target = (o.output as string | undefined) ?? path.join(process.env.TMPDIR || '/tmp', downloadFileName(req.name, Date.now()));
       try {
         fs.writeFileSync(target, img, { mode: 0o600 });
       } catch (e) {
@@ -163,7 +164,7 @@ async function main(): Promise<number> {
       }
       const sock = socketOpt ?? path.join(util, SOCKET.log);
       const c = await connectUnix(sock);
-      if (!c.ok) die(BINARY, EXIT.connect, c.error);
+      if (!c.ok) die(BINARY, EXIT.connect, connectHint(c.error, socketOpt));
       const conn = c.value;
       try {
         await conn.write(encodeLogWire(msg));
@@ -211,12 +212,60 @@ async function main(): Promise<number> {
   for (const s of req.steps) {
     const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
     const c = await connectUnix(sock);
-    if (!c.ok) die(BINARY, EXIT.connect, c.error);
-    const code = await runStep(c.value, s, session);
+    if (!c.ok) die(BINARY, EXIT.connect, connectHint(c.error, socketOpt));
+    // info and block with a name (`-n acme`) that find nothing: is there a path of that name?
+    const empty = EMPTY_LISTING[sub];
+    const probe = empty !== undefined && !json && o.name !== undefined && s.name.label !== undefined;
+    let printed = '';
+    const out = probe ? new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        printed += chunk.toString();
+        process.stdout.write(chunk, cb);
+      },
+    }) : process.stdout;
+    const code = await runStep(c.value, s, probe ? { ...session, stdout: out } : session);
     c.value.close();
     if (code !== EXIT.ok) return code;
+    if (probe && printed === empty) await pathHint(sock, s.name, s.command);
   }
   return EXIT.ok;
+}
+
+/** A missing socket may be in another runtime directory: say how to choose it. */
+function connectHint(error: string, socketOpt: string | undefined): string {
+  return socketOpt === undefined && error.startsWith('no socket at ')
+    ? `${error} (if the daemons run with another runtime directory: --tmpdir DIR, or ALBATROSS_TMPDIR=DIR)`
+    : error;
+}
+
+/** What info and block print when they find nothing. */
+const EMPTY_LISTING: Record<string, string> = { info: 'no unikernels\n', block: 'no block devices\n' };
+
+/**
+ * `-n acme` asks for the unikernel `:acme`; what lives below the path `acme:` is asked for
+ * with `-n acme:`. When the name finds nothing but the path does, say so on stderr.
+ */
+async function pathHint(sock: string, name: Name, cmd: Command): Promise<void> {
+  const asPath: Name = { path: [...name.path, name.label as string] };
+  const c = await connectUnix(sock);
+  if (!c.ok) return;
+  try {
+    await c.value.writeMessage(command(asPath, cmd));
+    const m = await c.value.readMessage(5000);
+    if (m.kind !== 'message' || m.wire.payload.kind !== 'reply') return;
+    const r = m.wire.payload.value;
+    const n = r.kind === 'unikernel_info' || r.kind === 'unikernel_info_v5' || r.kind === 'unikernel_info_v4' || r.kind === 'block_devices' ? r.value.length : 0;
+    if (n === 0) return;
+    const text = nameToString(asPath);
+    const what = r.kind === 'block_devices' ? 'block device' : 'unikernel';
+    process.stderr.write(
+      `${BINARY}: note: ${nameToString(name)} is a name and has no ${what}; the path ${text} has ${n} ${what}${n === 1 ? '' : 's'} below it: use -n ${text}\n`,
+    );
+  } catch {
+    // a hint only
+  } finally {
+    c.value.close();
+  }
 }
 
 runMain(BINARY, main);

@@ -2,7 +2,7 @@
  * vmmd: the privileged supervisor (upstream's albatrossd). Options as upstream's, plus
  * --restart-backoff; logs go to stderr.
  */
-import { EXIT, type CliSpec, UsageError, parseCli, runMain } from './common.js';
+import { EXIT, type CliSpec, UsageError, defaultTmpdir, parseCli, runMain } from './common.js';
 import { parsePath } from '../core/name.js';
 import { Vmmd, connLimitsFromEnv, defaultPlatform } from '../vmmd/daemon.js';
 
@@ -18,7 +18,7 @@ const spec: CliSpec = {
     'TMPDIR/util/vmmd.sock. The console daemon (TMPDIR/util/console.sock) must be running.',
   ].join('\n'),
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: linux ? '/run/albatross' : '/var/run/albatross', help: 'Runtime directory (sockets under util/, FIFOs under fifo/, images). Must exist.' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory (sockets under util/, FIFOs under fifo/, images). Must exist. ALBATROSS_TMPDIR sets the default.' },
     { name: 'dbdir', type: 'string', arg: 'DIR', default: linux ? '/var/lib/albatross' : '/var/db/albatross', help: 'State directory (state file, block/ devices, tenders). Must exist.' },
     { name: 'no-drop-path', type: 'boolean', help: 'Pass the full name (org:team:web) in --name= instead of only the label.' },
     { name: 'allow-zvol-for', type: 'string', arg: 'PATH', help: 'In this path, block devices under /dev/zvol are used without being tracked.' },

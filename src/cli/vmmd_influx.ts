@@ -2,7 +2,7 @@
  * vmmd_influx: statistics from vmmd_stats to InfluxDB (line protocol over TCP or the
  * HTTP write API) and to Prometheus (/metrics) (SEMANTICS.md §9.1).
  */
-import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
+import { type CliSpec, UsageError, defaultTmpdir, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
 import { parseName } from '../core/name.js';
 import { stderrLogger, verbosityOf } from '../daemon/server.js';
@@ -21,7 +21,7 @@ const spec: CliSpec = {
     '--prometheus it serves the latest samples at http://ADDR:PORT/metrics. Targets that are\n' +
     `away are retried with backoff; up to ${limits.influxQueueBytes} bytes per target wait meanwhile.`,
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: '/run/albatross', help: 'Runtime directory (the socket is DIR/util/stat.sock).' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory (the socket is DIR/util/stat.sock); ALBATROSS_TMPDIR sets the default.' },
     { name: 'name', alias: 'n', type: 'string', arg: 'NAME', default: ':', help: 'Report the unikernels at or below NAME.' },
     { name: 'no-drop-path', type: 'boolean', help: 'Tag vm with the full name instead of its label.' },
     { name: 'influx', type: 'string', arg: 'HOST[:PORT]', help: 'Line protocol over TCP to HOST (port 8094 by default).' },

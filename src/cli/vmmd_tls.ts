@@ -4,7 +4,7 @@
  * vmmd_tls_inetd for each client, in-process, with a bound on concurrent connections.
  */
 import { isIPv4 } from 'node:net';
-import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
+import { type CliSpec, UsageError, defaultTmpdir, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
 import { loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer } from '../inetd/tls-handler.js';
@@ -12,7 +12,6 @@ import { EventLog } from '../inetd/proxy.js';
 import { type ClosableLogger, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
 const binary = 'vmmd_tls';
-const defaultTmpdir = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
 
 const spec: CliSpec = {
   binary,
@@ -27,7 +26,7 @@ const spec: CliSpec = {
     { name: 'ip', type: 'string', arg: 'ADDR', default: '::', help: 'Address to listen on.' },
     { name: 'port', type: 'number', arg: 'PORT', default: 1025, help: 'TCP port to listen on.' },
     { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3; Accept=no).' },
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir, help: 'Runtime directory of the daemons: sockets in DIR/util.' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory of the daemons: sockets in DIR/util.' },
     { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory, one from every CA that signs certificates in client chains.' },
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE instead of standard error.' },
     { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },

@@ -3,7 +3,7 @@
  * (CERTS.md §5, §6). Also the local handler (`--local`) for Unix connections without TLS.
  */
 import * as net from 'node:net';
-import { type CliSpec, type Opts, UsageError, parseCli } from './common.js';
+import { type CliSpec, type Opts, UsageError, defaultTmpdir, parseCli } from './common.js';
 import { limits } from '../core/limits.js';
 import { parsePath } from '../core/name.js';
 import { loadTlsConfig } from '../transport/tls.js';
@@ -13,7 +13,6 @@ import { EventLog } from '../inetd/proxy.js';
 import { type ClosableLogger, fdIsSocket, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
 const binary = 'vmmd_tls_inetd';
-const defaultTmpdir = process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross';
 const secs = (n: number): number => n / 1000;
 
 const spec: CliSpec = {
@@ -36,7 +35,7 @@ const spec: CliSpec = {
     'Standard output and error are the client\'s socket, so logging goes to --logfile or to\n' +
     'syslog via logger(1); one of --logfile, --syslog or --quiet is required (exit 3 otherwise).',
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir, help: 'Runtime directory of the daemons: sockets in DIR/util.' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory of the daemons: sockets in DIR/util.' },
     { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory. There must be a CRL from every CA that signs certificates in client chains (the CA and each intermediate), otherwise the connection is refused with "unable to get certificate CRL".' },
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE.' },
     { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain } from './common.js';
 import { type KeyPair, parseKeyType, loadPrivateKey } from '../provision/keys.js';
 import {
-  commonName, crlPem, isSelfSigned, issue, makeCrl, parseCertificates, parseCsr, selfSignedCa, serialHex, signCsr,
+  commonName, crlPem, isSelfSigned, issue, issuedBy, makeCrl, parseCertificates, parseCsr, selfSignedCa, serialHex, signCsr,
 } from '../provision/certs.js';
 import { appendLine, loadOrCreateKey, readText, writeDurable } from '../provision/files.js';
 import type { Result } from '../core/result.js';
@@ -127,9 +127,8 @@ async function revoke(caFile: string, db: string, keyFile: string, certFile: str
   const key = await loadKey(keyFile);
   await checkCaKey(ca.cert, key, keyFile, caFile);
   const target = need(parseCertificates(need(readText(certFile, 'certificate')), certFile))[0];
-  if (!Buffer.from(target.issuerName.toArrayBuffer()).equals(Buffer.from(ca.cert.subjectName.toArrayBuffer()))) {
-    fail(`${certFile} was not issued by ${caFile} (issuer ${target.issuer}, CA ${ca.cert.subject})`);
-  }
+  const by = issuedBy(target, ca.cert);
+  if (!by.ok) fail(`${certFile} was not issued by ${caFile}: ${by.error}`);
   const listFile = `${db}.revoked`;
   const revoked = readRevoked(listFile);
   const serial = serialHex(target);

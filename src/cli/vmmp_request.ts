@@ -3,7 +3,7 @@
  * `albatross-client SUBCOMMAND ... --csr`, CERTS.md §7.3).
  */
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName, subcommandArgs } from '../client/commands.js';
 import { parseKeyType } from '../provision/keys.js';
 import { makeCsr } from '../provision/certs.js';
 import { loadOrCreateKey, readBytes, writeDurable } from '../provision/files.js';
@@ -23,7 +23,7 @@ const spec: CliSpec = {
     'Images of create are checked against their manifest and compressed (level 9 unless given).',
     '',
     'Subcommands:',
-    ...subs.map((s) => `  ${s} ${SUBCOMMANDS[s].args.join(' ')}`.padEnd(36) + SUBCOMMANDS[s].help),
+    ...subs.map((s) => `  ${s} ${subcommandArgs(s, 'csr').join(' ')}`.padEnd(36) + SUBCOMMANDS[s].help),
   ].join('\n'),
   options: [
     { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of a new key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
@@ -35,6 +35,7 @@ const spec: CliSpec = {
     `${BINARY} add-policy user 16 --mem 1024 --cpu 0 --cpu 1 --bridge service`,
     `${BINARY} create hello hello.hvt --arg=--hello=world`,
     `${BINARY} console hello --count 50`,
+    `${BINARY} set-block storage    (then: vmmc_remote storage.pem storage.key --data disk.img ...)`,
   ],
   more: 'EXIT STATUS\n  0 on success; 123 if the request cannot be made (one line on standard error says why);\n  124 on a command line error; 125 on an internal error.\n',
 };
@@ -44,7 +45,7 @@ async function main(): Promise<number> {
   const o = fixAddName(parseCli(spec, argv), argv);
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
-  if (!subs.includes(sub)) throw new UsageError(`${sub} cannot be requested (one of ${subs.join(', ')})`);
+  if (SUBCOMMANDS[sub] !== undefined && !subs.includes(sub)) throw new UsageError(`${sub} cannot be requested (one of ${subs.join(', ')})`);
   const kt = parseKeyType(String(o['key-type']));
   if (!kt.ok) throw new UsageError(kt.error);
   if (o.data !== undefined) {

@@ -4,7 +4,7 @@
  * stream after a command. Pure: the image is read by the caller and passed in.
  */
 import * as zlib from 'node:zlib';
-import type { OptionSpec } from '../cli/common.js';
+import { type OptionSpec, suggestion } from '../cli/common.js';
 import { type Name, type Path, parseName, parsePath, root } from '../core/name.js';
 import { type Result, ok, err } from '../core/result.js';
 import type { BlockDevice, FailBehaviour, NetDevice, Policy, UnikernelArgs, UnikernelConfig } from '../core/wire/common.js';
@@ -95,6 +95,15 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
   'extract-dump': { args: ['NAME'], opts: ['file'], help: 'write the image of one unikernel from the state file' },
 };
 
+/**
+ * The positional arguments of a subcommand for a destination: a request (`csr`) carries
+ * no data, so set-block takes no FILE there (the data goes with `vmmc_remote --data FILE`).
+ */
+export function subcommandArgs(sub: string, dest: Destination): string[] {
+  const a = SUBCOMMANDS[sub]?.args ?? [];
+  return dest === 'csr' && sub === 'set-block' ? a.filter((x) => x !== 'FILE') : a;
+}
+
 /** Subcommands that send a command (not the state-file tools, not log). */
 export const commandSubcommands = (): string[] => Object.keys(SUBCOMMANDS).filter((s) => !['inspect-dump', 'extract-dump', 'log'].includes(s));
 
@@ -113,14 +122,35 @@ function given(o: Opts, k: string): boolean {
   return !(Array.isArray(v) && v.length === 0);
 }
 
+/** The rule of labels, for messages (src/core/name.ts). */
+const LABEL_RULE = 'a label is 1 to 63 characters of a-z, A-Z, 0-9, "-" and ".", not starting with "-"; labels are separated by ":"';
+
+/** What is wrong with the first bad label of a name or path text, e.g. `label "Foo_bar" contains "_"`. */
+export function labelProblem(s: string): string {
+  const pieces = s.split(':');
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i];
+    if (p === '') {
+      if (i === 0 || i === pieces.length - 1) continue;
+      return 'an empty label ("::")';
+    }
+    const bad = [...p].find((c) => !/[a-zA-Z0-9.-]/.test(c));
+    if (bad !== undefined) return `label ${JSON.stringify(p)} contains ${JSON.stringify(bad)}`;
+    if (p.startsWith('-')) return `label ${JSON.stringify(p)} starts with "-"`;
+    if (p.length > 63) return `label ${JSON.stringify(p.slice(0, 20))}... is longer than 63 characters`;
+  }
+  return 'not a name';
+}
+
 function nameArg(what: string, s: string): Result<Name, BuildError> {
   const n = parseName(s);
-  return n.ok ? n : usage(`${what} ${JSON.stringify(s)}: ${n.error}`);
+  if (n.ok) return n;
+  return usage(s === '' ? `${what}: empty name` : `${what} ${JSON.stringify(s)}: invalid name: ${labelProblem(s)} (${LABEL_RULE})`);
 }
 function pathArg(what: string, s: string | undefined): Result<Path, BuildError> {
   if (s === undefined) return ok([]);
   const p = parsePath(s);
-  return p.ok ? p : usage(`${what} ${JSON.stringify(s)}: ${p.error}`);
+  return p.ok ? p : usage(`${what} ${JSON.stringify(s)}: invalid path: ${labelProblem(s)} (${LABEL_RULE})`);
 }
 function optName(o: Opts): Result<Name, BuildError> {
   const s = str(o, 'name');
@@ -294,12 +324,19 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
   const { sub, args, opts: o, dest } = i;
   const spec = SUBCOMMANDS[sub];
   if (sub === 'update') return invalid('update (the newest build from a builder-web instance) is not implemented: download the image and use create --force');
-  if (spec === undefined) return usage(`unknown subcommand ${JSON.stringify(sub)} (one of ${Object.keys(SUBCOMMANDS).join(', ')})`);
+  if (spec === undefined) {
+    const hint = suggestion(sub, Object.keys(SUBCOMMANDS));
+    return usage(`unknown subcommand ${JSON.stringify(sub)}${hint || ` (one of ${Object.keys(SUBCOMMANDS).join(', ')})`}`);
+  }
   for (const k of COMMAND_OPTIONS.map((x) => x.name)) {
     if (given(o, k) && !spec.opts.includes(k)) return usage(`--${k === 'add-name' ? 'no-add-name' : k} does not apply to ${sub}`);
   }
-  if (args.length < spec.args.length) return usage(`${sub}: missing argument ${spec.args[args.length]}`);
-  if (args.length > spec.args.length) return usage(`${sub}: unexpected argument ${JSON.stringify(args[spec.args.length])}`);
+  const want = subcommandArgs(sub, dest);
+  if (args.length < want.length) return usage(`${sub}: missing argument ${want[args.length]}`);
+  if (args.length > want.length) {
+    const why = dest === 'csr' && sub === 'set-block' ? ' (a request carries no data: give FILE to vmmc_remote --data)' : '';
+    return usage(`${sub}: unexpected argument ${JSON.stringify(args[want.length])}${why}`);
+  }
   switch (sub) {
     case 'info': {
       const n = optName(o);
@@ -416,7 +453,8 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
       if (!n.ok) return n;
       const l = compressionLevel(o, dest);
       if (!l.ok) return l;
-      return one(n.value, { kind: 'block', value: { kind: 'set', value: l.value > 0 } }, { file: args[1], level: l.value });
+      const set: Command = { kind: 'block', value: { kind: 'set', value: l.value > 0 } };
+      return dest === 'csr' ? one(n.value, set) : one(n.value, set, { file: args[1], level: l.value });
     }
     case 'dump-block': {
       const n = nameArg('NAME', args[0]);

@@ -5,7 +5,7 @@
  */
 import { type Json, formatGeneralizedTime } from '../core/asn.js';
 import { type Name, nameToString } from '../core/name.js';
-import { type Wire, wire } from '../core/wire/wire.js';
+import { type Command, type Wire, wire } from '../core/wire/wire.js';
 import { type LogWire, type LogEvent, describeLogAction, logWire } from '../core/wire/log.js';
 import type { FailBehaviour, Policy } from '../core/wire/common.js';
 import type { NamedInfo } from '../core/wire/unikernel.js';
@@ -13,6 +13,7 @@ import type { BlockDeviceInfo } from '../core/wire/block.js';
 import type { StatsData } from '../core/wire/stats.js';
 import { formatMac } from '../core/unikernel.js';
 import { cpuidSet, stringSet } from '../core/policy.js';
+import { describeSignal } from '../core/signals.js';
 
 export interface Style {
   colour: boolean;
@@ -21,13 +22,16 @@ const paint = (s: Style, code: string, text: string): string => (s.colour ? `\x1
 export const bold = (s: Style, t: string): string => paint(s, '1', t);
 export const red = (s: Style, t: string): string => paint(s, '31', t);
 
-/** Console text as a terminal can show it safely: control characters and DEL as \xNN, backslash doubled. */
+/**
+ * Console text as a terminal can show it safely: control characters and DEL as \xNN. A
+ * backslash is kept as it is (the Solo5 banner and paths are drawn with them), so a literal
+ * `\x07` in the text reads the same as an escaped BEL: `--json` has the exact text.
+ */
 export function escapeLine(line: string): string {
   let out = '';
   for (const ch of line) {
     const c = ch.codePointAt(0) as number;
-    if (ch === '\\') out += '\\\\';
-    else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, '0')}`;
     else out += ch;
   }
   return out;
@@ -37,6 +41,19 @@ export function escapeLine(line: string): string {
 export function rfc3339(t: number): string {
   const d = new Date(Math.floor(t));
   return Number.isNaN(d.getTime()) ? formatGeneralizedTime(t) : d.toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * The default file name of a download (`get`, `dump-block`, `extract-dump`): no colons, so
+ * that shells, scp and other systems take it as it is. The path labels and the label joined
+ * by `_` (which a label cannot contain, so no two names share a file), a dot, and the UTC time
+ * in ISO 8601 basic format: `dept:web` at 2024-01-31 12:00:00 is `dept_web.20240131T120000Z`.
+ */
+export function downloadFileName(name: Name, t: number): string {
+  const parts = name.label === undefined ? [...name.path] : [...name.path, name.label];
+  const d = new Date(Math.floor(t));
+  const time = Number.isNaN(d.getTime()) ? String(t) : d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  return `${parts.length === 0 ? 'root' : parts.join('_')}.${time}`;
 }
 
 /** Columns padded to the widest cell; the header is bold. */
@@ -77,8 +94,10 @@ function blockText(s: Style, xs: BlockDeviceInfo[]): string {
 function statsText(name: Name, d: StatsData): string {
   const r = d.resourceUsage;
   const tv = (t: { seconds: bigint; microseconds: number }): string => `${t.seconds}.${String(t.microseconds).padStart(6, '0')}s`;
-  const lines = [`${nameToString(name)} utime ${tv(r.utime)} stime ${tv(r.stime)} maxrss ${r.maxrss} KB`];
-  if (d.kinfoMem) lines.push(`  memory rss ${d.kinfoMem.rss} vsize ${d.kinfoMem.vsize}`);
+  // vmmd_stats on Linux fills maxrss with the resident set in pages (/proc/PID/stat field 24);
+  // upstream on FreeBSD sends getrusage's kilobytes. kinfo_mem: rss in pages, vsize in bytes.
+  const lines = [`${nameToString(name)} utime ${tv(r.utime)} stime ${tv(r.stime)} maxrss ${r.maxrss} pages`];
+  if (d.kinfoMem) lines.push(`  memory rss ${d.kinfoMem.rss} pages vsize ${d.kinfoMem.vsize} bytes`);
   for (const i of d.ifdata) {
     lines.push(`  ${i.bridge} in ${i.inputPackets} pkts ${i.inputBytes} B, out ${i.outputPackets} pkts ${i.outputBytes} B, drops ${i.inputDropped}/${i.outputDropped}`);
   }
@@ -86,8 +105,12 @@ function statsText(name: Name, d: StatsData): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Human text of one message (images and block data are handled by the caller and not shown). */
-export function describeMessage(s: Style, w: Wire): string {
+/**
+ * Human text of one message (images and block data are handled by the caller and not shown).
+ * `cmd`, the command answered, lets a reply say what happened: the daemon answers a restart
+ * with upstream's `created unikernel`, shown as `restarted unikernel`.
+ */
+export function describeMessage(s: Style, w: Wire, cmd?: Command): string {
   const p = w.payload;
   switch (p.kind) {
     case 'failure':
@@ -100,6 +123,7 @@ export function describeMessage(s: Style, w: Wire): string {
         case 'empty':
           return 'success\n';
         case 'string':
+          if (r.value === 'created unikernel' && cmd?.kind === 'unikernel' && cmd.value.kind === 'restart') return 'restarted unikernel\n';
           return `${r.value}\n`;
         case 'policies':
           if (r.value.length === 0) return 'no policies\n';
@@ -178,7 +202,9 @@ function eventText(e: LogEvent): string {
       return `start ${nameToString(e.value.name)} pid ${e.value.pid}`;
     case 'unikernel_stop': {
       const st = e.value.status;
-      return `stop ${nameToString(e.value.name)} pid ${e.value.pid} ${st.kind} ${st.value}`;
+      // signal numbers on the wire are OCaml's (SIGTERM = -11): shown by name
+      const how = st.kind === 'exit' ? `exit ${st.value}` : st.kind === 'signal' ? describeSignal(st.value) : `stopped ${describeSignal(st.value)}`;
+      return `stop ${nameToString(e.value.name)} pid ${e.value.pid} ${how}`;
     }
     case 'action':
       return `${nameToString(e.value.name)} ${describeLogAction(e.value.action)}`;

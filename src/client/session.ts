@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Writable } from 'node:stream';
 import type { FramedConn } from '../transport/conn.js';
-import { type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
-import { type Name, nameToString } from '../core/name.js';
+import { type Command, type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
+import type { Name } from '../core/name.js';
 import type { Step } from './commands.js';
-import { type Style, describeMessage, messageJson, rfc3339 } from './output.js';
+import { type Style, describeMessage, downloadFileName, messageJson } from './output.js';
 import { Progress } from './progress.js';
 
 /** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
@@ -34,15 +34,16 @@ export interface SessionOptions {
   now?: () => Date;
   /** The peer is the TLS endpoint, which closes silently when it refuses a chain: say so when no answer came. */
   endpoint?: boolean;
+  /** The command being answered (set by runStep), so that a reply can say what happened. */
+  command?: Command;
   /** Maps a read error to an exit code and message (TLS alerts: our certificate was refused). */
   classify?: (error: string) => { code: number; message: string } | undefined;
 }
 
-/** `$TMPDIR/<name>.<RFC 3339 time>` unless --output was given. */
+/** `$TMPDIR/<name>.<time>` (downloadFileName: no colons) unless --output was given. */
 export function downloadPath(o: SessionOptions, name: Name): string {
   if (o.outputFile !== undefined) return o.outputFile;
-  const time = rfc3339((o.now ?? (() => new Date()))().getTime());
-  return path.join(o.downloadDir, `${nameToString(name)}.${time}`);
+  return path.join(o.downloadDir, downloadFileName(name, (o.now ?? (() => new Date()))().getTime()));
 }
 
 const say = (o: SessionOptions, text: string): void => {
@@ -174,7 +175,7 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
  */
 export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
-  const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w));
+  const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w, o.command));
   let seen = 0;
   for (;;) {
     const m = await conn.readMessage();
@@ -284,7 +285,7 @@ export async function runStep(conn: FramedConn, step: Step, o: SessionOptions, s
       .then(() => {
         uploaded = true;
       });
-  const code = await readAnswers(conn, step.name, mode, o, () => !uploaded);
+  const code = await readAnswers(conn, step.name, mode, { ...o, command: step.command }, () => !uploaded);
   answered = true;
   await up;
   return code;

@@ -10,10 +10,11 @@ import { dirname, join } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { FramedConn } from '../transport/conn.js';
+import { defaultTmpdir } from '../cli/common.js';
 
 /** Options every companion daemon has (as declared for parseCli in src/cli/common.ts). */
 export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean' | 'number'; arg?: string; default?: string | number; help: string }[] = [
-  { name: 'tmpdir', type: 'string', arg: 'DIR', default: '/run/albatross', help: 'Runtime directory, must exist: sockets in DIR/util, console FIFOs in DIR/fifo.' },
+  { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory, must exist: sockets in DIR/util, console FIFOs in DIR/fifo; ALBATROSS_TMPDIR sets the default.' },
   { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3) instead of creating one.' },
   { name: 'verbose', alias: 'v', type: 'boolean', help: 'Log debug messages too.' },
   { name: 'quiet', alias: 'q', type: 'boolean', help: 'Log nothing.' },

@@ -10,7 +10,7 @@ import { command } from '../core/wire/wire.js';
 import type { StatsData } from '../core/wire/stats.js';
 import { connectUnix } from '../transport/conn.js';
 import type { Logger } from '../daemon/server.js';
-import { prometheusText, samplePayload, vmTag } from './lineproto.js';
+import { type SampleTags, prometheusText, samplePayload, vmTag } from './lineproto.js';
 import type { HostPort, Sink } from './sinks.js';
 
 export interface InfluxOptions {
@@ -22,7 +22,8 @@ export interface InfluxOptions {
 }
 
 export class InfluxReporter {
-  readonly samples = new Map<string, { data: StatsData; at: number }>();
+  /** The latest sample of each unikernel, keyed by its full name (the `name` tag). */
+  readonly samples = new Map<string, { tags: SampleTags; data: StatsData; at: number }>();
   private stopped = false;
   private seq = 1n;
   private closeConn: (() => void) | undefined;
@@ -80,12 +81,12 @@ export class InfluxReporter {
 
   onSample(name: Name, d: StatsData): void {
     this.received++;
-    const vm = vmTag(name, this.o.dropPath);
+    const tags: SampleTags = { vm: vmTag(name, this.o.dropPath), name: nameToString(name) };
     const now = Date.now();
-    const payload = samplePayload(vm, d, now);
+    const payload = samplePayload(tags, d, now);
     for (const s of this.o.sinks) s.write(payload);
     // a bounded map: unikernels not heard of for a while are forgotten
-    this.samples.set(vm, { data: d, at: now });
+    this.samples.set(tags.name, { tags, data: d, at: now });
     if (this.samples.size > limits.influxMaxUnikernels) {
       const oldest = [...this.samples].sort((a, b) => a[1].at - b[1].at)[0];
       this.samples.delete(oldest[0]);

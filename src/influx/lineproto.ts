@@ -13,6 +13,16 @@ export function vmTag(n: Name, dropPath: boolean): string {
   return dropPath && n.label !== undefined ? n.label : nameToString(n);
 }
 
+/**
+ * The tags of a sample: upstream's `vm`, then `name`, the full name as received (relative to
+ * the subscription's path), so that `acme:web` and `globex:web` stay two series when `vm` is
+ * the label `web` for both.
+ */
+export interface SampleTags {
+  vm: string;
+  name: string;
+}
+
 /** Backslash-escapes `,`, `=` and space (tag keys, tag values, field keys). */
 export const escapeKey = (s: string): string => s.replace(/([,= ])/g, '\\$1');
 
@@ -24,8 +34,8 @@ function line(measurement: string, tags: [string, string][], fields: [string, st
   return `${measurement}${tags.map(([k, v]) => `,${k}=${escapeKey(v)}`).join('')} ${fields.map(([k, v]) => `${k}=${v}`).join(',')}`;
 }
 
-export function resourceUsageLine(vm: string, r: Rusage): string {
-  return line('resource_usage', [['vm', vm]], [
+export function resourceUsageLine(t: SampleTags, r: Rusage): string {
+  return line('resource_usage', [['vm', t.vm], ['name', t.name]], [
     ['utime', tv(r.utime)], ['stime', tv(r.stime)], ['maxrss', u64(r.maxrss)], ['ixrss', u64(r.ixrss)],
     ['idrss', u64(r.idrss)], ['isrss', u64(r.isrss)], ['minflt', u64(r.minflt)], ['maxflt', u64(r.majflt)],
     ['nswap', u64(r.nswap)], ['inblock', u64(r.inblock)], ['outblock', u64(r.outblock)], ['msgsnd', u64(r.msgsnd)],
@@ -33,20 +43,20 @@ export function resourceUsageLine(vm: string, r: Rusage): string {
   ]);
 }
 
-export function kinfoMemLine(vm: string, m: KinfoMem, now: Time): string {
+export function kinfoMemLine(t: SampleTags, m: KinfoMem, now: Time): string {
   const startMs = Number(m.start.seconds) * 1000 + m.start.microseconds / 1000;
-  return line('kinfo_mem', [['vm', vm]], [
+  return line('kinfo_mem', [['vm', t.vm], ['name', t.name]], [
     ['vsize', u64(m.vsize)], ['rss', u64(m.rss)], ['tsize', u64(m.tsize)], ['dsize', u64(m.dsize)], ['ssize', u64(m.ssize)],
     ['cow_faults', u32(m.cow)], ['runtime', u64(m.runtime)], ['uptime', ((now - startMs) / 1000).toFixed(6)],
   ]);
 }
 
-export function vmmLine(vm: string, xs: VmmStat[]): string {
-  return line('vmm', [['vm', vm]], xs.map((x) => [escapeKey(x.key), u64(x.value)]));
+export function vmmLine(t: SampleTags, xs: VmmStat[]): string {
+  return line('vmm', [['vm', t.vm], ['name', t.name]], xs.map((x) => [escapeKey(x.key), u64(x.value)]));
 }
 
-export function interfaceLine(vm: string, i: IfData): string {
-  return line('interface', [['vm', vm], ['bridge', i.bridge]], [
+export function interfaceLine(t: SampleTags, i: IfData): string {
+  return line('interface', [['vm', t.vm], ['bridge', i.bridge], ['name', t.name]], [
     ['send_queue_length', u32(i.sendLength)], ['max_send_queue_length', u32(i.maxSendLength)], ['send_queue_drops', u32(i.sendDrops)],
     ['mtu', u32(i.mtu)], ['baudrate', u64(i.baudrate)], ['vm_to_host_packets', u64(i.inputPackets)],
     ['vm_to_host_errors', u64(i.inputErrors)], ['vm_to_host_bytes', u64(i.inputBytes)], ['vm_to_host_mcast', u64(i.inputMcast)],
@@ -57,11 +67,11 @@ export function interfaceLine(vm: string, i: IfData): string {
 }
 
 /** One sample as one write: lines joined by `\n` with a final `\n`, no timestamps. */
-export function samplePayload(vm: string, d: StatsData, now: Time): string {
-  const lines = [resourceUsageLine(vm, d.resourceUsage)];
-  if (d.kinfoMem !== undefined) lines.push(kinfoMemLine(vm, d.kinfoMem, now));
-  if (d.vmmStats !== undefined) lines.push(vmmLine(vm, d.vmmStats));
-  for (const i of d.ifdata) lines.push(interfaceLine(vm, i));
+export function samplePayload(t: SampleTags, d: StatsData, now: Time): string {
+  const lines = [resourceUsageLine(t, d.resourceUsage)];
+  if (d.kinfoMem !== undefined) lines.push(kinfoMemLine(t, d.kinfoMem, now));
+  if (d.vmmStats !== undefined) lines.push(vmmLine(t, d.vmmStats));
+  for (const i of d.ifdata) lines.push(interfaceLine(t, i));
   return `${lines.join('\n')}\n`;
 }
 
@@ -70,8 +80,8 @@ export function samplePayload(vm: string, d: StatsData, now: Time): string {
 const promLabel = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const promMetricName = (s: string): string => s.replace(/[^a-zA-Z0-9_]/g, '_');
 
-/** Prometheus text exposition (format 0.0.4) of the latest sample of each unikernel. */
-export function prometheusText(samples: ReadonlyMap<string, { data: StatsData; at: Time }>, now: Time): string {
+/** Prometheus text exposition (format 0.0.4) of the latest sample of each unikernel (keyed by its full name). */
+export function prometheusText(samples: ReadonlyMap<string, { tags: SampleTags; data: StatsData; at: Time }>, now: Time): string {
   type Row = { labels: string; value: string };
   const families = new Map<string, { help: string; type: 'counter' | 'gauge'; rows: Row[] }>();
   const put = (name: string, type: 'counter' | 'gauge', help: string, labels: [string, string][], value: string): void => {
@@ -84,12 +94,12 @@ export function prometheusText(samples: ReadonlyMap<string, { data: StatsData; a
     f.rows.push({ labels: labels.map(([k, v]) => `${k}="${promLabel(v)}"`).join(','), value });
   };
   const secs = (t: Timeval): string => (Number(t.seconds) + t.microseconds / 1e6).toString();
-  for (const [vm, { data: d }] of [...samples].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const l: [string, string][] = [['vm', vm]];
+  for (const [, { tags, data: d }] of [...samples].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const l: [string, string][] = [['vm', tags.vm], ['name', tags.name]];
     const r = d.resourceUsage;
     put('cpu_user_seconds_total', 'counter', 'User CPU time of the tender.', l, secs(r.utime));
     put('cpu_system_seconds_total', 'counter', 'System CPU time of the tender.', l, secs(r.stime));
-    put('max_rss', 'gauge', 'Maximum resident set size (as reported by the host).', l, String(r.maxrss));
+    put('max_rss', 'gauge', 'Resident set size in pages (maxrss of the sample: on Linux the current resident set, /proc/PID/stat field 24).', l, String(r.maxrss));
     put('minor_faults_total', 'counter', 'Minor page faults.', l, String(r.minflt));
     put('major_faults_total', 'counter', 'Major page faults.', l, String(r.majflt));
     put('voluntary_context_switches_total', 'counter', 'Voluntary context switches.', l, String(r.nvcsw));
@@ -97,12 +107,12 @@ export function prometheusText(samples: ReadonlyMap<string, { data: StatsData; a
     if (d.kinfoMem !== undefined) {
       const m = d.kinfoMem;
       put('virtual_memory_bytes', 'gauge', 'Virtual memory size.', l, String(m.vsize));
-      put('rss', 'gauge', 'Resident set size (as reported by the host).', l, String(m.rss));
+      put('rss', 'gauge', 'Resident set size in pages of the host (usually 4096 bytes).', l, String(m.rss));
       put('uptime_seconds', 'gauge', 'Time since the tender started.', l, ((now - (Number(m.start.seconds) * 1000 + m.start.microseconds / 1000)) / 1000).toFixed(3));
     }
     for (const x of d.vmmStats ?? []) put(`vmm_${x.key}`, 'gauge', 'bhyve vmm counter.', l, String(x.value));
     for (const i of d.ifdata) {
-      const il: [string, string][] = [['vm', vm], ['bridge', i.bridge]];
+      const il: [string, string][] = [['vm', tags.vm], ['bridge', i.bridge], ['name', tags.name]];
       put('interface_vm_to_host_packets_total', 'counter', 'Packets sent by the unikernel.', il, String(i.inputPackets));
       put('interface_vm_to_host_bytes_total', 'counter', 'Bytes sent by the unikernel.', il, String(i.inputBytes));
       put('interface_vm_to_host_errors_total', 'counter', 'Errors on packets sent by the unikernel.', il, String(i.inputErrors));

@@ -237,6 +237,38 @@ export async function keyMatchesCert(kp: KeyPair, cert: x509.X509Certificate): P
   return a.equals(b);
 }
 
+/**
+ * Was `cert` issued by `ca`? Decided as OpenSSL decides it (`openssl verify`): X509_check_issued
+ * (the issuer name equals the CA's subject by RFC 5280 comparison, so the DER may differ in
+ * string type, e.g. PrintableString and UTF8String, in the case of ASCII letters and in
+ * spaces; an authority key identifier must match the CA's; a key usage of the CA must allow
+ * certificate signing), then the signature of `cert` verifies with the CA's public key.
+ * The error says which of these failed.
+ */
+export function issuedBy(cert: x509.X509Certificate, ca: x509.X509Certificate): Result<void> {
+  let c: crypto.X509Certificate;
+  let a: crypto.X509Certificate;
+  try {
+    c = new crypto.X509Certificate(Buffer.from(cert.rawData));
+    a = new crypto.X509Certificate(Buffer.from(ca.rawData));
+  } catch (e) {
+    return err(`cannot read the certificate: ${(e as Error).message}`);
+  }
+  if (!c.checkIssued(a)) {
+    const names = `issuer ${cert.issuer}, CA subject ${ca.subject}`;
+    return err(c.issuer !== a.subject
+      ? `its issuer name is not the CA's subject (${names})`
+      : `the names match (${names}) but the authority key identifier or the CA's key usage rule the CA out`);
+  }
+  let verified = false;
+  try {
+    verified = c.verify(a.publicKey);
+  } catch {
+    verified = false;
+  }
+  return verified ? ok(undefined) : err(`its signature does not verify with the CA's public key (issuer ${cert.issuer})`);
+}
+
 export const isSelfSigned = (c: x509.X509Certificate): boolean =>
   Buffer.from(c.subjectName.toArrayBuffer()).equals(Buffer.from(c.issuerName.toArrayBuffer()));
 
