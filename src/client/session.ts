@@ -12,7 +12,7 @@ import type { FramedConn } from '../transport/conn.js';
 import { type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
 import { type Name, nameToString } from '../core/name.js';
 import type { Step } from './commands.js';
-import { type Style, describeMessage, messageJson, rfc3339 } from './output.js';
+import { type InfoStatus, type Style, describeMessage, messageJson, rfc3339, statusJson } from './output.js';
 import { Progress } from './progress.js';
 
 /** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
@@ -36,6 +36,8 @@ export interface SessionOptions {
   endpoint?: boolean;
   /** Maps a read error to an exit code and message (TLS alerts: our certificate was refused). */
   classify?: (error: string) => { code: number; message: string } | undefined;
+  /** vmmd's status of the unikernels, shown with an info reply (vmmc_local info). */
+  status?: InfoStatus;
 }
 
 /** `$TMPDIR/<name>.<RFC 3339 time>` unless --output was given. */
@@ -174,7 +176,10 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
  */
 export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
-  const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w));
+  const show = (w: Wire): void => {
+    say(o, o.json ? messageJson(w) : describeMessage(o.style, w, o.status));
+    if (o.json && o.status !== undefined && w.payload.kind === 'reply' && w.payload.value.kind === 'unikernel_info') say(o, statusJson(o.status));
+  };
   let seen = 0;
   for (;;) {
     const m = await conn.readMessage();
