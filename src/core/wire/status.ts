@@ -1,5 +1,5 @@
 /**
- * vmmd's status query, for our own clients on the host (WIRE.md §8.2, SEMANTICS.md §5.9):
+ * vmmd's status query, for our own clients on the host (WIRE.md §8.2, SEMANTICS.md §5.6):
  * every unikernel vmmd supervises with its state, the running ones with pid and start time,
  * those waiting out a restart back-off with their failures and when the next start is due.
  *
