@@ -206,3 +206,22 @@ test('vmmc_local info shows running unikernels with pid and uptime, and those wa
   assert.equal(await ask(v.sock, 'st:up', destroy), 'ok: destroyed unikernel');
   assert.equal((await vmmc(['info', '-n', 'st:'])).stdout, 'no unikernels\n');
 });
+
+test('the status query is a message of its own: version-5 Wire refuses it, and it refuses Wire', async () => {
+  const { decodeStatusWire, encodeStatusWire } = await import('../src/core/wire/status.js');
+  const { decodeWire, encodeWire, makeHeader } = await import('../src/core/wire/wire.js');
+  const q = encodeStatusWire({ header: makeHeader(nm('a:')), payload: { kind: 'command', value: { kind: 'status', value: null } } });
+  assert.equal(decodeWire(q).ok, false, 'upstream cannot take it for a command');
+  const back = decodeStatusWire(q);
+  assert.ok(back.ok && back.value.payload.kind === 'command');
+  const a = { header: makeHeader(nm('a:')), payload: { kind: 'reply' as const, value: [
+    { name: nm('web'), state: { kind: 'running' as const, value: { pid: 42, started: 1_700_000_000_123, failures: 0 } } },
+    { name: nm('db'), state: { kind: 'restarting' as const, value: { failures: 3, due: 1_700_000_060_000 } } },
+  ] } };
+  const r = decodeStatusWire(encodeStatusWire(a));
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.payload, a.payload);
+  const info = decodeStatusWire(encodeWire(command(nm('a:'), { kind: 'unikernel', value: { kind: 'info', value: null } })));
+  assert.ok(!info.ok);
+  assert.match(info.error, /payload \[0\] is a version 5 command, not a status message/);
+});
