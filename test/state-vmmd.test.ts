@@ -50,7 +50,7 @@ function show(effects: Effect[]): string[] {
       case 'timer':
         return `timer ${nameToString(e.name)} ${e.delayMs}`;
       case 'log':
-        return `log ${e.event.kind}`;
+        return e.event.kind === 'action' ? `log ${e.event.value.action.kind}` : `log ${e.event.kind}`;
       case 'warn':
         return 'warn';
       default:
@@ -88,7 +88,7 @@ test('create: admission, then the pipeline, then registration with state file, s
   ]);
   assert.deepEqual(out, [
     ['create :a command failures=0'],
-    ['save [:a]', 'stats_add :a', 'log unikernel_start', 'reply 1 ok created unikernel'],
+    ['save [:a]', 'stats_add :a', 'log create', 'log unikernel_start', 'reply 1 ok created unikernel'],
     ['reply 2 fail Unikernel with same name is already running'],
     ['reply 3 fail maximum allowed memory (4096, used 32) would be exceeded (requesting 5000)'],
     ['reply 4 fail CPUids may not be empty'],
@@ -121,7 +121,7 @@ test('restart on failure: first quick failure restarts at once, then back-off do
     exit('a', 101, 3, 2100),
   ]);
   assert.deepEqual(out[1], ['cleanup :a', 'stats_remove :a', 'log unikernel_stop', 'create :a restart/fail-behaviour failures=1']);
-  assert.deepEqual(out[2], ['stats_add :a', 'log unikernel_start'], 'a restart-on-failure restart does not rewrite the state file');
+  assert.deepEqual(out[2], ['stats_add :a', 'log exec', 'log unikernel_start'], 'a restart-on-failure restart does not rewrite the state file');
   assert.deepEqual(out[3], ['cleanup :a', 'stats_remove :a', 'log unikernel_stop', 'warn', 'timer :a 1000']);
   assert.deepEqual(stateDump(state).unikernels.map((u) => nameToString(u.name)), [':a'], 'still persisted while waiting');
   const info = run(state, [cmd(5, 'a', uk({ kind: 'info', value: null }))]);
@@ -129,7 +129,7 @@ test('restart on failure: first quick failure restarts at once, then back-off do
   const due = run(state, [{ kind: 'restart_due', name: nm('a') }]);
   assert.deepEqual(due.out, [['create :a restart/fail-behaviour failures=2']]);
   const cancelled = run(state, [cmd(6, 'a', uk({ kind: 'destroy', value: null })), { kind: 'restart_due', name: nm('a') }, cmd(7, 'a', uk({ kind: 'destroy', value: null }))]);
-  assert.deepEqual(cancelled.out, [['save []', 'reply 6 ok destroyed: removed from restarting'], [], ['reply 7 fail destroy: not found']]);
+  assert.deepEqual(cancelled.out, [['save []', 'log destroy', 'reply 6 ok destroyed: removed from restarting'], [], ['reply 7 fail destroy: not found']]);
   const refused = run(state, [cmd(8, 'a', uk({ kind: 'create', value: c }))]);
   assert.match(refused.out[0][0], /^reply 8 fail Unikernel with same name is restarting/);
   assert.deepEqual([1, 2, 3, 4, 5, 6, 10].map((n) => backoffDelay({ baseMs: 1000, maxMs: 8000, stableMs: 0 }, n)), [0, 1000, 2000, 4000, 8000, 8000, 8000]);
@@ -161,7 +161,7 @@ test('destroy, force-create and restart wait for the exit; one SIGTERM, every wa
   const c = cfg();
   const base = run(fresh(), [started('a', c, 100, { kind: 'startup' })]).state;
   const d = run(base, [cmd(1, 'a', uk({ kind: 'destroy', value: null })), cmd(2, 'a', uk({ kind: 'destroy', value: null })), exit('a', 100, 0)]);
-  assert.deepEqual(d.out, [['kill 100'], [], ['cleanup :a', 'stats_remove :a', 'log unikernel_stop', 'reply 1 ok destroyed unikernel', 'save []', 'reply 2 ok destroyed unikernel']]);
+  assert.deepEqual(d.out, [['kill 100'], [], ['cleanup :a', 'stats_remove :a', 'log unikernel_stop', 'log destroy', 'reply 1 ok destroyed unikernel', 'save []', 'reply 2 ok destroyed unikernel']]);
   const c2 = cfg({ memory: 64 });
   const f = run(base, [cmd(3, 'a', uk({ kind: 'force_create', value: c2 })), exit('a', 100, 0)]);
   assert.deepEqual(f.out, [['kill 100'], ['cleanup :a', 'stats_remove :a', 'log unikernel_stop', 'create :a command failures=0']]);
@@ -187,11 +187,11 @@ test('policies: add keeps the connection open, unchanged, refusal, info relative
     cmd(6, 'org:', pc('remove')),
   ]);
   assert.deepEqual(out, [
-    ['save []', 'reply 1 ok added policy (open)'],
+    ['save []', 'log policy_add', 'reply 1 ok added policy (open)'],
     ['reply 2 ok no modification of policy (open)'],
     ['reply 3 fail policy above allows 100 MB memory, which is fewer than 200 MB'],
     ['reply 4 policies'],
-    ['save []', 'reply 5 ok removed policy'],
+    ['save []', 'log policy_remove', 'reply 5 ok removed policy'],
     ['reply 6 fail unknown policy'],
   ]);
 });
@@ -206,9 +206,9 @@ test('block devices: add after the file is created, transfers mark the device in
     cmd(3, 'st:data', bc({ kind: 'set', value: false })),
     cmd(4, 'st:data', bc({ kind: 'dump', value: 0 })),
   ]);
-  assert.deepEqual(r.out, [['block_create'], ['reply 1 ok added block device'], ['reply 2 fail block device with same name already exists'], ['block_upload'], ['reply 4 fail dump block: is in use']]);
+  assert.deepEqual(r.out, [['block_create'], ['log block_add', 'reply 1 ok added block device'], ['reply 2 fail block device with same name already exists'], ['block_upload'], ['reply 4 fail dump block: is in use']]);
   r = run(r.state, [{ kind: 'block_transferred', conn: 3, header: h, op: 'set' }, cmd(5, 'st:data', bc({ kind: 'remove', value: null })), { kind: 'block_removed', conn: 5, header: h }, cmd(6, 'st:data', bc({ kind: 'remove', value: null }))]);
-  assert.deepEqual(r.out, [['reply 3 ok set block device'], ['block_delete'], ['reply 5 ok removed block'], ['reply 6 fail remove block: not found']]);
+  assert.deepEqual(r.out, [['log block_remove', 'log block_add', 'reply 3 ok set block device'], ['block_delete'], ['log block_remove', 'reply 5 ok removed block'], ['reply 6 fail remove block: not found']]);
   const failedFile = run(fresh(), [{ kind: 'block_added', conn: 1, header: h, size: 4, error: 'file already exists' }]);
   assert.deepEqual(failedFile.out, [['reply 1 fail file already exists']]);
 });

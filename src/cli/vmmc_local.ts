@@ -7,9 +7,10 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
 import { type CliSpec, EXIT, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, buildRequest, fixAddName } from '../client/commands.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, type Step, buildRequest, fixAddName } from '../client/commands.js';
 import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
-import { type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
+import { type InfoStatus, type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
+import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 import { connectUnix } from '../transport/conn.js';
 import { type Command, command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
 import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
@@ -205,10 +206,18 @@ async function main(): Promise<number> {
       if (e !== undefined) die(BINARY, EXIT.other, e);
     }
   }
+  for (const [i, s] of req.steps.entries()) {
+    const e = await checkBlockRoom(req.steps.slice(0, i), s, socketOpt ?? path.join(util, SOCKET.vmmd));
+    if (e !== undefined) die(BINARY, e.code, e.message);
+  }
   const session: SessionOptions = {
     binary: BINARY, style, json, stdout: process.stdout, stderr: process.stderr, progress: process.stderr.isTTY === true,
     outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
   };
+  if (sub === 'info') {
+    const st = await askStatus(socketOpt ?? path.join(util, SOCKET.vmmd), req.steps[0].name);
+    if (st !== undefined) session.status = st;
+  }
   for (const s of req.steps) {
     const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
     const c = await connectUnix(sock);
@@ -266,6 +275,63 @@ async function pathHint(sock: string, name: Name, cmd: Command): Promise<void> {
   } finally {
     c.value.close();
   }
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * vmmd's status of the unikernels at or below `name` (WIRE.md §8.2), asked beside the info
+ * command: undefined when the daemon does not answer it (upstream's closes the connection),
+ * and info is shown as before.
+ */
+async function askStatus(sock: string, name: Name): Promise<InfoStatus | undefined> {
+  const c = await connectUnix(sock);
+  if (!c.ok) return undefined;
+  try {
+    await c.value.write(encodeStatusWire({ header: makeHeader(name), payload: { kind: 'command', value: { kind: 'status', value: null } } }));
+    const r = await c.value.read(30_000);
+    if (r.kind !== 'frame') return undefined;
+    const m = decodeStatusWire(r.body);
+    return m.ok && m.value.payload.kind === 'reply' ? { list: m.value.payload.value, now: Date.now() } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    c.value.close();
+  }
+}
+
+/**
+ * A block set whose file is larger than the device is refused before anything is sent: the
+ * size is the one of an earlier `block add` of the same request (create-block --data), or what
+ * vmmd's block info says. Without a device of that name vmmd answers the set itself.
+ */
+async function checkBlockRoom(before: Step[], s: Step, sock: string): Promise<{ code: number; message: string } | undefined> {
+  if (s.upload === undefined || s.command.kind !== 'block' || s.command.value.kind !== 'set') return undefined;
+  const file = s.upload.file;
+  const bytes = fs.statSync(file).size;
+  let sizeMB: number | undefined;
+  for (const b of before) {
+    if (nameEqual(b.name, s.name) && b.command.kind === 'block' && b.command.value.kind === 'add') sizeMB = b.command.value.value;
+  }
+  if (sizeMB === undefined) {
+    const c = await connectUnix(sock);
+    if (!c.ok) return { code: EXIT.connect, message: c.error };
+    try {
+      await c.value.writeMessage(command(s.name, { kind: 'block', value: { kind: 'info', value: null } }));
+      const m = await c.value.readMessage(30_000);
+      if (m.kind !== 'message') return { code: EXIT.communication, message: `communication failure: ${m.kind === 'error' ? m.error : 'the daemon closed the connection without an answer'}` };
+      const p = m.wire.payload;
+      if (p.kind === 'reply' && p.value.kind === 'block_devices') sizeMB = p.value.value.find((d) => nameEqual(d.name, s.name))?.size;
+    } catch (e) {
+      return { code: EXIT.communication, message: `communication failure: ${(e as Error).message}` };
+    } finally {
+      c.value.close();
+    }
+  }
+  if (sizeMB !== undefined && bytes > sizeMB * MB) {
+    return { code: EXIT.other, message: `${file} is ${bytes} bytes, larger than the block device ${nameToString(s.name)} of ${sizeMB} MB (${sizeMB * MB} bytes); nothing was sent` };
+  }
+  return undefined;
 }
 
 runMain(BINARY, main);

@@ -10,6 +10,7 @@ import { type LogWire, type LogEvent, describeLogAction, logWire } from '../core
 import type { FailBehaviour, Policy } from '../core/wire/common.js';
 import type { NamedInfo } from '../core/wire/unikernel.js';
 import type { BlockDeviceInfo } from '../core/wire/block.js';
+import type { UnikernelStatus } from '../core/wire/status.js';
 import type { StatsData } from '../core/wire/stats.js';
 import { formatMac } from '../core/unikernel.js';
 import { cpuidSet, stringSet } from '../core/policy.js';
@@ -73,7 +74,32 @@ function policyRows(ps: { name: Name; policy: Policy }[]): string[][] {
   ]);
 }
 
-function infoText(s: Style, xs: NamedInfo[]): string {
+/** What vmmd's status query adds to info (WIRE.md §8.2): the state of each unikernel, and when it was asked. */
+export interface InfoStatus {
+  list: UnikernelStatus[];
+  now: number;
+}
+
+/** `1h02m`, `3m05s`, `42s`: a duration for the STATE column. */
+export function shortDuration(ms: number): string {
+  const t = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = t % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m${String(sec).padStart(2, '0')}s`;
+  return `${sec}s`;
+}
+
+function stateText(st: UnikernelStatus['state'] | undefined, now: number): string {
+  if (st === undefined) return 'running';
+  if (st.kind === 'running') return `running pid ${st.value.pid}, up ${shortDuration(now - st.value.started)}`;
+  const f = st.value.failures;
+  return `restarting after ${f} failure${f === 1 ? '' : 's'}, next start ${rfc3339(st.value.due)} (in ${shortDuration(st.value.due - now)})`;
+}
+
+function infoText(s: Style, xs: NamedInfo[], status?: InfoStatus): string {
+  if (status !== undefined) return infoStatusText(s, xs, status);
   if (xs.length === 0) return 'no unikernels\n';
   const rows = xs.map(({ name, info: i }) => [
     nameToString(name), i.typ, i.cpuids.join(','), `${i.memory}`, rfc3339(i.started), failText(i.failBehaviour),
@@ -84,6 +110,42 @@ function infoText(s: Style, xs: NamedInfo[]): string {
     ].join('; ') || '-',
   ]);
   return table(s, ['NAME', 'TYPE', 'CPUIDS', 'MEM(MB)', 'STARTED', 'ON EXIT', 'DEVICES / ARGS'], rows);
+}
+
+/** The info table with vmmd's status: a STATE column, and a row for each unikernel waiting to restart. */
+function infoStatusText(s: Style, xs: NamedInfo[], status: InfoStatus): string {
+  const byName = new Map(status.list.map((x) => [nameToString(x.name), x.state]));
+  const rows = xs.map(({ name, info: i }) => {
+    const key = nameToString(name);
+    const st = byName.get(key);
+    byName.delete(key);
+    return [
+      key, i.typ, i.cpuids.join(','), `${i.memory}`, rfc3339(i.started), failText(i.failBehaviour), stateText(st, status.now),
+      [
+        ...i.blocks.map((b) => `block ${b.unikernelDevice}=${b.hostDevice}`),
+        ...i.bridges.map((n) => `net ${n.unikernelDevice}=${n.hostDevice} ${formatMac(n.mac)}`),
+        ...(i.arguments === undefined ? [] : [`args ${JSON.stringify(i.arguments)}`]),
+      ].join('; ') || '-',
+    ];
+  });
+  // those waiting out a back-off are not in the info reply: upstream's info lists running ones
+  for (const [key, st] of byName) if (st.kind === 'restarting') rows.push([key, '-', '-', '-', '-', 'restart', stateText(st, status.now), '-']);
+  if (rows.length === 0) return 'no unikernels\n';
+  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return table(s, ['NAME', 'TYPE', 'CPUIDS', 'MEM(MB)', 'STARTED', 'ON EXIT', 'STATE', 'DEVICES / ARGS'], rows);
+}
+
+/** The status as one JSON document (after the info reply's), for --json. */
+export function statusJson(status: InfoStatus): string {
+  return `${JSON.stringify({
+    status: status.list.map((x) => ({
+      name: nameToString(x.name),
+      state: x.state.kind,
+      ...(x.state.kind === 'running'
+        ? { pid: x.state.value.pid, started: rfc3339(x.state.value.started), failures: x.state.value.failures }
+        : { failures: x.state.value.failures, due: rfc3339(x.state.value.due) }),
+    })),
+  })}\n`;
 }
 
 function blockText(s: Style, xs: BlockDeviceInfo[]): string {
@@ -108,9 +170,9 @@ function statsText(name: Name, d: StatsData): string {
 /**
  * Human text of one message (images and block data are handled by the caller and not shown).
  * `cmd`, the command answered, lets a reply say what happened: the daemon answers a restart
- * with upstream's `created unikernel`, shown as `restarted unikernel`.
+ * with upstream's `created unikernel`, shown as `restarted unikernel`. `status`, vmmd's status of the unikernels, adds their state to an info reply.
  */
-export function describeMessage(s: Style, w: Wire, cmd?: Command): string {
+export function describeMessage(s: Style, w: Wire, cmd?: Command, status?: InfoStatus): string {
   const p = w.payload;
   switch (p.kind) {
     case 'failure':
@@ -133,7 +195,7 @@ export function describeMessage(s: Style, w: Wire, cmd?: Command): string {
         case 'unikernel_info':
         case 'unikernel_info_v5':
         case 'unikernel_info_v4':
-          return infoText(s, r.value);
+          return infoText(s, r.value, status);
         case 'consoles':
           return r.value.length === 0 ? 'no inactive consoles\n' : r.value.map((n) => `${nameToString(n)}\n`).join('');
         case 'unikernel_image':

@@ -12,7 +12,7 @@ import type { FramedConn } from '../transport/conn.js';
 import { type Command, type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
 import type { Name } from '../core/name.js';
 import type { Step } from './commands.js';
-import { type Style, describeMessage, downloadFileName, messageJson } from './output.js';
+import { type InfoStatus, type Style, describeMessage, downloadFileName, messageJson, statusJson } from './output.js';
 import { Progress } from './progress.js';
 
 /** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
@@ -38,6 +38,8 @@ export interface SessionOptions {
   command?: Command;
   /** Maps a read error to an exit code and message (TLS alerts: our certificate was refused). */
   classify?: (error: string) => { code: number; message: string } | undefined;
+  /** vmmd's status of the unikernels, shown with an info reply (vmmc_local info). */
+  status?: InfoStatus;
 }
 
 /** `$TMPDIR/<name>.<time>` (downloadFileName: no colons) unless --output was given. */
@@ -175,7 +177,10 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
  */
 export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
-  const show = (w: Wire): void => say(o, o.json ? messageJson(w) : describeMessage(o.style, w, o.command));
+  const show = (w: Wire): void => {
+    say(o, o.json ? messageJson(w) : describeMessage(o.style, w, o.command, o.status));
+    if (o.json && o.status !== undefined && w.payload.kind === 'reply' && w.payload.value.kind === 'unikernel_info') say(o, statusJson(o.status));
+  };
   let seen = 0;
   for (;;) {
     const m = await conn.readMessage();

@@ -30,7 +30,8 @@ import { type UnikernelInfo, type NamedInfo, rememberedUnikernelInfo } from '../
 import {
   type Header, type Wire, type Command, failure, reply, replyString,
 } from '../core/wire/wire.js';
-import type { LogEvent } from '../core/wire/log.js';
+import type { LogAction, LogEvent } from '../core/wire/log.js';
+import type { UnikernelStatus } from '../core/wire/status.js';
 
 export type ConnId = number;
 
@@ -60,6 +61,8 @@ export interface PendingRestart {
   readonly name: Name;
   readonly config: UnikernelConfig;
   readonly failures: number;
+  /** When the next start is due, ms since the epoch. */
+  readonly due: number;
 }
 
 /** A command waiting for a unikernel's process to exit (destroy, force-create, restart). */
@@ -234,6 +237,8 @@ const text = nameToString;
 const close = (conn: ConnId, w: Wire): Effect => ({ kind: 'reply', conn, wire: w, then: 'close' });
 const fail = (conn: ConnId, h: Header, msg: string): Effect => close(conn, failure(h, msg));
 const done = (conn: ConnId, h: Header, msg: string): Effect => close(conn, replyString(h, msg));
+/** An audit event of vmmd_log (SEMANTICS.md §10): what changed, about which name. */
+const audit = (name: Name, action: LogAction): Effect => ({ kind: 'log', event: { kind: 'action', value: { name, action } } });
 
 /** Decompresses a configuration's image if needed (upstream: `failed to uncompress: ...`). */
 export function imageBytes(c: UnikernelConfig): Result<Uint8Array> {
@@ -317,6 +322,29 @@ export function infoList(s: VmmdState, n: Name): NamedInfo[] {
   });
 }
 
+/**
+ * The status query (WIRE.md §8.2): every unikernel at `n` (a name) or below it (a path), running
+ * or waiting out its restart back-off, in name order, with names relative as in infoList.
+ */
+export function statusList(s: VmmdState, n: Name): UnikernelStatus[] {
+  const out: Array<{ key: string; st: UnikernelStatus }> = [];
+  const rel = (full: Name): Name => (n.label !== undefined ? n : nameOfKey(nameKey(full).slice(n.path.length)));
+  const below = (full: Name): boolean => {
+    const k = nameKey(full);
+    if (n.label !== undefined) return text(full) === text(n);
+    return k.length > n.path.length && n.path.every((l, i) => k[i] === l);
+  };
+  for (const { name, info } of infoList(s, n)) {
+    const full: Name = n.label !== undefined ? n : nameOfKey([...n.path, ...nameKey(name)]);
+    const r = findUnikernel(s.resources, full);
+    if (r !== undefined) out.push({ key: text(full), st: { name, state: { kind: 'running', value: { pid: r.pid, started: info.started, failures: r.failures } } } });
+  }
+  for (const p of s.restarting.values()) {
+    if (below(p.name)) out.push({ key: text(p.name), st: { name: rel(p.name), state: { kind: 'restarting', value: { failures: p.failures, due: p.due } } } });
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((x) => x.st);
+}
+
 /** The older info replies carry one CPU id: the lowest one the unikernel is pinned to. */
 function legacyInfo(list: NamedInfo[]): NamedInfo[] {
   return list.map((e) => ({ name: e.name, info: { ...e.info, cpuids: [Math.min(...e.info.cpuids)] } }));
@@ -350,19 +378,20 @@ export function handle(s: VmmdState, e: Event): Step {
       if (e.error !== undefined) return { state: s, effects: [fail(e.conn, e.header, e.error)] };
       const r = addBlock(s.resources, n, e.size);
       if (!r.ok) return { state: s, effects: [fail(e.conn, e.header, r.error)] };
-      return { state: { ...s, resources: r.value }, effects: [done(e.conn, e.header, 'added block device')] };
+      return { state: { ...s, resources: r.value }, effects: [audit(n, { kind: 'block_add', value: e.size }), done(e.conn, e.header, 'added block device')] };
     }
     case 'block_removed': {
       if (e.error !== undefined) return { state: s, effects: [fail(e.conn, e.header, e.error)] };
       const r = removeBlock(s.resources, e.header.name);
       if (!r.ok) return { state: s, effects: [fail(e.conn, e.header, r.error)] };
-      return { state: { ...s, resources: r.value }, effects: [done(e.conn, e.header, 'removed block')] };
+      return { state: { ...s, resources: r.value }, effects: [audit(e.header.name, { kind: 'block_remove', value: null }), done(e.conn, e.header, 'removed block')] };
     }
     case 'block_transferred': {
       // the device was marked in use for the transfer
       const r = setBlockActive(s.resources, e.header.name, false);
       const state = r.ok ? { ...s, resources: r.value } : s;
       const effects: Effect[] = [];
+      if (e.op === 'set' && e.error === undefined) effects.push(...blockReplaced(state, e.header.name));
       if (e.op === 'set') effects.push(e.error === undefined ? done(e.conn, e.header, 'set block device') : fail(e.conn, e.header, e.error));
       return { state, effects };
     }
@@ -471,7 +500,7 @@ function onUnikernel(s: VmmdState, conn: ConnId, h: Header, cmd: UnikernelComman
         const restarting = new Map(s.restarting);
         restarting.delete(key);
         const state = { ...s, restarting };
-        return { state, effects: [save(state), done(conn, h, 'destroyed: removed from restarting')] };
+        return { state, effects: [save(state), audit(n, { kind: 'destroy', value: null }), done(conn, h, 'destroyed: removed from restarting')] };
       }
       return nothing([fail(conn, h, 'destroy: not found')]);
     }
@@ -481,7 +510,7 @@ function onUnikernel(s: VmmdState, conn: ConnId, h: Header, cmd: UnikernelComman
         if (s.restarting.has(key)) {
           const restarting = new Map(s.restarting);
           restarting.delete(key);
-          return { state: { ...s, restarting }, effects: [done(conn, h, 'destroyed: removed from restarting')] };
+          return { state: { ...s, restarting }, effects: [audit(n, { kind: 'destroy', value: null }), done(conn, h, 'destroyed: removed from restarting')] };
         }
         return nothing([fail(conn, h, 'destroy: not found')]);
       }
@@ -533,13 +562,13 @@ function onPolicy(s: VmmdState, conn: ConnId, h: Header, cmd: PolicyCommand): St
       if (!r.ok) return nothing([...warn, fail(conn, h, r.error)]);
       if (r.value.kind === 'unchanged') return nothing([...warn, { kind: 'reply', conn, wire: replyString(h, 'no modification of policy'), then: 'continue' }]);
       const state = { ...s, resources: r.value.resources };
-      return { state, effects: [...warn, save(state), { kind: 'reply', conn, wire: replyString(h, 'added policy'), then: 'continue' }] };
+      return { state, effects: [...warn, save(state), audit({ path }, { kind: 'policy_add', value: null }), { kind: 'reply', conn, wire: replyString(h, 'added policy'), then: 'continue' }] };
     }
     case 'remove': {
       const r = removePolicy(s.resources, path);
       if (!r.ok) return nothing([...warn, fail(conn, h, r.error)]);
       const state = { ...s, resources: r.value };
-      return { state, effects: [...warn, save(state), done(conn, h, 'removed policy')] };
+      return { state, effects: [...warn, save(state), audit({ path }, { kind: 'policy_remove', value: null }), done(conn, h, 'removed policy')] };
     }
     default: {
       const never: never = cmd;
@@ -621,6 +650,15 @@ function onBlock(s: VmmdState, conn: ConnId, h: Header, cmd: BlockCommand): Step
   }
 }
 
+/**
+ * The audit events of a block set: the event log has no kind of its own for it, so the
+ * replaced device is logged as removed and added again with its size (WIRE.md §8.1).
+ */
+export function blockReplaced(s: VmmdState, n: Name): Effect[] {
+  const b = findBlock(s.resources, n);
+  return [audit(n, { kind: 'block_remove', value: null }), audit(n, { kind: 'block_add', value: b?.size ?? 0 })];
+}
+
 function inflateIf(compressed: boolean, data: Uint8Array): Result<Uint8Array> {
   if (!compressed) return ok(data);
   try {
@@ -661,6 +699,10 @@ function onStarted(s: VmmdState, e: Extract<Event, { kind: 'started' }>): Step {
   const persist = !(o.kind === 'restart' && o.reason === 'fail-behaviour');
   if (persist) effects.push(save(state));
   effects.push({ kind: 'stats_add', name: e.name, pid: res.pid, taps: e.config.bridges.map((d, i) => ({ bridge: d.netif, tap: res.taps[i] })) });
+  // every start is preceded by what caused it: a command (create) or vmmd itself (exec: a
+  // restart on failure or with add-name, or the relaunch at vmmd's start)
+  if (o.kind === 'command') effects.push(audit(e.name, { kind: 'create', value: null }));
+  else effects.push(audit(e.name, { kind: 'exec', value: { pid: res.pid, argv: [...res.argv], taps: e.config.bridges.map((d, i) => ({ bridge: d.bridge ?? d.netif, tap: res.taps[i] })) } }));
   effects.push({
     kind: 'log',
     event: {
@@ -699,6 +741,7 @@ function onExit(s: VmmdState, e: Extract<Event, { kind: 'exit' }>): Step {
     restarting.delete(key);
     state = { ...state, waiters, restarting };
     const last = waiting[waiting.length - 1];
+    if (waiting.some((w) => w.kind === 'destroy')) effects.push(audit(e.name, { kind: 'destroy', value: null }));
     for (const w of waiting.slice(0, -1)) {
       if (w.kind === 'destroy') effects.push(done(w.conn, w.header, 'destroyed unikernel'));
       else effects.push(fail(w.conn, w.header, 'superseded by a later command for the same unikernel'));
@@ -727,7 +770,7 @@ function onExit(s: VmmdState, e: Extract<Event, { kind: 'exit' }>): Step {
     return { state, effects };
   }
   const restarting = new Map(state.restarting);
-  restarting.set(key, { name: e.name, config: d.config, failures });
+  restarting.set(key, { name: e.name, config: d.config, failures, due: e.now + delay });
   state = { ...state, restarting };
   effects.push({ kind: 'warn', message: `${key} exited ${failures} times in a row quickly; restarting in ${delay} ms` });
   effects.push({ kind: 'timer', name: e.name, delayMs: delay });

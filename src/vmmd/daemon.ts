@@ -22,14 +22,15 @@ import { tenderBase } from '../core/solo5.js';
 import { decodeState, type StateDump } from '../core/wire/state.js';
 import { StateEncoder } from '../state/persist.js';
 import { type Header, type Wire, command, decodeWire, failure, reply, replyEmpty, data } from '../core/wire/wire.js';
-import { encodeLogWire, logMessage, type LogEvent } from '../core/wire/log.js';
+import { encodeLogWire, logEventName, logMessage, type LogEvent } from '../core/wire/log.js';
 import { makeHeader } from '../core/wire/wire.js';
+import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
 import { peekMessage } from '../core/wire/peek.js';
 import { requireDirectory, setSocketMode } from '../daemon/server.js';
 import {
   type ConnId, type CreateOrigin, type Effect, type Event, type StartResult, type VmmdOptions, type VmmdState, MB,
-  consoleFailed, handle, initialState, prepareImage, restore, withScannedBlock,
+  blockReplaced, consoleFailed, handle, initialState, prepareImage, restore, statusList, withScannedBlock,
 } from '../state/vmmd.js';
 import {
   bridgeExists, createTap, destroyTap, discoverRootPolicy, ensureFifo, ensureFifos, findTender, openFifoForWriting, whichInPath,
@@ -261,6 +262,12 @@ export class Vmmd {
   private scanBlocks(): void {
     const dir = blockDir(this.o.dbdir);
     for (const f of fs.readdirSync(dir)) {
+      if (f.endsWith(BLOCK_UPLOAD_SUFFIX)) {
+        // a block set cut short by a crash: the device itself was never touched
+        this.warn(`removing ${path.join(dir, f)}: an unfinished block set`);
+        fs.rmSync(path.join(dir, f), { force: true });
+        continue;
+      }
       const n = parseName(f);
       let size = -1;
       try {
@@ -558,6 +565,9 @@ export class Vmmd {
     p.frames++;
     const w = decodeWire(r.body, { maxDepth: limits.maxDerDepth, maxElements: limits.maxDerElements, maxBytes: limits.maxFrameBytes });
     if (!w.ok) {
+      // our clients' status query is not Wire (WIRE.md §8.2)
+      const q = decodeStatusWire(r.body);
+      if (q.ok && q.value.payload.kind === 'command') return this.answerStatus(id, q.value.header);
       this.warn(`connection ${id}: undecodable message (${w.error}), closing`);
       c.close();
       return;
@@ -565,6 +575,21 @@ export class Vmmd {
     await this.push({ kind: 'command', conn: id, wire: w.value });
     // the message is handled: its octets no longer count as being received
     this.release(p);
+  }
+
+  /** Answers a status query from the state as it is between two events, and closes. */
+  private async answerStatus(id: ConnId, h: Header): Promise<void> {
+    const c = this.conns.get(id);
+    if (c === undefined) return;
+    const p = this.peers.get(id);
+    if (p !== undefined) p.closing = true;
+    try {
+      await c.writeBytes(frameOf(encodeStatusWire({ header: h, payload: { kind: 'reply', value: statusList(this.state, h.name) } })));
+    } catch {
+      c.close();
+      return;
+    }
+    closeGracefully(c);
   }
 
   private async send(id: ConnId, w: Wire, then: 'close' | 'continue'): Promise<void> {
@@ -707,14 +732,19 @@ export class Vmmd {
         let error: string | undefined;
         if (eff.create) error = createBlockFile(file, eff.sizeBytes);
         if (error === undefined) {
+          // as block set: the new content replaces the device only once it is written
+          const tmp = eff.create ? file : blockUploadPath(file);
           try {
-            fs.writeFileSync(file, eff.data, { mode: 0o600 });
-            fs.truncateSync(file, eff.sizeBytes);
+            fs.writeFileSync(tmp, eff.data, { mode: 0o600 });
+            fs.truncateSync(tmp, eff.sizeBytes);
+            if (tmp !== file) fs.renameSync(tmp, file);
           } catch {
             error = 'error writing to file descriptor';
+            if (tmp !== file) fs.rmSync(tmp, { force: true });
           }
         }
         if (eff.create) return this.process({ kind: 'block_added', conn: eff.conn, header: eff.header, size: eff.sizeBytes / MB, ...(error === undefined ? {} : { error }) });
+        if (error === undefined) for (const l of blockReplaced(this.state, eff.name)) await this.perform(l);
         return this.send(eff.conn, error === undefined ? reply(eff.header, { kind: 'string', value: 'set block device' }) : failure(eff.header, error), 'close');
       }
       case 'block_read': {
@@ -977,7 +1007,7 @@ export class Vmmd {
         conn.close();
       })();
     }
-    const name = e.kind === 'unikernel_start' || e.kind === 'unikernel_stop' ? e.value.name : { path: [] };
+    const name = logEventName(e) ?? { path: [] };
     try {
       await this.log.writeBytes(frameOf(encodeLogWire(logMessage.data(makeHeader(name, this.logSeq++), Date.now(), e))));
     } catch {
@@ -993,12 +1023,16 @@ export class Vmmd {
     const p = this.peers.get(id);
     if (c === undefined || p === undefined) return 'connection closed';
     p.mode = 'chunks';
+    // the content goes to a file of its own, which replaces the device only once the stream
+    // is complete: a failed or cut stream leaves the device as it was
     const file = blockFilePath(this.o.dbdir, n);
+    const tmp = blockUploadPath(file);
     let fd: number;
     try {
-      fs.rmSync(file, { force: true });
-      fd = fs.openSync(file, 'w', 0o600);
-    } catch {
+      fs.rmSync(tmp, { force: true });
+      fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    } catch (x) {
+      this.warn(`block set ${nameToString(n)}: ${(x as Error).message}`);
       return 'error opening block device';
     }
     let written = 0;
@@ -1009,7 +1043,12 @@ export class Vmmd {
         error = 'stream exceeds size';
         return;
       }
-      fs.writeSync(fd, b);
+      try {
+        fs.writeSync(fd, b);
+      } catch {
+        error = 'error writing to file descriptor';
+        return;
+      }
       written += b.length;
     };
     const inflater = compressed ? createInflate() : undefined;
@@ -1041,11 +1080,25 @@ export class Vmmd {
       await inflated;
     }
     try {
-      fs.ftruncateSync(fd, sizeBytes);
+      if (error === undefined) {
+        fs.ftruncateSync(fd, sizeBytes);
+        fs.fsyncSync(fd);
+      }
+    } catch {
+      error ??= 'error writing to file descriptor';
+    }
+    try {
       fs.closeSync(fd);
     } catch {
       error ??= 'error writing to file descriptor';
     }
+    try {
+      if (error === undefined) fs.renameSync(tmp, file);
+    } catch (x) {
+      this.warn(`block set ${nameToString(n)}: replacing ${file}: ${(x as Error).message}`);
+      error = 'error writing to file descriptor';
+    }
+    if (error !== undefined) fs.rmSync(tmp, { force: true });
     return error;
   }
 
@@ -1149,6 +1202,14 @@ const frameOf = (body: Uint8Array): Uint8Array => {
   b.set(body, 4);
   return b;
 };
+
+/**
+ * What a block set writes to before it replaces the device: beside it in the block directory
+ * (so the rename stays on one file system), with a character no name may contain (`~`), so
+ * the start-up scan never takes it for a device and removes it.
+ */
+const BLOCK_UPLOAD_SUFFIX = '~set';
+const blockUploadPath = (file: string): string => `${file}${BLOCK_UPLOAD_SUFFIX}`;
 
 /** Creates an empty block file of `bytes` (sparse); the error text is upstream's. */
 function createBlockFile(file: string, bytes: number): string | undefined {
