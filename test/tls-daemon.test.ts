@@ -97,9 +97,118 @@ test('vmmd_tls: connections beyond --max-connections are closed at once', async 
     await new Promise((r) => held.once('data', r));
     const second = await tlsRequest(d.port, infoClient, pki.ca);
     assert.deepEqual(second.messages, []);
-    assert.match(readLog(logfile), /dropped: 1 connections already/);
+    assert.match(readLog(logfile), /refused: 1 connections past the TLS handshake already \(limit 1\)/);
     held.destroy();
   } finally {
+    await d.stop();
+  }
+});
+
+/**
+ * Keeps `idle` connections that never start a handshake and `slow` ones that trickle a
+ * ClientHello in (one byte every 200 ms) open from `from` to the port, reopening each
+ * as soon as the server closes it, until stop() is called.
+ */
+function flood(port: number, from: string, idle: number, slow: number): { stop(): Promise<void>; opened(): number; connected(): number } {
+  let running = true;
+  let opened = 0;
+  let connected = 0;
+  const live = new Set<net.Socket>();
+  // the start of a TLS record of a ClientHello: enough for the server to wait for more
+  const hello = Buffer.from('16030100f4010000f00303' + '00'.repeat(64), 'hex');
+  const open = (trickle: boolean): void => {
+    if (!running) return;
+    opened++;
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: from });
+    s.once('connect', () => connected++);
+    live.add(s);
+    let timer: NodeJS.Timeout | undefined;
+    if (trickle) {
+      let i = 0;
+      s.once('connect', () => {
+        timer = setInterval(() => { if (i < hello.length) s.write(hello.subarray(i, ++i)); }, 200);
+      });
+    }
+    s.on('error', () => {});
+    s.on('close', () => {
+      if (timer !== undefined) clearInterval(timer);
+      live.delete(s);
+      // refused connections come back at once: reopen after a breath, not in a busy loop
+      setTimeout(() => open(trickle), 50);
+    });
+  };
+  for (let i = 0; i < idle; i++) open(false);
+  for (let i = 0; i < slow; i++) open(true);
+  return {
+    opened: () => opened,
+    connected: () => connected,
+    stop: async () => {
+      running = false;
+      for (const s of live) s.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+    },
+  };
+}
+
+test('vmmd_tls: a flood of idle and slowly handshaking connections from one address does not keep authenticated clients out', async () => {
+  const logfile = join(dir, 'flood.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--handshake-timeout', '2'], { logfile });
+  // 70 idle (more than the 64 connections of --max-connections) and 10 trickling a handshake, from 127.0.0.2
+  const f = flood(d.port, '127.0.0.2', 70, 10);
+  try {
+    await until('the flood to connect', () => f.connected() >= 80);
+    // real clients from 127.0.0.1, one after another while the flood goes on, past the handshake deadline
+    const start = Date.now();
+    let served = 0;
+    while (served < 8 || Date.now() - start < 3000) {
+      const r = await tlsRequest(d.port, infoClient, pki.ca, { timeoutMs: 10_000 });
+      assert.equal(r.messages.length, 1, `request ${served + 1} during the flood: ${r.error ?? 'no answer'}`);
+      assert.equal(r.messages[0].payload.kind, 'reply');
+      served++;
+    }
+    assert.ok(f.opened() > 80, 'the flood reopened its connections');
+    assert.match(readLog(logfile), /127\.0\.0\.2:\d+: refused: 16 connections from 127\.0\.0\.2 already in the TLS handshake \(limit 16\)/);
+    // one line, then one sum every 10 s, not a line per refused connection
+    const lines = (readLog(logfile).match(/refused: 16 connections from/g) ?? []).length;
+    assert.ok(lines * 10 < f.opened() - 80, `${lines} log lines for ${f.opened() - 80} reopened connections`);
+    // the slow ones were cut off at the handshake deadline although they kept sending
+    assert.match(readLog(logfile), /127\.0\.0\.2:\d+: TLS handshake failed: no TLS handshake within 2000 ms/);
+  } finally {
+    await f.stop();
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: with --max-handshakes reached, a newcomer closes the oldest handshake of the busiest address', async () => {
+  const logfile = join(dir, 'evict.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile,
+    '--max-handshakes', '4', '--max-handshakes-per-address', '3'], { logfile });
+  const idle: net.Socket[] = [];
+  try {
+    for (const [from, n] of [['127.0.0.2', 3], ['127.0.0.3', 1]] as const) {
+      for (let i = 0; i < n; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: d.port, localAddress: from });
+        s.on('error', () => {});
+        await new Promise((r) => s.once('connect', r));
+        idle.push(s);
+      }
+    }
+    // all 4 handshake slots are taken; a client from a third address takes the oldest of 127.0.0.2 (which has the most)
+    const r = await tlsRequest(d.port, infoClient, pki.ca);
+    assert.equal(r.messages.length, 1, r.error);
+    assert.match(readLog(logfile), /127\.0\.0\.2:\d+: closed during the TLS handshake to make room: .*\(limit 4\)/);
+    // 127.0.0.2 holds 2 now: one more fits (3 of 3), the next is refused by the per-address cap
+    const more: net.Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: d.port, localAddress: '127.0.0.2' });
+      s.on('error', () => {});
+      more.push(s);
+      await new Promise((r) => s.once('connect', r));
+    }
+    idle.push(...more);
+    await until('the per-address cap', () => /127\.0\.0\.2:\d+: refused: 3 connections from 127\.0\.0\.2 already in the TLS handshake \(limit 3\)/.test(readLog(logfile)));
+  } finally {
+    for (const s of idle) s.destroy();
     await d.stop();
   }
 });

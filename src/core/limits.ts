@@ -40,13 +40,19 @@ export const limits = {
   vmmdConnections: 256,
   /** vmmd: a connection that sends no complete frame for this long is closed. */
   vmmdIdleMs: 120_000,
-  /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */
-  handshakeTimeoutMs: 10_000,
+  /**
+   * TLS handler deadlines (ms): handshake (counted from accept; bytes trickled in do not
+   * renew it), first command / upload, silence while relaying, whole connection.
+   */
+  handshakeTimeoutMs: 5_000,
   commandTimeoutMs: 30_000,
   idleTimeoutMs: 300_000,
   totalTimeoutMs: 3_600_000,
-  /** vmmd_tls: connections handled at once; further ones wait in the kernel's accept queue. */
+  /** vmmd_tls (and vmmd_tls_inetd --wait): connections past the TLS handshake served at once; more are closed after it. */
   maxTlsConnections: 64,
+  /** vmmd_tls (and --wait): connections still in the TLS handshake, in all and from one address (IPv4, IPv6 /64). */
+  maxTlsHandshakes: 128,
+  maxTlsHandshakesPerAddress: 16,
   /** Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one frame. */
   maxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
 } as const;
