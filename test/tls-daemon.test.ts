@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { nameToString } from '../src/core/name.js';
 import { until } from './helpers/vmmd.js';
 import { type Identity, type PkiFiles, cmd, issue, policy, serverPki, writeClient } from './helpers/pki.js';
-import { DaemonPeer, handlerBundle, readLog, root, tlsRequest } from './helpers/tls-peer.js';
+import { DaemonPeer, handlerBundle, rawFrame, readLog, root, tlsRequest } from './helpers/tls-peer.js';
+import type { Command } from '../src/core/wire/wire.js';
 
 const daemonBundle = join(root, 'dist', 'vmmd_tls.js');
 let dir: string;
@@ -209,6 +210,103 @@ test('vmmd_tls: with --max-handshakes reached, a newcomer closes the oldest hand
     await until('the per-address cap', () => /127\.0\.0\.2:\d+: refused: 3 connections from 127\.0\.0\.2 already in the TLS handshake \(limit 3\)/.test(readLog(logfile)));
   } finally {
     for (const s of idle) s.destroy();
+    await d.stop();
+  }
+});
+
+/** A client whose leaf says `create` with an empty image of `memory` MB: the image follows the handshake. */
+async function uploadClient(label: string, memory: number): Promise<{ cert: string; key: string }> {
+  const create = { kind: 'unikernel', value: { kind: 'create', value: {
+    typ: 'solo5', compressed: false, image: new Uint8Array(0), addName: true,
+    failBehaviour: { kind: 'quit', value: null }, cpuids: [0], memory, blocks: [], bridges: [], cpus: 1,
+  } } } as Command;
+  return writeClient(dir, label, [await issue(org, { cn: label, command: create }), org]);
+}
+
+/** A TLS connection with a client chain, open until destroyed. */
+async function openTls(port: number, client: { cert: string; key: string }): Promise<tls.TLSSocket> {
+  const s = tls.connect({ host: '127.0.0.1', port, cert: readFileSync(client.cert), key: readFileSync(client.key), ca: readFileSync(pki.ca), checkServerIdentity: () => undefined });
+  s.on('error', () => {});
+  await new Promise((r) => s.once('secureConnect', r));
+  return s;
+}
+
+const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+
+test('vmmd_tls: an uploaded image reaches vmmd intact, and an upload in progress is not held in memory', async () => {
+  const logfile = join(dir, 'up1.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile], { logfile });
+  try {
+    const client = await uploadClient('img', 512);
+    // 3 MB in uneven chunks: the lengths around the image in the command grow to 3 octets
+    const image = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 251);
+    const chunks = [image.subarray(0, 1000), image.subarray(1000, 2_000_000), image.subarray(2_000_000)].map(rawFrame);
+    const received = peer.received.length;
+    const r = await tlsRequest(d.port, client, pki.ca, { send: [...chunks, new Uint8Array(4)] });
+    assert.equal(r.messages.length, 1, r.error);
+    assert.equal(r.messages[0].payload.kind, 'reply');
+    const sent = peer.received.slice(received).find((x) => x.wire.payload.kind === 'command' && x.wire.payload.value.kind === 'unikernel');
+    const cmd = sent?.wire.payload.kind === 'command' ? sent.wire.payload.value : undefined;
+    assert.ok(cmd?.kind === 'unikernel' && cmd.value.kind === 'create');
+    assert.deepEqual((cmd.value.value as { image: Uint8Array }).image, image);
+
+    // 160 MB without the end marker: vmmd_tls must not grow by the upload
+    const pid = d.proc.pid ?? 0;
+    const before = rssKb(pid);
+    const s = await openTls(d.port, client);
+    const mb = rawFrame(new Uint8Array(1024 * 1024).fill(7));
+    for (let i = 0; i < 160; i++) if (!s.write(mb)) await new Promise((res) => s.once('drain', res));
+    await new Promise<void>((res) => s.write(new Uint8Array(0), () => res()));
+    await new Promise((res) => setTimeout(res, 1000));
+    const grown = (rssKb(pid) - before) / 1024;
+    s.destroy();
+    assert.ok(grown < 80, `vmmd_tls grew by ${grown.toFixed(0)} MB during a 160 MB upload`);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: an upload larger than the unikernel\'s memory is refused on its announced length, before its body', async () => {
+  const logfile = join(dir, 'up2.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile], { logfile });
+  try {
+    const client = await uploadClient('small', 1);
+    // a chunk announcing 2 MiB of which only 10 octets are sent
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 2 * 1024 * 1024);
+    const r = await tlsRequest(d.port, client, pki.ca, { send: [header, new Uint8Array(10)], timeoutMs: 10_000 });
+    assert.equal(r.messages.length, 1, r.error);
+    const p = r.messages[0].payload;
+    assert.equal(p.kind, 'failure');
+    assert.equal(p.value, 'image upload refused: image upload of more than 2097152 bytes exceeds the 1 MB of memory the unikernel may have');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: uploads in progress together hold at most --max-uploads-held', async () => {
+  const logfile = join(dir, 'up3.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--max-uploads-held', '3'], { logfile });
+  try {
+    const client = await uploadClient('budget', 64);
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 2 * 1024 * 1024);
+    // the first upload announces 2 MiB and stops after 10 octets
+    const first = await openTls(d.port, client);
+    first.write(header);
+    first.write(new Uint8Array(10));
+    await until('the first upload to start', () => /login .*org:budget/.test(readLog(logfile)));
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await tlsRequest(d.port, client, pki.ca, { send: [header, new Uint8Array(10)], timeoutMs: 10_000 });
+    assert.equal(second.messages.length, 1, second.error);
+    assert.equal(second.messages[0].payload.value, 'image upload refused: the image uploads in progress hold 2097152 bytes, 2097152 more would exceed the limit of 3145728 bytes');
+    // once the first is gone, its share is free again
+    first.destroy();
+    await until('the first upload to end', () => /aborted: connection closed before the end of the image upload/.test(readLog(logfile)));
+    const third = await tlsRequest(d.port, client, pki.ca, { send: [rawFrame(new Uint8Array(2 * 1024 * 1024)), new Uint8Array(4)] });
+    assert.equal(third.messages.length, 1, third.error);
+    assert.equal(third.messages[0].payload.kind, 'reply');
+  } finally {
     await d.stop();
   }
 });

@@ -11,6 +11,7 @@ import { loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer } from '../inetd/tls-handler.js';
 import { EventLog } from '../inetd/proxy.js';
 import { Admission } from '../inetd/admission.js';
+import { UploadBudget } from '../inetd/upload.js';
 import { type ClosableLogger, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
 const binary = 'vmmd_tls';
@@ -37,6 +38,7 @@ const spec: CliSpec = {
     { name: 'max-connections', type: 'number', arg: 'N', default: limits.maxTlsConnections, help: 'Authenticated connections (past the TLS handshake) handled at once; more are closed after their handshake.' },
     { name: 'max-handshakes', type: 'number', arg: 'N', default: limits.maxTlsHandshakes, help: 'Connections in the TLS handshake at once; beyond, the oldest of the address with the most is closed (or the new one).' },
     { name: 'max-handshakes-per-address', type: 'number', arg: 'N', default: limits.maxTlsHandshakesPerAddress, help: 'Connections in the TLS handshake from one address (IPv6: one /64); more are closed at once.' },
+    { name: 'max-uploads-held', type: 'number', arg: 'MB', default: limits.uploadsHeldBytes / (1024 * 1024), help: 'Image uploads in progress hold at most this much in temporary files, over all connections; an upload beyond is refused.' },
     { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: limits.handshakeTimeoutMs / 1000, help: 'Deadline for the TLS handshake, from the connection\'s arrival.' },
     { name: 'command-timeout', type: 'number', arg: 'SECONDS', default: limits.commandTimeoutMs / 1000, help: 'Deadline for each chunk of an upload.' },
     { name: 'idle-timeout', type: 'number', arg: 'SECONDS', default: limits.idleTimeoutMs / 1000, help: 'Deadline for each answer of a daemon (not for subscriptions); 0 = none.' },
@@ -78,6 +80,7 @@ runMain(binary, async () => {
   const made = createHandlerServer(cfg.value, {
     tmpdir, log, events,
     commandTimeoutMs: ms('command-timeout'), idleTimeoutMs: ms('idle-timeout'), totalTimeoutMs: ms('total-timeout'),
+    uploadBudget: new UploadBudget(count('max-uploads-held') * 1024 * 1024),
   }, undefined, { admission });
   if (!made.ok) {
     log.error(made.error);

@@ -24,6 +24,15 @@ export type FrameResult =
   | { kind: 'need-more' }
   | { kind: 'error'; error: string };
 
+/** nextPiece's results: a frame's announced length, then its body in pieces. */
+export type PieceResult =
+  | { kind: 'start'; length: number }
+  /** `rest`: octets of this frame's body still to come. */
+  | { kind: 'piece'; body: Uint8Array; rest: number }
+  | { kind: 'end'; length: number }
+  | { kind: 'need-more' }
+  | { kind: 'error'; error: string };
+
 /** Largest body a writer may emit: the length field is a signed 32-bit integer. */
 export const MAX_WIRE_FRAME = 0x7fffffff;
 
@@ -35,6 +44,8 @@ export class FrameReader {
   private head = 0;
   private total = 0;
   private failed: string | undefined;
+  /** nextPiece: octets of the current frame's body not yet returned. */
+  private bodyLeft = 0;
 
   /** @param maxFrameBytes largest body accepted; a longer announced length is an error. */
   constructor(readonly maxFrameBytes: number = limits.maxFrameBytes) {}
@@ -67,6 +78,38 @@ export class FrameReader {
     if (this.total < 4 + length) return { kind: 'need-more' };
     this.skip(4);
     return { kind: 'frame', body: this.take(length) };
+  }
+
+  /**
+   * The streaming form of next(), for frames too large to hold: `start` with the frame's
+   * announced length as soon as its length octets are there (the body not awaited), then
+   * the body in pieces of at most `max` octets as they arrive. End markers and errors as
+   * next(). Do not call next() in the middle of a frame read this way.
+   */
+  nextPiece(max: number): PieceResult {
+    if (this.bodyLeft > 0) {
+      if (this.total === 0) return { kind: 'need-more' };
+      const k = Math.min(max, this.bodyLeft, this.total);
+      this.bodyLeft -= k;
+      return { kind: 'piece', body: this.take(k), rest: this.bodyLeft };
+    }
+    return this.header();
+  }
+
+  /** Reads a frame's length octets for nextPiece. */
+  private header(): PieceResult {
+    if (this.failed !== undefined) return { kind: 'error', error: this.failed };
+    if (this.total < 4) return { kind: 'need-more' };
+    const l = this.peek4();
+    const length = ((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) | 0; // signed
+    this.skip(4);
+    if (length <= 0) return { kind: 'end', length };
+    if (length > this.maxFrameBytes) {
+      this.failed = `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`;
+      return { kind: 'error', error: this.failed };
+    }
+    this.bodyLeft = length;
+    return { kind: 'start', length };
   }
 
   private peek4(): Uint8Array {

@@ -53,6 +53,11 @@ export const limits = {
   /** vmmd_tls (and --wait): connections still in the TLS handshake, in all and from one address (IPv4, IPv6 /64). */
   maxTlsHandshakes: 128,
   maxTlsHandshakesPerAddress: 16,
-  /** Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one frame. */
+  /**
+   * Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one
+   * frame. It is also refused beyond the memory of its unikernel and of the chain's policies.
+   */
   maxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
+  /** Octets all image uploads in progress of one process hold (in unlinked temporary files) at once. */
+  uploadsHeldBytes: 1024 * 1024 * 1024,
 } as const;
