@@ -19,7 +19,8 @@ import { type UnikernelConfig } from '../core/wire/common.js';
 import type { LogEvent } from '../core/wire/log.js';
 import { LogSender, logSocketPath } from '../log/client.js';
 import { type FramedConn, connectUnix } from '../transport/conn.js';
-import { type HeldImage, type UploadBudget, imagePlaceholder, processUploadBudget, readUploadToFile, writeWithHeldImage } from './upload.js';
+// upload.js is loaded by the commands that upload an image, not by every handler process
+import type { HeldImage, UploadBudget } from './upload.js';
 
 export interface ProxyRequest {
   name: Name;
@@ -132,6 +133,13 @@ async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs:
   return undefined;
 }
 
+/** An uploaded image, the placeholder the command carries instead, and how to send the command with it. */
+interface Held {
+  image: HeldImage;
+  mark: Uint8Array;
+  write: typeof import('./upload.js').writeWithHeldImage;
+}
+
 /**
  * Runs one command for `client` and writes the final reply (CERTS.md §5 steps 2-8).
  * The caller closes the client connection afterwards.
@@ -156,17 +164,18 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
   // 2. bulk image upload, into a temporary file; the command carries a placeholder
   // that is replaced by the file's octets on the way to vmmd
   const config = configOfCreate(command);
-  let held: { image: HeldImage; mark: Uint8Array } | undefined;
+  let held: Held | undefined;
   if (config !== undefined && config.image.length === 0) {
     const mb = Math.min(config.memory, ...req.policies.map((d) => d.policy.memory));
     const max = Math.min(maxUpload, mb * 1024 * 1024);
     const maxWhy = max === maxUpload ? `the limit of ${maxUpload} bytes` : `the ${mb} MB of memory the unikernel may have`;
+    const { imagePlaceholder, processUploadBudget, readUploadToFile, writeWithHeldImage } = await import('./upload.js');
     const up = await readUploadToFile(client, { timeoutMs: chunkTimeout, max, maxWhy, budget: opts.uploadBudget ?? processUploadBudget });
     if (!up.ok) {
       if (!up.refusal) return { replied: false, ok: false, result: `aborted: ${up.error}` };
       return await fail(`image upload refused: ${up.error}`);
     }
-    held = { image: up.image, mark: imagePlaceholder() };
+    held = { image: up.image, mark: imagePlaceholder(), write: writeWithHeldImage };
     const withImage: UnikernelConfig = { ...config, image: held.mark };
     command = { kind: 'unikernel', value: { ...(command.value as { kind: 'create' }), value: withImage } } as Command;
   }
@@ -178,7 +187,7 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
 }
 
 async function routeAndRelay(
-  client: FramedConn, req: ProxyRequest, opts: ProxyOptions, command: Command, held: { image: HeldImage; mark: Uint8Array } | undefined,
+  client: FramedConn, req: ProxyRequest, opts: ProxyOptions, command: Command, held: Held | undefined,
   finalReply: (p: Payload) => Promise<ProxyOutcome>, fail: (msg: string) => Promise<ProxyOutcome>,
 ): Promise<ProxyOutcome> {
   const idle = opts.idleTimeoutMs === 0 ? undefined : (opts.idleTimeoutMs ?? limits.idleTimeoutMs);
@@ -215,7 +224,7 @@ async function routeAndRelay(
     // 5. the command
     try {
       const w: Wire = { header: hdr(WIRE_VERSION, req.name, nextSequence()), payload: { kind: 'command', value: command } };
-      if (held !== undefined) await writeWithHeldImage(conn, w, held.mark, held.image);
+      if (held !== undefined) await held.write(conn, w, held.mark, held.image);
       else await conn.writeMessage(w);
     } catch {
       return await fail("couldn't write unikernel to VMMD");
