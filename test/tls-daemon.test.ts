@@ -279,6 +279,11 @@ test('vmmd_tls: an upload larger than the unikernel\'s memory is refused on its 
     const p = r.messages[0].payload;
     assert.equal(p.kind, 'failure');
     assert.equal(p.value, 'image upload refused: image upload of more than 2097152 bytes exceeds the 1 MB of memory the unikernel may have');
+    // a client that goes on sending its upload still reads the refusal (no reset before it)
+    const rest = rawFrame(new Uint8Array(1024 * 1024));
+    const r2 = await tlsRequest(d.port, client, pki.ca, { send: [rawFrame(new Uint8Array(2 * 1024 * 1024)), ...Array<Uint8Array>(16).fill(rest)], timeoutMs: 10_000 });
+    assert.equal(r2.messages.length, 1, r2.error);
+    assert.equal(r2.messages[0].payload.kind, 'failure');
   } finally {
     await d.stop();
   }
