@@ -88,7 +88,7 @@ test('vmmd_tls: the default address :: accepts IPv4 clients', async () => {
   }
 });
 
-test('vmmd_tls: connections beyond --max-connections are closed at once', async () => {
+test('vmmd_tls: connections beyond --max-connections are closed after their handshake', async () => {
   const logfile = join(dir, 'd2.log');
   const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--max-connections', '1'], { logfile });
   try {
