@@ -100,6 +100,9 @@ test('vmmd_tls: connections beyond --max-connections are closed after their hand
     assert.deepEqual(second.messages, []);
     assert.match(readLog(logfile), /refused: 1 connections past the TLS handshake already \(limit 1\)/);
     held.destroy();
+    // the slot is free again once the subscription is gone, and after each answered request
+    await until('the subscription to end', () => /logout .*org:web console subscribe/.test(readLog(logfile)));
+    for (let i = 0; i < 3; i++) assert.equal((await tlsRequest(d.port, infoClient, pki.ca)).messages.length, 1);
   } finally {
     await d.stop();
   }
