@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { nameToString } from '../src/core/name.js';
 import { until } from './helpers/vmmd.js';
 import { type Identity, type PkiFiles, cmd, issue, policy, serverPki, writeClient } from './helpers/pki.js';
-import { DaemonPeer, handlerBundle, readLog, root, tlsRequest } from './helpers/tls-peer.js';
+import { DaemonPeer, handlerBundle, rawFrame, readLog, root, tlsRequest } from './helpers/tls-peer.js';
+import type { Command } from '../src/core/wire/wire.js';
 
 const daemonBundle = join(root, 'dist', 'vmmd_tls.js');
 let dir: string;
@@ -87,7 +88,7 @@ test('vmmd_tls: the default address :: accepts IPv4 clients', async () => {
   }
 });
 
-test('vmmd_tls: connections beyond --max-connections are closed at once', async () => {
+test('vmmd_tls: connections beyond --max-connections are closed after their handshake', async () => {
   const logfile = join(dir, 'd2.log');
   const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--max-connections', '1'], { logfile });
   try {
@@ -97,8 +98,222 @@ test('vmmd_tls: connections beyond --max-connections are closed at once', async 
     await new Promise((r) => held.once('data', r));
     const second = await tlsRequest(d.port, infoClient, pki.ca);
     assert.deepEqual(second.messages, []);
-    assert.match(readLog(logfile), /dropped: 1 connections already/);
+    assert.match(readLog(logfile), /refused: 1 connections past the TLS handshake already \(limit 1\)/);
     held.destroy();
+    // the slot is free again once the subscription is gone, and after each answered request
+    await until('the subscription to end', () => /logout .*org:web console subscribe/.test(readLog(logfile)));
+    for (let i = 0; i < 3; i++) assert.equal((await tlsRequest(d.port, infoClient, pki.ca)).messages.length, 1);
+  } finally {
+    await d.stop();
+  }
+});
+
+/**
+ * Keeps `idle` connections that never start a handshake and `slow` ones that trickle a
+ * ClientHello in (one byte every 200 ms) open from `from` to the port, reopening each
+ * as soon as the server closes it, until stop() is called.
+ */
+function flood(port: number, from: string, idle: number, slow: number): { stop(): Promise<void>; opened(): number; connected(): number } {
+  let running = true;
+  let opened = 0;
+  let connected = 0;
+  const live = new Set<net.Socket>();
+  // the start of a TLS record of a ClientHello: enough for the server to wait for more
+  const hello = Buffer.from('16030100f4010000f00303' + '00'.repeat(64), 'hex');
+  const open = (trickle: boolean): void => {
+    if (!running) return;
+    opened++;
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: from });
+    s.once('connect', () => connected++);
+    live.add(s);
+    let timer: NodeJS.Timeout | undefined;
+    if (trickle) {
+      let i = 0;
+      s.once('connect', () => {
+        timer = setInterval(() => { if (i < hello.length) s.write(hello.subarray(i, ++i)); }, 200);
+      });
+    }
+    s.on('error', () => {});
+    s.on('close', () => {
+      if (timer !== undefined) clearInterval(timer);
+      live.delete(s);
+      // refused connections come back at once: reopen after a breath, not in a busy loop
+      setTimeout(() => open(trickle), 50);
+    });
+  };
+  for (let i = 0; i < idle; i++) open(false);
+  for (let i = 0; i < slow; i++) open(true);
+  return {
+    opened: () => opened,
+    connected: () => connected,
+    stop: async () => {
+      running = false;
+      for (const s of live) s.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+    },
+  };
+}
+
+test('vmmd_tls: a flood of idle and slowly handshaking connections from one address does not keep authenticated clients out', async () => {
+  const logfile = join(dir, 'flood.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--handshake-timeout', '2'], { logfile });
+  // 70 idle (more than the 64 connections of --max-connections) and 10 trickling a handshake, from 127.0.0.2
+  const f = flood(d.port, '127.0.0.2', 70, 10);
+  try {
+    await until('the flood to connect', () => f.connected() >= 80);
+    // real clients from 127.0.0.1, one after another while the flood goes on, past the handshake deadline
+    const start = Date.now();
+    let served = 0;
+    while (served < 8 || Date.now() - start < 3000) {
+      const r = await tlsRequest(d.port, infoClient, pki.ca, { timeoutMs: 10_000 });
+      assert.equal(r.messages.length, 1, `request ${served + 1} during the flood: ${r.error ?? 'no answer'}`);
+      assert.equal(r.messages[0].payload.kind, 'reply');
+      served++;
+    }
+    assert.ok(f.opened() > 80, 'the flood reopened its connections');
+    assert.match(readLog(logfile), /127\.0\.0\.2:\d+: refused: 16 connections from 127\.0\.0\.2 already in the TLS handshake \(limit 16\)/);
+    // one line, then one sum every 10 s, not a line per refused connection
+    const lines = (readLog(logfile).match(/refused: 16 connections from/g) ?? []).length;
+    assert.ok(lines * 10 < f.opened() - 80, `${lines} log lines for ${f.opened() - 80} reopened connections`);
+    // the slow ones were cut off at the handshake deadline although they kept sending
+    assert.match(readLog(logfile), /127\.0\.0\.2:\d+: TLS handshake failed: no TLS handshake within 2000 ms/);
+  } finally {
+    await f.stop();
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: with --max-handshakes reached, a newcomer closes the oldest handshake of the busiest address', async () => {
+  const logfile = join(dir, 'evict.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile,
+    '--max-handshakes', '4', '--max-handshakes-per-address', '3'], { logfile });
+  const idle: net.Socket[] = [];
+  try {
+    for (const [from, n] of [['127.0.0.2', 3], ['127.0.0.3', 1]] as const) {
+      for (let i = 0; i < n; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: d.port, localAddress: from });
+        s.on('error', () => {});
+        await new Promise((r) => s.once('connect', r));
+        idle.push(s);
+      }
+    }
+    // all 4 handshake slots are taken; a client from a third address takes the oldest of 127.0.0.2 (which has the most)
+    const r = await tlsRequest(d.port, infoClient, pki.ca);
+    assert.equal(r.messages.length, 1, r.error);
+    assert.match(readLog(logfile), /127\.0\.0\.2:\d+: closed during the TLS handshake to make room: .*\(limit 4\)/);
+    // 127.0.0.2 holds 2 now: one more fits (3 of 3), the next is refused by the per-address cap
+    const more: net.Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: d.port, localAddress: '127.0.0.2' });
+      s.on('error', () => {});
+      more.push(s);
+      await new Promise((r) => s.once('connect', r));
+    }
+    idle.push(...more);
+    await until('the per-address cap', () => /127\.0\.0\.2:\d+: refused: 3 connections from 127\.0\.0\.2 already in the TLS handshake \(limit 3\)/.test(readLog(logfile)));
+  } finally {
+    for (const s of idle) s.destroy();
+    await d.stop();
+  }
+});
+
+/** A client whose leaf says `create` with an empty image of `memory` MB: the image follows the handshake. */
+async function uploadClient(label: string, memory: number): Promise<{ cert: string; key: string }> {
+  const create = { kind: 'unikernel', value: { kind: 'create', value: {
+    typ: 'solo5', compressed: false, image: new Uint8Array(0), addName: true,
+    failBehaviour: { kind: 'quit', value: null }, cpuids: [0], memory, blocks: [], bridges: [], cpus: 1,
+  } } } as Command;
+  return writeClient(dir, label, [await issue(org, { cn: label, command: create }), org]);
+}
+
+/** A TLS connection with a client chain, open until destroyed. */
+async function openTls(port: number, client: { cert: string; key: string }): Promise<tls.TLSSocket> {
+  const s = tls.connect({ host: '127.0.0.1', port, cert: readFileSync(client.cert), key: readFileSync(client.key), ca: readFileSync(pki.ca), checkServerIdentity: () => undefined });
+  s.on('error', () => {});
+  await new Promise((r) => s.once('secureConnect', r));
+  return s;
+}
+
+const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+
+test('vmmd_tls: an uploaded image reaches vmmd intact, and an upload in progress is not held in memory', async () => {
+  const logfile = join(dir, 'up1.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile], { logfile });
+  try {
+    const client = await uploadClient('img', 512);
+    // 3 MB in uneven chunks: the lengths around the image in the command grow to 3 octets
+    const image = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 251);
+    const chunks = [image.subarray(0, 1000), image.subarray(1000, 2_000_000), image.subarray(2_000_000)].map(rawFrame);
+    const received = peer.received.length;
+    const r = await tlsRequest(d.port, client, pki.ca, { send: [...chunks, new Uint8Array(4)] });
+    assert.equal(r.messages.length, 1, r.error);
+    assert.equal(r.messages[0].payload.kind, 'reply');
+    const sent = peer.received.slice(received).find((x) => x.wire.payload.kind === 'command' && x.wire.payload.value.kind === 'unikernel');
+    const cmd = sent?.wire.payload.kind === 'command' ? sent.wire.payload.value : undefined;
+    assert.ok(cmd?.kind === 'unikernel' && cmd.value.kind === 'create');
+    assert.deepEqual((cmd.value.value as { image: Uint8Array }).image, image);
+
+    // 160 MB without the end marker: vmmd_tls must not grow by the upload
+    const pid = d.proc.pid ?? 0;
+    const before = rssKb(pid);
+    const s = await openTls(d.port, client);
+    const mb = rawFrame(new Uint8Array(1024 * 1024).fill(7));
+    for (let i = 0; i < 160; i++) if (!s.write(mb)) await new Promise((res) => s.once('drain', res));
+    await new Promise<void>((res) => s.write(new Uint8Array(0), () => res()));
+    await new Promise((res) => setTimeout(res, 1000));
+    const grown = (rssKb(pid) - before) / 1024;
+    s.destroy();
+    assert.ok(grown < 80, `vmmd_tls grew by ${grown.toFixed(0)} MB during a 160 MB upload`);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: an upload larger than the unikernel\'s memory is refused on its announced length, before its body', async () => {
+  const logfile = join(dir, 'up2.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile], { logfile });
+  try {
+    const client = await uploadClient('small', 1);
+    // a chunk announcing 2 MiB of which only 10 octets are sent
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 2 * 1024 * 1024);
+    const r = await tlsRequest(d.port, client, pki.ca, { send: [header, new Uint8Array(10)], timeoutMs: 10_000 });
+    assert.equal(r.messages.length, 1, r.error);
+    const p = r.messages[0].payload;
+    assert.equal(p.kind, 'failure');
+    assert.equal(p.value, 'image upload refused: image upload of more than 2097152 bytes exceeds the 1 MB of memory the unikernel may have');
+    // a client that goes on sending its upload still reads the refusal (no reset before it)
+    const rest = rawFrame(new Uint8Array(1024 * 1024));
+    const r2 = await tlsRequest(d.port, client, pki.ca, { send: [rawFrame(new Uint8Array(2 * 1024 * 1024)), ...Array<Uint8Array>(16).fill(rest)], timeoutMs: 10_000 });
+    assert.equal(r2.messages.length, 1, r2.error);
+    assert.equal(r2.messages[0].payload.kind, 'failure');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('vmmd_tls: uploads in progress together hold at most --max-uploads-held', async () => {
+  const logfile = join(dir, 'up3.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--max-uploads-held', '3'], { logfile });
+  try {
+    const client = await uploadClient('budget', 64);
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 2 * 1024 * 1024);
+    // the first upload announces 2 MiB and stops after 10 octets
+    const first = await openTls(d.port, client);
+    first.write(header);
+    first.write(new Uint8Array(10));
+    await until('the first upload to start', () => /login .*org:budget/.test(readLog(logfile)));
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await tlsRequest(d.port, client, pki.ca, { send: [header, new Uint8Array(10)], timeoutMs: 10_000 });
+    assert.equal(second.messages.length, 1, second.error);
+    assert.equal(second.messages[0].payload.value, 'image upload refused: the image uploads in progress hold 2097152 bytes, 2097152 more would exceed the limit of 3145728 bytes');
+    // once the first is gone, its share is free again
+    first.destroy();
+    await until('the first upload to end', () => /aborted: connection closed before the end of the image upload/.test(readLog(logfile)));
+    const third = await tlsRequest(d.port, client, pki.ca, { send: [rawFrame(new Uint8Array(2 * 1024 * 1024)), new Uint8Array(4)] });
+    assert.equal(third.messages.length, 1, third.error);
+    assert.equal(third.messages[0].payload.kind, 'reply');
   } finally {
     await d.stop();
   }

@@ -1,7 +1,8 @@
 /**
  * vmmd_tls: the remote endpoint as a long-running daemon (upstream's
  * albatross-tls-endpoint): listens on TCP, and runs the same per-connection code as
- * vmmd_tls_inetd for each client, in-process, with a bound on concurrent connections.
+ * vmmd_tls_inetd for each client, in-process, with bounds on concurrent connections
+ * (inetd/admission.ts: those in the handshake apart from authenticated ones).
  */
 import { isIPv4 } from 'node:net';
 import { type CliSpec, UsageError, defaultTmpdir, parseCli, runMain } from './common.js';
@@ -9,6 +10,8 @@ import { limits } from '../core/limits.js';
 import { loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer } from '../inetd/tls-handler.js';
 import { EventLog } from '../inetd/proxy.js';
+import { Admission } from '../inetd/admission.js';
+import { UploadBudget } from '../inetd/upload.js';
 import { type ClosableLogger, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
 const binary = 'vmmd_tls';
@@ -31,8 +34,11 @@ const spec: CliSpec = {
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE instead of standard error.' },
     { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },
     { name: 'quiet', alias: 'q', type: 'boolean', help: 'Do not log.' },
-    { name: 'max-connections', type: 'number', arg: 'N', default: limits.maxTlsConnections, help: 'Connections handled at once; more are closed right away.' },
-    { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: limits.handshakeTimeoutMs / 1000, help: 'Deadline for the TLS handshake.' },
+    { name: 'max-connections', type: 'number', arg: 'N', default: limits.maxTlsConnections, help: 'Authenticated connections (past the TLS handshake) handled at once; more are closed after their handshake.' },
+    { name: 'max-handshakes', type: 'number', arg: 'N', default: limits.maxTlsHandshakes, help: 'Connections in the TLS handshake at once; beyond, the oldest of the address with the most is closed (or the new one).' },
+    { name: 'max-handshakes-per-address', type: 'number', arg: 'N', default: limits.maxTlsHandshakesPerAddress, help: 'Connections in the TLS handshake from one address (IPv6: one /64); more are closed at once.' },
+    { name: 'max-uploads-held', type: 'number', arg: 'MB', default: limits.uploadsHeldBytes / (1024 * 1024), help: 'Image uploads in progress hold at most this much in temporary files, over all connections; an upload beyond is refused.' },
+    { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: limits.handshakeTimeoutMs / 1000, help: 'Deadline for the TLS handshake, from the connection\'s arrival.' },
     { name: 'command-timeout', type: 'number', arg: 'SECONDS', default: limits.commandTimeoutMs / 1000, help: 'Deadline for each chunk of an upload.' },
     { name: 'idle-timeout', type: 'number', arg: 'SECONDS', default: limits.idleTimeoutMs / 1000, help: 'Deadline for each answer of a daemon (not for subscriptions); 0 = none.' },
     { name: 'total-timeout', type: 'number', arg: 'SECONDS', default: limits.totalTimeoutMs / 1000, help: 'Deadline for a whole connection, subscriptions included; 0 = none.' },
@@ -55,8 +61,14 @@ runMain(binary, async () => {
   };
   const port = o.port as number;
   if (port < 0 || port > 65535) throw new UsageError(`--port: ${port} is not a TCP port (0 to 65535)`);
-  const max = o['max-connections'] as number;
-  if (max < 1) throw new UsageError('--max-connections must be at least 1');
+  const count = (name: string): number => {
+    const v = o[name] as number;
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${name} must be a whole number of at least 1`);
+    return v;
+  };
+  const admission = new Admission({
+    connections: count('max-connections'), handshakes: count('max-handshakes'), handshakesPerAddress: count('max-handshakes-per-address'),
+  });
   const log: ClosableLogger = o.logfile !== undefined ? fileLogger(binary, o.logfile as string) : o.syslog ? syslogLogger(binary) : o.quiet ? quietLogger : stderrLogger(binary);
   // why it does not start is said even with --quiet
   const fatal: ClosableLogger = log === quietLogger ? stderrLogger(binary) : log;
@@ -71,17 +83,14 @@ runMain(binary, async () => {
   const made = createHandlerServer(cfg.value, {
     tmpdir, log, events,
     commandTimeoutMs: ms('command-timeout'), idleTimeoutMs: ms('idle-timeout'), totalTimeoutMs: ms('total-timeout'),
-  });
+    uploadBudget: new UploadBudget(count('max-uploads-held') * 1024 * 1024),
+  }, undefined, { admission });
   if (!made.ok) {
     fatal.error(made.error);
     await log.close();
     return 2;
   }
   const server = made.value;
-  server.maxConnections = max;
-  server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
-    log.error(`${d?.remoteAddress ?? 'peer'}:${d?.remotePort ?? ''}: dropped: ${max} connections already (--max-connections)`);
-  });
   let listenFd: number | undefined;
   if (systemd) {
     if (process.env.LISTEN_PID !== String(process.pid) || Number(process.env.LISTEN_FDS ?? '0') < 1) {

@@ -10,6 +10,7 @@ import { loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer, type HandlerOptions } from '../inetd/tls-handler.js';
 import { handleLocalConnection } from '../inetd/local-handler.js';
 import { EventLog } from '../inetd/proxy.js';
+import { Admission } from '../inetd/admission.js';
 import { type ClosableLogger, fdIsSocket, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
 const binary = 'vmmd_tls_inetd';
@@ -40,7 +41,7 @@ const spec: CliSpec = {
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE.' },
     { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },
     { name: 'quiet', type: 'boolean', help: 'Do not log.' },
-    { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.handshakeTimeoutMs), help: 'Deadline for the TLS handshake.' },
+    { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.handshakeTimeoutMs), help: 'Deadline for the TLS handshake, from the connection\'s arrival.' },
     { name: 'command-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.commandTimeoutMs), help: 'Deadline for the command (--local) and for each chunk of an upload.' },
     { name: 'idle-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.idleTimeoutMs), help: 'Deadline for each answer of a daemon (not for subscriptions); 0 = none.' },
     { name: 'total-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.totalTimeoutMs), help: 'Deadline for the whole connection, subscriptions included; 0 = none.' },
@@ -165,14 +166,13 @@ function main(): void {
     const made = createHandlerServer(cfg.value, hopts, () => {
       active--;
       if (active === 0) armIdle();
-    });
+    }, { admission: new Admission({ connections: limits.maxTlsConnections, handshakes: limits.maxTlsHandshakes, handshakesPerAddress: limits.maxTlsHandshakesPerAddress }) });
     if (!made.ok) {
       configError(o, made.error);
       return finish(2);
     }
     const server = made.value;
-    server.maxConnections = limits.maxTlsConnections;
-    server.on('connection', () => {
+    server.prependListener('connection', () => {
       active++;
       if (idleTimer !== undefined) clearTimeout(idleTimer);
     });

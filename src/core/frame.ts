@@ -28,6 +28,15 @@ export type FrameResult =
   | { kind: 'need-more' }
   | { kind: 'error'; error: string };
 
+/** nextPiece's results: a frame's announced length, then its body in pieces. */
+export type PieceResult =
+  | { kind: 'start'; length: number }
+  /** `rest`: octets of this frame's body still to come. */
+  | { kind: 'piece'; body: Uint8Array; rest: number }
+  | { kind: 'end'; length: number }
+  | { kind: 'need-more' }
+  | { kind: 'error'; error: string };
+
 /** Largest body a writer may emit: the length field is a signed 32-bit integer. */
 export const MAX_WIRE_FRAME = 0x7fffffff;
 
@@ -57,6 +66,8 @@ export class FrameReader {
    */
   private body: Uint8Array | undefined;
   private fill = 0;
+  /** nextPiece: octets of the current frame's body not yet returned. */
+  private bodyLeft = 0;
 
   /**
    * @param maxFrameBytes largest body accepted; a longer announced length is an error.
@@ -93,6 +104,7 @@ export class FrameReader {
     this.total = 0;
     this.body = undefined;
     this.fill = 0;
+    this.bodyLeft = 0;
   }
 
   next(): FrameResult {
@@ -141,6 +153,38 @@ export class FrameReader {
     return { kind: 'need-more' };
   }
 
+  /**
+   * The streaming form of next(), for frames too large to hold: `start` with the frame's
+   * announced length as soon as its length octets are there (the body not awaited), then
+   * the body in pieces of at most `max` octets as they arrive. End markers and errors as
+   * next(). Do not call next() in the middle of a frame read this way.
+   */
+  nextPiece(max: number): PieceResult {
+    if (this.bodyLeft > 0) {
+      if (this.total === 0) return { kind: 'need-more' };
+      const k = Math.min(max, this.bodyLeft, this.total);
+      this.bodyLeft -= k;
+      return { kind: 'piece', body: this.take(k), rest: this.bodyLeft };
+    }
+    return this.header();
+  }
+
+  /** Reads a frame's length octets for nextPiece. */
+  private header(): PieceResult {
+    if (this.failed !== undefined) return { kind: 'error', error: this.failed };
+    if (this.total < 4) return { kind: 'need-more' };
+    const l = this.peek(0, 4);
+    const length = ((l[0] << 24) | (l[1] << 16) | (l[2] << 8) | l[3]) | 0; // signed
+    this.skip(4);
+    if (length <= 0) return { kind: 'end', length };
+    if (length > this.maxFrameBytes) {
+      this.failed = `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`;
+      return { kind: 'error', error: this.failed };
+    }
+    this.bodyLeft = length;
+    return { kind: 'start', length };
+  }
+
   /** n octets from `offset` on (offset + n <= total), without consuming them: a view when they lie in one chunk. */
   private peek(offset: number, n: number): Uint8Array {
     let i = this.first;
@@ -158,6 +202,19 @@ export class FrameReader {
       while (off < c.length && got < n) out[got++] = c[off++];
       off = 0;
     }
+    return out;
+  }
+
+  /** Takes n octets (n <= total): a view when they lie in one chunk, else a copy. */
+  private take(n: number): Uint8Array {
+    const c = this.chunks[this.first];
+    if (c.length - this.head >= n) {
+      const v = c.subarray(this.head, this.head + n);
+      this.advance(n);
+      return v;
+    }
+    const out = new Uint8Array(n);
+    this.takeInto(out, n);
     return out;
   }
 

@@ -63,14 +63,23 @@ export const limits = {
    * no policy above it, the operator's policies are not counted.
    */
   maxPoliciesBelowPolicy: 64,
-  /** TLS handler deadlines (ms): handshake, first command / upload, silence while relaying, whole connection. */
-  handshakeTimeoutMs: 10_000,
+  /**
+   * TLS handler deadlines (ms): handshake (counted from accept; bytes trickled in do not
+   * renew it), first command / upload, silence while relaying, whole connection.
+   */
+  handshakeTimeoutMs: 5_000,
   commandTimeoutMs: 30_000,
   idleTimeoutMs: 300_000,
   totalTimeoutMs: 3_600_000,
-  /** vmmd_tls: connections handled at once; further ones wait in the kernel's accept queue. */
+  /** vmmd_tls (and vmmd_tls_inetd --wait): connections past the TLS handshake served at once; more are closed after it. */
   maxTlsConnections: 64,
-  /** Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one frame. */
+  /** vmmd_tls (and --wait): connections still in the TLS handshake, in all and from one address (IPv4, IPv6 /64). */
+  maxTlsHandshakes: 128,
+  maxTlsHandshakesPerAddress: 16,
+  /**
+   * Image uploaded after the handshake (CERTS.md §5 step 2): it travels on to vmmd in one
+   * frame. It is also refused beyond the memory of its unikernel and of the chain's policies.
+   */
   maxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
   /** vmmd_web: largest request body (an image, or block device data); refused by Content-Length before it is read. */
   webMaxUploadBytes: 256 * 1024 * 1024 - 64 * 1024,
@@ -94,4 +103,6 @@ export const limits = {
   webLoginWindowMs: 60_000,
   /** vmmd_web: client addresses whose failed logins are remembered (oldest dropped). */
   webLoginTracked: 10_000,
+  /** Octets all image uploads in progress of one process hold (in unlinked temporary files) at once. */
+  uploadsHeldBytes: 1024 * 1024 * 1024,
 } as const;

@@ -19,6 +19,8 @@ import { type UnikernelConfig } from '../core/wire/common.js';
 import type { LogEvent } from '../core/wire/log.js';
 import { LogSender, logSocketPath } from '../log/client.js';
 import { type FramedConn, connectUnix } from '../transport/conn.js';
+// upload.js is loaded by the commands that upload an image, not by every handler process
+import type { HeldImage, UploadBudget } from './upload.js';
 
 export interface ProxyRequest {
   name: Name;
@@ -38,6 +40,8 @@ export interface ProxyOptions {
   idleTimeoutMs?: number;
   /** Largest image upload accepted from the client (block data is streamed, vmmd bounds it). */
   maxUploadBytes?: number;
+  /** Octets that image uploads in progress may hold together (default: the process's budget). */
+  uploadBudget?: UploadBudget;
   /** Aborting closes the daemon connection, which ends whatever the proxy waits for. */
   signal?: AbortSignal;
 }
@@ -109,29 +113,6 @@ const describePayload = (p: Payload): string => {
   }
 };
 
-/** Reads raw chunks until the end marker; EOF or an error first aborts. */
-async function readUpload(client: FramedConn, timeoutMs: number | undefined, max: number): Promise<{ ok: true; data: Uint8Array } | { ok: false; error: string }> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const r = await client.read(timeoutMs);
-    if (r.kind === 'error') return { ok: false, error: `reading the image upload: ${r.error}` };
-    if (r.kind === 'end') {
-      if (!r.marker) return { ok: false, error: 'connection closed before the end of the image upload' };
-      const out = new Uint8Array(total);
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return { ok: true, data: out };
-    }
-    total += r.body.length;
-    if (total > max) return { ok: false, error: `image upload exceeds ${max} bytes` };
-    parts.push(r.body);
-  }
-}
-
 /** Copies raw chunks from the client to the daemon until the end marker or EOF, then writes the marker. */
 async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs: number | undefined): Promise<string | undefined> {
   for (;;) {
@@ -152,13 +133,19 @@ async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs:
   return undefined;
 }
 
+/** An uploaded image, the placeholder the command carries instead, and how to send the command with it. */
+interface Held {
+  image: HeldImage;
+  mark: Uint8Array;
+  write: typeof import('./upload.js').writeWithHeldImage;
+}
+
 /**
  * Runs one command for `client` and writes the final reply (CERTS.md §5 steps 2-8).
  * The caller closes the client connection afterwards.
  */
 export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: ProxyOptions): Promise<ProxyOutcome> {
   const maxUpload = opts.maxUploadBytes ?? limits.maxUploadBytes;
-  const idle = opts.idleTimeoutMs === 0 ? undefined : (opts.idleTimeoutMs ?? limits.idleTimeoutMs);
   const chunkTimeout = opts.commandTimeoutMs ?? limits.commandTimeoutMs;
   let command = req.command;
 
@@ -174,15 +161,37 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
   };
   const fail = (msg: string): Promise<ProxyOutcome> => finalReply({ kind: 'failure', value: msg });
 
-  // 2. bulk image upload
+  // 2. bulk image upload, into a temporary file; the command carries a placeholder
+  // that is replaced by the file's octets on the way to vmmd
   const config = configOfCreate(command);
+  let held: Held | undefined;
   if (config !== undefined && config.image.length === 0) {
-    const up = await readUpload(client, chunkTimeout, maxUpload);
-    if (!up.ok) return { replied: false, ok: false, result: `aborted: ${up.error}` };
-    const withImage: UnikernelConfig = { ...config, image: up.data };
+    const mb = Math.min(config.memory, ...req.policies.map((d) => d.policy.memory));
+    const max = Math.min(maxUpload, mb * 1024 * 1024);
+    const maxWhy = max === maxUpload ? `the limit of ${maxUpload} bytes` : `the ${mb} MB of memory the unikernel may have`;
+    const { imagePlaceholder, processUploadBudget, readUploadToFile, writeWithHeldImage } = await import('./upload.js');
+    const up = await readUploadToFile(client, { timeoutMs: chunkTimeout, max, maxWhy, budget: opts.uploadBudget ?? processUploadBudget });
+    if (!up.ok) {
+      if (!up.refusal) return { replied: false, ok: false, result: `aborted: ${up.error}` };
+      return await fail(`image upload refused: ${up.error}`);
+    }
+    held = { image: up.image, mark: imagePlaceholder(), write: writeWithHeldImage };
+    const withImage: UnikernelConfig = { ...config, image: held.mark };
     command = { kind: 'unikernel', value: { ...(command.value as { kind: 'create' }), value: withImage } } as Command;
   }
+  try {
+    return await routeAndRelay(client, req, opts, command, held, finalReply, fail);
+  } finally {
+    await held?.image.release();
+  }
+}
 
+async function routeAndRelay(
+  client: FramedConn, req: ProxyRequest, opts: ProxyOptions, command: Command, held: Held | undefined,
+  finalReply: (p: Payload) => Promise<ProxyOutcome>, fail: (msg: string) => Promise<ProxyOutcome>,
+): Promise<ProxyOutcome> {
+  const idle = opts.idleTimeoutMs === 0 ? undefined : (opts.idleTimeoutMs ?? limits.idleTimeoutMs);
+  const chunkTimeout = opts.commandTimeoutMs ?? limits.commandTimeoutMs;
   // 3. route
   const { daemon, mode } = commandEndpoint(command);
   const socket = join(opts.tmpdir, 'util', SOCKET_OF_DAEMON[daemon]);
@@ -214,7 +223,9 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
     }
     // 5. the command
     try {
-      await conn.writeMessage({ header: hdr(WIRE_VERSION, req.name, nextSequence()), payload: { kind: 'command', value: command } });
+      const w: Wire = { header: hdr(WIRE_VERSION, req.name, nextSequence()), payload: { kind: 'command', value: command } };
+      if (held !== undefined) await held.write(conn, w, held.mark, held.image);
+      else await conn.writeMessage(w);
     } catch {
       return await fail("couldn't write unikernel to VMMD");
     }

@@ -7,6 +7,7 @@
  */
 import * as tls from 'node:tls';
 import type * as net from 'node:net';
+import { type Admission, type Ticket, addressKey } from './admission.js';
 import { commandOfChain, describeChainCommand } from '../core/certs.js';
 import { limits } from '../core/limits.js';
 import { type TlsConfig, clientChain, serverOf } from '../transport/tls.js';
@@ -76,28 +77,136 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
 }
 
 /**
- * A TLS server whose connections are handled by handleSecureConnection; `done` is called
- * once per connection (handshake failures included) with whether it succeeded.
+ * Log lines for refused connections, which a flood makes by the thousand: the first of
+ * each kind per address is logged, the others are counted and summed up in one line per
+ * kind and address every `everyMs`.
  */
-export function createHandlerServer(cfg: TlsConfig, opts: HandlerOptions, done: (ok: boolean) => void = () => {}): Result<tls.Server> {
+class RefusalLog {
+  private readonly counts = new Map<string, { n: number; line: string }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly log: Logger, private readonly everyMs = 10_000) {}
+
+  note(key: string, line: string): void {
+    const c = this.counts.get(key);
+    if (c !== undefined) {
+      c.n++;
+      return;
+    }
+    this.log.error(line);
+    this.counts.set(key, { n: 0, line });
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), this.everyMs);
+      this.timer.unref();
+    }
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    for (const { n, line } of this.counts.values()) {
+      if (n > 0) this.log.error(`${n} more in ${this.everyMs / 1000} s like: ${line}`);
+    }
+    this.counts.clear();
+  }
+}
+
+/** What createHandlerServer admits (vmmd_tls and --wait); without it every connection is handled. */
+export interface Gate {
+  admission: Admission;
+}
+
+/**
+ * A TLS server whose connections are handled by handleSecureConnection; `done` is called
+ * exactly once per connection (refusals and handshake failures included) with whether it
+ * succeeded. The handshake deadline is node's (`handshakeTimeout` of the configuration;
+ * it counts from the connection's arrival, bytes trickled in do not renew it). With a
+ * gate, connections are admitted by its Admission (see admission.ts): refused ones are
+ * closed at once.
+ */
+export function createHandlerServer(cfg: TlsConfig, opts: HandlerOptions, done: (ok: boolean) => void = () => {}, gate?: Gate): Result<tls.Server> {
   // no Nagle: the final reply and the close_notify that follows it are small writes, and
   // waiting for the client's delayed ACK in between costs up to 40 ms per connection
   const made = serverOf(cfg, { noDelay: true });
   if (!made.ok) return made;
   const server = made.value;
+  const deadline = Number(cfg.options.handshakeTimeout ?? limits.handshakeTimeoutMs);
+  interface Conn { ticket?: Ticket; finished: boolean; closedByUs: boolean; secured: boolean; peer?: string }
+  const conns = new WeakMap<net.Socket, Conn>();
+  const byTicket = new Map<number, net.Socket>();
+  const refusals = new RefusalLog(opts.log);
+  const finish = (c: Conn, ok: boolean): void => {
+    if (c.finished) return;
+    c.finished = true;
+    done(ok);
+  };
+  // node's own listener has wrapped the raw socket in a TLSSocket already; this one sees the raw socket
+  server.on('connection', (raw: net.Socket) => {
+    const c: Conn = { finished: false, closedByUs: false, secured: false };
+    conns.set(raw, c);
+    // read now: once node's TLS socket has taken over the descriptor, the raw socket no longer knows its peer
+    const peer = peerOf(raw);
+    c.peer = peer;
+    if (gate !== undefined) {
+      const a = gate.admission.arrive(addressKey(raw.remoteAddress));
+      if (a.kind === 'refused') {
+        refusals.note(`${a.limit} ${a.address}`, `${peer}: refused: ${a.reason}`);
+        c.closedByUs = true;
+        raw.destroy();
+        return finish(c, false);
+      }
+      c.ticket = a.ticket;
+      byTicket.set(a.ticket.id, raw);
+      if (a.evicted !== undefined) {
+        const old = byTicket.get(a.evicted.id);
+        const oc = old === undefined ? undefined : conns.get(old);
+        if (old !== undefined && oc !== undefined) {
+          opts.log.error(`${oc.peer ?? 'peer'}: closed during the TLS handshake to make room: ${gate.admission.pending} connections in the handshake (limit ${gate.admission.limits.handshakes})`);
+          oc.closedByUs = true;
+          old.destroy();
+          finish(oc, false);
+        }
+      }
+    }
+    raw.once('close', () => {
+      if (c.ticket !== undefined) {
+        gate?.admission.leave(c.ticket);
+        byTicket.delete(c.ticket.id);
+      }
+      // a connection that went away before its handshake without node reporting it
+      if (!c.secured) finish(c, false);
+    });
+  });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     socket.on('error', () => {});
-    handleSecureConnection(socket, cfg, opts).then(done, (e: unknown) => {
+    const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+    const c = raw === undefined ? undefined : conns.get(raw);
+    if (c !== undefined) c.secured = true;
+    if (c !== undefined && c.ticket !== undefined && gate !== undefined) {
+      const why = gate.admission.secured(c.ticket);
+      if (why !== undefined) {
+        opts.log.error(`${peerOf(socket)}: refused: ${why}`);
+        c.closedByUs = true;
+        socket.destroy();
+        finish(c, false);
+        return;
+      }
+    }
+    const end = (ok: boolean): void => (c === undefined ? done(ok) : finish(c, ok));
+    handleSecureConnection(socket, cfg, opts).then(end, (e: unknown) => {
       opts.log.error(`${peerOf(socket)}: internal error: ${(e as Error).message}`);
       socket.destroy();
-      done(false);
+      end(false);
     });
   });
   server.on('tlsClientError', (e: Error & { code?: string }, socket: tls.TLSSocket) => {
-    const why = e.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? `no TLS handshake within ${String(cfg.options.handshakeTimeout)} ms` : e.message.replace(/\s+/g, ' ').trim();
-    opts.log.error(`${peerOf(socket)}: TLS handshake failed: ${why}`);
+    const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+    const c = raw === undefined ? undefined : conns.get(raw);
     socket.destroy();
-    done(false);
+    if (c?.closedByUs) return;
+    const why = e.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? `no TLS handshake within ${deadline} ms` : e.message.replace(/\s+/g, ' ').trim();
+    opts.log.error(`${c?.peer ?? peerOf(socket)}: TLS handshake failed: ${why}`);
+    if (c === undefined) done(false);
+    else finish(c, false);
   });
   return ok(server);
 }

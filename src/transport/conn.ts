@@ -5,7 +5,7 @@
  */
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type FrameAdmission, FrameReader, frame } from '../core/frame.js';
+import { type FrameAdmission, FrameReader, type FrameResult, type PieceResult, frame } from '../core/frame.js';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { decodeWire, encodeWire, type Wire } from '../core/wire/wire.js';
@@ -16,11 +16,20 @@ export type ReadResult =
   | { kind: 'end'; marker?: boolean }
   | { kind: 'error'; error: string };
 
+/** readPiece's results: a frame's announced length, then its body in pieces (see FrameReader.nextPiece). */
+export type PieceReadResult =
+  | { kind: 'start'; length: number }
+  | { kind: 'piece'; body: Uint8Array; rest: number }
+  | { kind: 'end'; marker?: boolean }
+  | { kind: 'error'; error: string };
+
 export type MessageResult = { kind: 'message'; wire: Wire } | { kind: 'end' } | { kind: 'error'; error: string };
 
 export class FramedConn {
   private readonly reader: FrameReader;
-  private waiting: ((r: ReadResult) => void) | undefined;
+  private waiting: ((r: ReadResult | PieceReadResult) => void) | undefined;
+  /** What the pending read asks the reader for: whole frames, or pieces of at most n octets. */
+  private step: () => FrameResult | PieceResult = () => this.reader.next();
   private closed: string | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -46,7 +55,7 @@ export class FramedConn {
   private pump(): void {
     const w = this.waiting;
     if (w === undefined) return;
-    const r = this.reader.next();
+    const r = this.step();
     if (r.kind === 'need-more') {
       if (this.closed === undefined) {
         this.stream.resume();
@@ -64,13 +73,28 @@ export class FramedConn {
     this.waiting = undefined;
     this.stream.pause();
     if (r.kind === 'frame') w({ kind: 'frame', body: r.body });
+    else if (r.kind === 'start' || r.kind === 'piece') w(r);
     else if (r.kind === 'end') w(r.length === 0 ? { kind: 'end', marker: true } : { kind: 'end' });
     else w({ kind: 'error', error: r.error });
   }
 
   /** The next frame, end of stream, or an error. At most one read may be pending. */
   read(timeoutMs?: number): Promise<ReadResult> {
+    return this.wait(() => this.reader.next(), timeoutMs) as Promise<ReadResult>;
+  }
+
+  /**
+   * A frame too large to hold, read as it arrives: first its announced length (`start`,
+   * before any of its body is read), then pieces of at most `max` octets. End of stream
+   * in the middle of a body comes back as `end`: the caller knows what was left.
+   */
+  readPiece(max: number, timeoutMs?: number): Promise<PieceReadResult> {
+    return this.wait(() => this.reader.nextPiece(max), timeoutMs) as Promise<PieceReadResult>;
+  }
+
+  private wait(step: () => FrameResult | PieceResult, timeoutMs: number | undefined): Promise<ReadResult | PieceReadResult> {
     if (this.waiting !== undefined) throw new Error('FramedConn.read: a read is already pending');
+    this.step = step;
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       this.waiting = (r) => {
