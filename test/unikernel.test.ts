@@ -197,3 +197,14 @@ test('validateConfig: rules checked before admission', () => {
     assert.deepEqual(validateConfig(cfg(o)), want === null ? { ok: true, value: undefined } : { ok: false, error: want }, JSON.stringify(o));
   }
 });
+
+test('wireSignal: a signal the host names is sent with OCaml\'s number, or the host\'s own where OCaml has none', async () => {
+  const { wireSignal } = await import('../src/core/signals.js');
+  const linux = { SIGBUS: 7, SIGSYS: 31, SIGTERM: 15, SIGWINCH: 28 };
+  assert.equal(wireSignal('SIGBUS', linux), -22);
+  assert.equal(wireSignal('SIGSYS', linux), -24);
+  assert.equal(wireSignal('SIGTERM', linux), -11);
+  assert.equal(wireSignal('SIGWINCH', linux), 28);
+  // FreeBSD numbers SIGBUS 10: the name decides, not the host's number
+  assert.equal(wireSignal('SIGBUS', { SIGBUS: 10 }), -22);
+});

@@ -225,3 +225,14 @@ test('the status query is a message of its own: version-5 Wire refuses it, and i
   assert.ok(!info.ok);
   assert.match(info.error, /payload \[0\] is a version 5 command, not a status message/);
 });
+
+test('a tender killed by a signal is logged with the signal\'s wire number, taken from its name (SIGBUS -22, SIGSYS -24, SIGTERM -11)', async () => {
+  for (const [label, sig] of [['sigbus', 'BUS'], ['sigsys', 'SYS']] as const) {
+    assert.equal(await ask(v.sock, `audit:${label}`, create(config([`--signal=${sig}`]))), 'ok: created unikernel');
+  }
+  const lines = await logged(/^audit:sigsys stopped pid \d+ signal /);
+  await logged(/^audit:sigbus stopped pid \d+ signal /);
+  const stop = (label: string): string | undefined => readLog().find((l) => l.startsWith(`audit:${label} stopped`));
+  assert.match(stop('sigbus') ?? '', /^audit:sigbus stopped pid \d+ signal -22$/, lines.join('\n'));
+  assert.match(stop('sigsys') ?? '', /^audit:sigsys stopped pid \d+ signal -24$/);
+});

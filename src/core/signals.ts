@@ -26,3 +26,11 @@ export function ocamlSignalOfName(name: string): number | undefined {
 export function describeSignal(n: number): string {
   return ocamlSignalName(n) ?? `signal ${n}`;
 }
+
+/**
+ * The wire number of a signal the host reported by name (`SIGBUS` -> -22): OCaml's number, or
+ * the host's own (`hostNumbers`, e.g. os.constants.signals) for one OCaml does not know.
+ */
+export function wireSignal(name: string, hostNumbers: Readonly<Record<string, number>>): number {
+  return ocamlSignalOfName(name) ?? hostNumbers[name] ?? 0;
+}

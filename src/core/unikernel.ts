@@ -14,6 +14,11 @@ import type { FailBehaviour, UnikernelArgs, UnikernelConfig } from './wire/commo
 // ------------------------------------------------------------------ exit and restart
 
 /** How a tender process ended (from waitpid). A waitpid error counts as exit code 23 upstream. */
+/**
+ * How a tender ended. A signal is numbered as the wire carries it (signals.ts: OCaml's
+ * negative number, or the host's own where OCaml has none), converted from its name by the
+ * daemon, since host numbers differ between Linux and FreeBSD.
+ */
 export type ProcessExit =
   | { readonly kind: 'exit'; readonly code: number }
   | { readonly kind: 'signal'; readonly signal: number }

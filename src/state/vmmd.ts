@@ -718,15 +718,12 @@ function onStarted(s: VmmdState, e: Extract<Event, { kind: 'started' }>): Step {
   return { state, effects };
 }
 
-/** OCaml's signal numbers (as logged by upstream): SIGTERM = -11, SIGKILL = -7, SIGSEGV = -10 ... */
-const OCAML_SIGNALS: Record<number, number> = { 6: -1, 14: -2, 8: -3, 1: -4, 4: -5, 2: -6, 9: -7, 13: -8, 3: -9, 11: -10, 15: -11, 10: -12, 12: -13, 17: -14, 18: -15, 19: -16, 20: -17, 21: -18, 22: -19, 26: -20, 27: -21, 31: -22 };
-
 function onExit(s: VmmdState, e: Extract<Event, { kind: 'exit' }>): Step {
   const r = findUnikernel(s.resources, e.name);
   if (r === undefined || r.pid !== e.pid) return { state: s, effects: [{ kind: 'warn', message: `exit of unknown process ${e.pid} (${text(e.name)})` }] };
   const removed = removeUnikernel(s.resources, e.name);
   let state: VmmdState = removed.ok ? { ...s, resources: removed.value } : s;
-  const status = e.exit.kind === 'exit' ? { kind: 'exit' as const, value: e.exit.code } : { kind: e.exit.kind, value: OCAML_SIGNALS[e.exit.signal] ?? e.exit.signal };
+  const status = e.exit.kind === 'exit' ? { kind: 'exit' as const, value: e.exit.code } : { kind: e.exit.kind, value: e.exit.signal };
   const effects: Effect[] = [
     { kind: 'cleanup', name: e.name, taps: r.taps },
     { kind: 'stats_remove', name: e.name },

@@ -27,6 +27,7 @@ import { makeHeader } from '../core/wire/wire.js';
 import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
 import { peekMessage } from '../core/wire/peek.js';
+import { wireSignal } from '../core/signals.js';
 import { requireDirectory, setSocketMode } from '../daemon/server.js';
 import {
   type ConnId, type CreateOrigin, type Effect, type Event, type StartResult, type VmmdOptions, type VmmdState, MB,
@@ -883,7 +884,7 @@ export class Vmmd {
     this.children.add(pid);
     ch.on('exit', (code, signal) => {
       this.children.delete(pid);
-      const exit: ProcessExit = signal !== null ? { kind: 'signal', signal: os.constants.signals[signal] ?? 0 } : { kind: 'exit', code: code ?? 23 };
+      const exit: ProcessExit = signal !== null ? { kind: 'signal', signal: wireSignal(signal, os.constants.signals) } : { kind: 'exit', code: code ?? 23 };
       const name = parseName(text);
       if (name.ok) void this.push({ kind: 'exit', name: name.value, pid, exit, now: Date.now() });
       else this.o.logLine('error', `exit of pid ${pid}: ${text}: ${name.error}`);
