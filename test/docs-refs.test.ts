@@ -246,3 +246,32 @@ test('docs/ARCHITECTURE.md §4 has a row for every named limit of src/core/limit
   const stale = [...rows].filter((k) => !(k in limits));
   assert.deepEqual({ undocumented, stale }, { undocumented: [], stale: [] });
 });
+
+test('docs/ARCHITECTURE.md §3: every folder of src/ imports only the folders its row names', () => {
+  const text = fs.readFileSync(path.join(root, 'docs', 'ARCHITECTURE.md'), 'utf8');
+  const section = text.slice(text.indexOf('## 3. '), text.indexOf('\n## 4.'));
+  const allowed = new Map<string, Set<string> | 'any'>();
+  for (const m of section.matchAll(/^\| (`src\/[^|]*) \| [^|]* \| ([^|]*) \|$/gm)) {
+    const imports = m[2].trim();
+    const names = imports === 'everything' ? 'any' : new Set([...imports.matchAll(/`(\w+)`/g)].map((x) => x[1]));
+    for (const folder of m[1].matchAll(/`src\/(\w+)\/`/g)) allowed.set(folder[1], names);
+  }
+  assert.ok(allowed.size >= 10, `rows read: ${[...allowed.keys()].join(', ')}`);
+  const wrong: string[] = [];
+  for (const folder of fs.readdirSync(path.join(root, 'src'))) {
+    const rule = allowed.get(folder);
+    if (rule === undefined) {
+      wrong.push(`src/${folder}/ has no row`);
+      continue;
+    }
+    for (const file of filesUnder(`src/${folder}`).filter((f) => f.endsWith('.ts'))) {
+      const depth = file.split('/').length - 2; // src/core/wire/x.ts: two levels up to src/
+      const up = '\\.\\./'.repeat(depth);
+      const re = new RegExp(`from '${up}(\\w+)/`, 'g');
+      for (const m of fs.readFileSync(path.join(root, file), 'utf8').matchAll(re)) {
+        if (m[1] !== folder && rule !== 'any' && !rule.has(m[1])) wrong.push(`${file} imports src/${m[1]}/`);
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+});

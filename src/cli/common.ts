@@ -7,13 +7,7 @@ import { readFileSync } from 'node:fs';
 import minimist from 'minimist';
 import { answerVersion } from './stub.js';
 
-/**
- * The runtime directory when `--tmpdir` is not given: `$ALBATROSS_TMPDIR` if set and not
- * empty, else /run/albatross (FreeBSD: /var/run/albatross). Every binary uses it.
- */
-export function defaultTmpdir(): string {
-  return process.env.ALBATROSS_TMPDIR || (process.platform === 'freebsd' ? '/var/run/albatross' : '/run/albatross');
-}
+export { defaultTmpdir } from '../io/paths.js';
 
 /** Exit codes of upstream's albatross-client (SEMANTICS.md §11.2). */
 export const EXIT = {

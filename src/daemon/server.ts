@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import { FramedConn } from '../transport/conn.js';
-import { defaultTmpdir } from '../cli/common.js';
+import { defaultTmpdir } from '../io/paths.js';
 
 /** Options every companion daemon has (as declared for parseCli in src/cli/common.ts). */
 export const commonDaemonOptions: { name: string; alias?: string; type: 'string' | 'boolean' | 'number'; arg?: string; default?: string | number; help: string }[] = [
