@@ -303,7 +303,7 @@ test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, 
   }
 });
 
-test('configuration errors: more than one CA certificate, no logging option', async () => {
+test('configuration errors: more than one CA certificate, said on standard error too without --logfile or --syslog', async () => {
   const two = join(dir, 'two.pem');
   writeFileSync(two, pki.root.pem + pki.server.pem);
   const { spawnSync } = await import('node:child_process');
@@ -316,10 +316,31 @@ test('configuration errors: more than one CA certificate, no logging option', as
   const errFile = join(dir, 'stderr.txt');
   const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(errFile, 'w');
-  const q = spawnSync(process.execPath, [handlerBundle, pki.ca, pki.cert, pki.key], { stdio: ['ignore', 'ignore', fd] });
+  const q = spawnSync(process.execPath, [handlerBundle, two, pki.cert, pki.key, '--quiet'], { stdio: ['ignore', 'ignore', fd] });
   closeSync(fd);
-  assert.equal(q.status, 3);
-  assert.match(readLog(errFile), /--logfile, --syslog or --quiet is required/);
+  assert.equal(q.status, 2);
+  assert.match(readLog(errFile), /expect single ca as cacert/);
+});
+
+test('without --logfile, --syslog or --quiet the handler logs to syslog and serves the client (upstream exits 3 before the handshake)', async () => {
+  const fake = join(dir, 'fakebin-default');
+  mkdirSync(fake, { recursive: true });
+  const out = join(dir, 'syslog-default.txt');
+  writeFileSync(join(fake, 'logger'), `#!/bin/sh\necho "args: $*" >> '${out}'\ncat >> '${out}'\n`, { mode: 0o755 });
+  const sys = new MiniInetd([pki.ca, pki.cert, pki.key, '--tmpdir', dir], { ...process.env, PATH: `${fake}:${process.env.PATH ?? ''}` });
+  await sys.start();
+  try {
+    const leaf = await issue(org, { cn: 'hello', command: cmd.info() });
+    const r = await tlsRequest(sys.port, writeClient(dir, `client${n++}`, [leaf, org]), pki.ca);
+    assert.equal(r.messages.length, 1);
+    await sys.settle();
+    assert.deepEqual(sys.exits, [0]);
+    const text = readLog(out);
+    assert.match(text, /^args: -t vmmd_tls_inetd\[\d+\] -p daemon\.info$/m);
+    assert.match(text, /^info: logout .*org:hello unikernel info/m);
+  } finally {
+    await sys.close();
+  }
 });
 
 test('--syslog: the lines reach logger(1), tagged with the handler, once the client has its answer', async () => {
