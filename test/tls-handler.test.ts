@@ -50,9 +50,18 @@ async function run(chain: Identity[], opts: { send?: Uint8Array[]; stopAfter?: n
   return { ...r, log: readLog(logfile).slice(before), sent: peer.received.slice(received), exit: inetd.exits[inetd.exits.length - 1] };
 }
 
+/** The text of the one failure reply a refused client gets. */
+function refusal(messages: { payload: { kind: string; value?: unknown } }[]): string {
+  assert.equal(messages.length, 1, 'one failure reply reaches the client');
+  assert.equal(messages[0].payload.kind, 'failure');
+  return String(messages[0].payload.value);
+}
+
 async function refusedWith(chain: Identity[], reason: RegExp): Promise<void> {
   const r = await run(chain);
-  assert.deepEqual(r.messages, [], 'nothing may reach the client');
+  // the reason reaches the client too, in a failure reply (before, the connection just ended)
+  const told = refusal(r.messages);
+  assert.ok(r.log.includes(`: ${told}`), `the client is told what the log says: ${told}`);
   assert.deepEqual(r.sent, [], 'nothing may reach a daemon');
   assert.match(r.log, /refused: /);
   assert.match(r.log, reason);
@@ -182,7 +191,7 @@ test('an unknown critical extension is refused with its OID named (not UNSPECIFI
   const oid = '1.3.6.1.4.1.99999.7';
   const leaf = await issue(org, { cn: 'x', command: cmd.info(), extraExtensions: [new x509.Extension(oid, true, new Uint8Array([0x05, 0x00]))] });
   const r = await run([leaf, org]);
-  assert.deepEqual(r.messages, []);
+  assert.match(refusal(r.messages), /^client certificate refused: leaf certificate \(CN "x"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7$/);
   assert.deepEqual(r.sent, []);
   assert.equal(r.exit, 1);
   assert.match(r.log, /refused: client certificate refused: leaf certificate \(CN "x"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7/);
@@ -191,7 +200,7 @@ test('an unknown critical extension is refused with its OID named (not UNSPECIFI
   const crit = await issue(pki.root, { cn: 'crit', ca: true, command: cmd.policyAdd(policy()), extraExtensions: [new x509.Extension(oid, true, new Uint8Array([0x05, 0x00]))] });
   const below = await issue(crit, { cn: 'y', command: cmd.info() });
   const r2 = await run([below, crit]);
-  assert.deepEqual(r2.messages, []);
+  assert.match(refusal(r2.messages), /has the unhandled critical extension/);
   assert.match(r2.log, /refused: client certificate refused: certificate 1 \(CN "crit"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7/);
 });
 
@@ -287,16 +296,16 @@ test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, 
     const ok = await go([good, team, org]);
     assert.equal(ok.r.messages.length, 1, ok.log);
     const revoked = await go([bad, team, org]);
-    assert.deepEqual(revoked.r.messages, []);
+    assert.equal(refusal(revoked.r.messages), 'client certificate refused: CERT_REVOKED');
     assert.match(revoked.log, /client certificate refused: CERT_REVOKED/);
     const below = await go([underRevoked, revokedCa, org]);
-    assert.deepEqual(below.r.messages, []);
+    assert.equal(refusal(below.r.messages), 'client certificate refused: CERT_REVOKED');
     assert.match(below.log, /client certificate refused: CERT_REVOKED/);
     // a CA without a CRL: refused (documented: --crl must cover every CA)
     const nocrl = await issue(org, { cn: 'nocrl', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
     const leaf = await issue(nocrl, { cn: 'x', command: cmd.info() });
     const missing = await go([leaf, nocrl, org]);
-    assert.deepEqual(missing.r.messages, []);
+    assert.equal(refusal(missing.r.messages), 'client certificate refused: UNABLE_TO_GET_CRL');
     assert.match(missing.log, /UNABLE_TO_GET_CRL/);
   } finally {
     await crlInetd.close();
