@@ -268,7 +268,7 @@ test('bulk image upload: a create with an empty image waits for the chunks; EOF 
   assert.match(r2.log, /aborted: reading the image upload: timed out/);
 });
 
-test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, others pass', async () => {
+test('--crl-mode strict: a revoked leaf and a leaf below a revoked intermediate are refused, others pass, a CA without a CRL locks out its subtree', async () => {
   const team = await issue(org, { cn: 'team', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
   const good = await issue(team, { cn: 'good', command: cmd.info() });
   const bad = await issue(team, { cn: 'bad', command: cmd.info() });
@@ -283,7 +283,7 @@ test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, 
   writeFileSync(join(crlDir, 'team.pem'), await makeCrl(team, [bad.serial])); // issued by an intermediate for its subtree
   writeFileSync(join(crlDir, 'gone.pem'), await makeCrl(revokedCa, []));
   const log2 = join(dir, 'crl.log');
-  const crlInetd = new MiniInetd([pki.ca, pki.cert, pki.key, '--logfile', log2, '--tmpdir', dir, '--crl', crlDir]);
+  const crlInetd = new MiniInetd([pki.ca, pki.cert, pki.key, '--logfile', log2, '--tmpdir', dir, '--crl', crlDir, '--crl-mode', 'strict']);
   const port = await crlInetd.start();
   try {
     const go = async (chain: Identity[]) => {
@@ -307,6 +307,53 @@ test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, 
     const missing = await go([leaf, nocrl, org]);
     assert.equal(refusal(missing.r.messages), 'client certificate refused: UNABLE_TO_GET_CRL');
     assert.match(missing.log, /UNABLE_TO_GET_CRL/);
+  } finally {
+    await crlInetd.close();
+  }
+});
+
+test('--crl-mode present (the default): the CRLs there are apply to their issuer\'s certificates; a CA without a CRL, or one past its nextUpdate, refuses nothing by itself', async () => {
+  const team = await issue(org, { cn: 'team2', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const good = await issue(team, { cn: 'good', command: cmd.info() });
+  const bad = await issue(team, { cn: 'bad', command: cmd.info() });
+  const revokedCa = await issue(org, { cn: 'gone2', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const underRevoked = await issue(revokedCa, { cn: 'x', command: cmd.info() });
+  const nocrl = await issue(org, { cn: 'nocrl2', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const underNocrl = await issue(nocrl, { cn: 'y', command: cmd.info() });
+  const revokedByRoot = await issue(pki.root, { cn: 'cut', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const underCut = await issue(revokedByRoot, { cn: 'z', command: cmd.info() });
+  const crlDir = join(dir, 'crl-present');
+  rmSync(crlDir, { recursive: true, force: true });
+  mkdirSync(crlDir);
+  // the root's CRL covers the CAs it issued; org's its subtree; team's (past its nextUpdate) still counts
+  writeFileSync(join(crlDir, 'root.pem'), await makeCrl(pki.root, [revokedByRoot.serial]));
+  writeFileSync(join(crlDir, 'org.pem'), await makeCrl(org, [revokedCa.serial]));
+  writeFileSync(join(crlDir, 'team.pem'), await makeCrl(team, [bad.serial], { nextUpdate: new Date(Date.now() - 86_400_000) }));
+  // a CRL that names team's subject but is not signed by team's key applies to nothing
+  const impostor = await issue(pki.root, { cn: 'team2', ca: true });
+  writeFileSync(join(crlDir, 'fake.pem'), await makeCrl(impostor, [good.serial]));
+  const log2 = join(dir, 'crl-present.log');
+  const crlInetd = new MiniInetd([pki.ca, pki.cert, pki.key, '--logfile', log2, '--tmpdir', dir, '--crl', crlDir]);
+  const port = await crlInetd.start();
+  try {
+    const go = async (chain: Identity[]) => {
+      const files = writeClient(dir, `crl${n++}`, chain);
+      const before = readLog(log2).length;
+      const r = await tlsRequest(port, files, pki.ca);
+      await crlInetd.settle();
+      return { r, log: readLog(log2).slice(before) };
+    };
+    const passes = async (chain: Identity[]): Promise<void> => {
+      const p = await go(chain);
+      assert.equal(p.r.messages.length, 1, p.log);
+      assert.equal(p.r.messages[0].payload.kind, 'reply', p.log);
+    };
+    await passes([good, team, org]);
+    // before: UNABLE_TO_GET_CRL for every chain through nocrl2 (strict was the only mode)
+    await passes([underNocrl, nocrl, org]);
+    assert.equal(refusal((await go([bad, team, org])).r.messages), 'client certificate refused: CERT_REVOKED (certificate 0, CN "bad", is in the CRL of CN "team2")');
+    assert.equal(refusal((await go([underRevoked, revokedCa, org])).r.messages), 'client certificate refused: CERT_REVOKED (certificate 1, CN "gone2", is in the CRL of CN "org")');
+    assert.equal(refusal((await go([underCut, revokedByRoot])).r.messages), 'client certificate refused: CERT_REVOKED (certificate 1, CN "cut", is in the CRL of CN "albatross test root")');
   } finally {
     await crlInetd.close();
   }

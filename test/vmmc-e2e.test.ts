@@ -234,3 +234,24 @@ test('refusals after the handshake reach vmmc_remote with their reason: a comman
   assert.equal(r.code, 117, r.stderr);
   assert.equal(r.stderr, 'vmmc_remote: failure: refused: unexpected command (stats remove is not allowed in a leaf certificate)\n');
 });
+
+test('a revoked certificate reaches vmmc_remote as the refusal of its certificate (119) with the reason; --crl checks the CRLs there are', async () => {
+  sync('vmmp_request', ['info', '--name', 'gone']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'gone.req']);
+  sync('vmmp_request', ['info', '--name', 'kept']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'kept.req']);
+  sync('vmmp_ca', ['revoke', 'team.pem', 'db', 'team.key', 'gone.pem']);
+  // team's CRL only: the root publishes none (before, --crl refused every chain then, UNABLE_TO_GET_CRL)
+  const crlPort = await freePort();
+  const p = spawn(process.execPath, [path.join(CLI, 'vmmd_tls.js'), 'cacert.pem', 'server.pem', 'server.key', '--ip', '127.0.0.1', '--port', String(crlPort), '--tmpdir', d.tmpdir, '--crl', 'team.crl', '-q'], { cwd: pki, stdio: 'ignore' });
+  procs.push(p);
+  await until('vmmd_tls --crl listening', () => new Promise((resolve) => {
+    const c = net.connect(crlPort, '127.0.0.1', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  }));
+  let r = await run('vmmc_remote', ['kept.pem', 'kept.key', '-d', `127.0.0.1:${crlPort}`]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await run('vmmc_remote', ['gone.pem', 'gone.key', '-d', `127.0.0.1:${crlPort}`]);
+  assert.equal(r.code, 119, r.stderr);
+  assert.equal(r.stderr, 'vmmc_remote: the server refused our certificate (CERT_REVOKED (certificate 0, CN "gone", is in the CRL of CN "team"))\n');
+});

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { type CliSpec, type Opts, UsageError, defaultTmpdir, parseCli } from './common.js';
 import { limits } from '../core/limits.js';
 import { parsePath } from '../core/name.js';
-import { loadTlsConfig } from '../transport/tls.js';
+import { CRL_MODES, type CrlMode, loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer, type HandlerOptions } from '../inetd/tls-handler.js';
 import { handleLocalConnection } from '../inetd/local-handler.js';
 import { EventLog } from '../inetd/proxy.js';
@@ -19,7 +19,7 @@ const secs = (n: number): number => n / 1000;
 const spec: CliSpec = {
   binary,
   synopsis: [
-    `${binary} CA CERT KEY [--logfile=FILE | --syslog | --quiet] [--tmpdir=DIR] [--crl=FILE_OR_DIR] [--wait] [timeouts]`,
+    `${binary} CA CERT KEY [--logfile=FILE | --syslog | --quiet] [--tmpdir=DIR] [--crl=FILE_OR_DIR [--crl-mode=present|strict]] [--wait] [timeouts]`,
     `${binary} --local [--logfile=FILE | --syslog | --quiet] [--path=PATH] [--tmpdir=DIR]`,
   ],
   description:
@@ -37,7 +37,8 @@ const spec: CliSpec = {
     'syslog via logger(1) (--syslog, also the default when no logging option is given).',
   options: [
     { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory of the daemons: sockets in DIR/util.' },
-    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory. There must be a CRL from every CA that signs certificates in client chains (the CA and each intermediate), otherwise the connection is refused with "unable to get certificate CRL".' },
+    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory (see --crl-mode).' },
+    { name: 'crl-mode', type: 'string', arg: 'present|strict', default: 'present', help: 'present: check each certificate against the CRLs of its issuer that --crl holds, a CA without one is no reason to refuse; strict: OpenSSL checks every certificate and refuses a chain whose CA has no current CRL (UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED).' },
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE.' },
     { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1); the default without --logfile and --quiet.' },
     { name: 'quiet', type: 'boolean', help: 'Do not log.' },
@@ -142,7 +143,12 @@ function main(): void {
   // runs node with --use-openssl-ca, which makes that store OpenSSL's default locations;
   // pointing the default file at nothing keeps it from being parsed as well.
   process.env.SSL_CERT_FILE = '/dev/null';
-  const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
+  const crlMode = o['crl-mode'] as CrlMode;
+  if (!CRL_MODES.includes(crlMode)) {
+    log.error(`--crl-mode: ${JSON.stringify(crlMode)} is not one of ${CRL_MODES.join(', ')}`);
+    return finish(124);
+  }
+  const cfg = loadTlsConfig({ ca, cert, key, crlMode, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
     configError(o, cfg.error);
     return finish(2);

@@ -63,7 +63,7 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   // a message, and with TLS 1.3 its client sees the handshake succeed and then nothing).
   // A chain OpenSSL refused cannot be refused with an alert inside the handshake: node's
   // verify callback accepts every chain and reports the result once the handshake is done.
-  const chain = clientChain(socket, cfg.caDer);
+  const chain = clientChain(socket, cfg.caDer, cfg.crlPresent);
   if (!chain.ok) {
     opts.log.error(`${peer}: refused: ${chain.error}`);
     await refuse(socket, chain.error);
