@@ -158,10 +158,13 @@ test('a chain of 10 is refused; the root counts when the client sends it', async
 });
 
 test('commands not allowed through a certificate are refused', async () => {
-  for (const c of [cmd.policyAdd(policy()), cmd.consoleAdd(), cmd.statsAdd()]) {
+  for (const c of [cmd.consoleAdd(), cmd.statsAdd()]) {
     const leaf = await issue(org, { cn: 'x', command: c });
     await refusedWith([leaf, org], /unexpected command/);
   }
+  // policy add in a leaf only below the chain's path: not at org itself, whose policy its CA carries
+  const own = await issue(org, { cn: '.', command: cmd.policyAdd(policy()) });
+  await refusedWith([own, org], /refused: policy add may not have an empty name: a leaf certificate adds or removes policies below the path of its chain \(org:\)/);
   const bare = await issue(org, { cn: 'x' });
   await refusedWith([bare, org], /leaf certificate does not contain an albatross extension/);
   const odd = await issue(pki.root, { cn: 'odd', ca: true, command: cmd.info() });
