@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { commandOfChain, checkDelegations, leafCommandAllowed } from '../src/core/certs.js';
 import { nameToString } from '../src/core/name.js';
+import type { Command } from '../src/core/wire/wire.js';
 import { type Identity, cmd, issue, makeRoot, policy } from './helpers/pki.js';
 
 const ders = (...ids: Identity[]): Uint8Array[] => ids.map((i) => i.der);
@@ -67,7 +68,7 @@ test('refusals carry upstream reasons', async () => {
   assert.equal(refused(commandOfChain(ders(bare, org))), 'leaf certificate does not contain an albatross extension');
 
   // commands not allowed in a leaf
-  for (const c of [cmd.consoleAdd(), cmd.statsAdd(), cmd.policyAdd(P), cmd.policyRemove()]) {
+  for (const c of [cmd.consoleAdd(), cmd.statsAdd()]) {
     const leaf = await issue(org, { cn: 'x', command: c });
     assert.match(refused(commandOfChain(ders(leaf, org))), /^unexpected command/);
   }
@@ -76,9 +77,12 @@ test('refusals carry upstream reasons', async () => {
   }
 
   // empty names
-  for (const cn of [null, '.', ':']) {
-    const pa = await issue(org, { cn, command: cmd.policyRemove() });
-    assert.equal(refused(commandOfChain(ders(pa, org))), 'policy add|remove may not have an empty name');
+  for (const cn of [null, '.', ':', '']) {
+    for (const c of [cmd.policyRemove(), cmd.policyAdd(P)]) {
+      const pa = await issue(org, { cn, command: c });
+      assert.match(refused(commandOfChain(ders(pa, org))), /^policy (add|remove) may not have an empty name: a leaf certificate adds or removes policies below the path of its chain \(org:\)/);
+    }
+    if (cn === '') continue;
     const ba = await issue(org, { cn, command: cmd.blockAdd(10) });
     assert.match(refused(commandOfChain(ders(ba, org))), /^block .* may not have an empty name$/);
   }
@@ -94,6 +98,25 @@ test('refusals carry upstream reasons', async () => {
   // an extension that does not decode
   const junk = await issue(org, { cn: 'x', extValue: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x04]) });
   assert.match(refused(commandOfChain(ders(junk, org))), /version/);
+});
+
+test('policy commands and inactive-consoles in a leaf: the CN is a path below the chain\'s path (upstream\'s client writes the path there)', async () => {
+  const root = await makeRoot();
+  const org = await issue(root, { cn: 'org', ca: true, command: cmd.policyAdd(policy()) });
+  const at = async (cn: string | null, c: Command, ...above: Identity[]): Promise<string> => {
+    const r = commandOfChain(ders(await issue(above[0], { cn, command: c }), ...above));
+    return r.ok ? `${nameToString(r.value.name)} ${r.value.command.kind}` : `refused: ${r.error}`;
+  };
+  // before, "acme" was the label of org:acme, which vmmd ignores for policies: info listed all of org:
+  assert.equal(await at('acme', cmd.policyInfo(), org), 'org:acme: policy');
+  assert.equal(await at('acme:team', cmd.policyInfo(), org), 'org:acme:team: policy');
+  for (const cn of [null, '', '.', ':']) assert.equal(await at(cn, cmd.policyInfo(), org), 'org: policy');
+  assert.equal(await at('', cmd.policyInfo(), root), ': policy', 'the root path, as upstream\'s client asks for it');
+  assert.equal(await at('acme', cmd.policyAdd(policy({ unikernels: 1n })), org), 'org:acme: policy');
+  assert.equal(await at('acme', cmd.policyRemove(), org), 'org:acme: policy');
+  assert.equal(await at('acme', cmd.policyAdd(policy()), root), 'acme: policy');
+  assert.equal(await at('team', { kind: 'console', value: { kind: 'list_inactive', value: null } }, org), 'org:team: console');
+  assert.match(await at('a!b', cmd.policyInfo(), org), /^refused: invalid path: .*: leaf CN "a!b"$/);
 });
 
 test('a certificate holder cannot escape its path', async () => {

@@ -50,9 +50,18 @@ async function run(chain: Identity[], opts: { send?: Uint8Array[]; stopAfter?: n
   return { ...r, log: readLog(logfile).slice(before), sent: peer.received.slice(received), exit: inetd.exits[inetd.exits.length - 1] };
 }
 
+/** The text of the one failure reply a refused client gets. */
+function refusal(messages: { payload: { kind: string; value?: unknown } }[]): string {
+  assert.equal(messages.length, 1, 'one failure reply reaches the client');
+  assert.equal(messages[0].payload.kind, 'failure');
+  return String(messages[0].payload.value);
+}
+
 async function refusedWith(chain: Identity[], reason: RegExp): Promise<void> {
   const r = await run(chain);
-  assert.deepEqual(r.messages, [], 'nothing may reach the client');
+  // the reason reaches the client too, in a failure reply (before, the connection just ended)
+  const told = refusal(r.messages);
+  assert.ok(r.log.includes(`: ${told}`), `the client is told what the log says: ${told}`);
   assert.deepEqual(r.sent, [], 'nothing may reach a daemon');
   assert.match(r.log, /refused: /);
   assert.match(r.log, reason);
@@ -149,10 +158,13 @@ test('a chain of 10 is refused; the root counts when the client sends it', async
 });
 
 test('commands not allowed through a certificate are refused', async () => {
-  for (const c of [cmd.policyAdd(policy()), cmd.consoleAdd(), cmd.statsAdd()]) {
+  for (const c of [cmd.consoleAdd(), cmd.statsAdd()]) {
     const leaf = await issue(org, { cn: 'x', command: c });
     await refusedWith([leaf, org], /unexpected command/);
   }
+  // policy add in a leaf only below the chain's path: not at org itself, whose policy its CA carries
+  const own = await issue(org, { cn: '.', command: cmd.policyAdd(policy()) });
+  await refusedWith([own, org], /refused: policy add may not have an empty name: a leaf certificate adds or removes policies below the path of its chain \(org:\)/);
   const bare = await issue(org, { cn: 'x' });
   await refusedWith([bare, org], /leaf certificate does not contain an albatross extension/);
   const odd = await issue(pki.root, { cn: 'odd', ca: true, command: cmd.info() });
@@ -182,7 +194,7 @@ test('an unknown critical extension is refused with its OID named (not UNSPECIFI
   const oid = '1.3.6.1.4.1.99999.7';
   const leaf = await issue(org, { cn: 'x', command: cmd.info(), extraExtensions: [new x509.Extension(oid, true, new Uint8Array([0x05, 0x00]))] });
   const r = await run([leaf, org]);
-  assert.deepEqual(r.messages, []);
+  assert.match(refusal(r.messages), /^client certificate refused: leaf certificate \(CN "x"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7$/);
   assert.deepEqual(r.sent, []);
   assert.equal(r.exit, 1);
   assert.match(r.log, /refused: client certificate refused: leaf certificate \(CN "x"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7/);
@@ -191,7 +203,7 @@ test('an unknown critical extension is refused with its OID named (not UNSPECIFI
   const crit = await issue(pki.root, { cn: 'crit', ca: true, command: cmd.policyAdd(policy()), extraExtensions: [new x509.Extension(oid, true, new Uint8Array([0x05, 0x00]))] });
   const below = await issue(crit, { cn: 'y', command: cmd.info() });
   const r2 = await run([below, crit]);
-  assert.deepEqual(r2.messages, []);
+  assert.match(refusal(r2.messages), /has the unhandled critical extension/);
   assert.match(r2.log, /refused: client certificate refused: certificate 1 \(CN "crit"\) has the unhandled critical extension 1\.3\.6\.1\.4\.1\.99999\.7/);
 });
 
@@ -259,7 +271,7 @@ test('bulk image upload: a create with an empty image waits for the chunks; EOF 
   assert.match(r2.log, /aborted: reading the image upload: timed out/);
 });
 
-test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, others pass', async () => {
+test('--crl-mode strict: a revoked leaf and a leaf below a revoked intermediate are refused, others pass, a CA without a CRL locks out its subtree', async () => {
   const team = await issue(org, { cn: 'team', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
   const good = await issue(team, { cn: 'good', command: cmd.info() });
   const bad = await issue(team, { cn: 'bad', command: cmd.info() });
@@ -274,7 +286,7 @@ test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, 
   writeFileSync(join(crlDir, 'team.pem'), await makeCrl(team, [bad.serial])); // issued by an intermediate for its subtree
   writeFileSync(join(crlDir, 'gone.pem'), await makeCrl(revokedCa, []));
   const log2 = join(dir, 'crl.log');
-  const crlInetd = new MiniInetd([pki.ca, pki.cert, pki.key, '--logfile', log2, '--tmpdir', dir, '--crl', crlDir]);
+  const crlInetd = new MiniInetd([pki.ca, pki.cert, pki.key, '--logfile', log2, '--tmpdir', dir, '--crl', crlDir, '--crl-mode', 'strict']);
   const port = await crlInetd.start();
   try {
     const go = async (chain: Identity[]) => {
@@ -287,23 +299,70 @@ test('CRLs: a revoked leaf and a leaf below a revoked intermediate are refused, 
     const ok = await go([good, team, org]);
     assert.equal(ok.r.messages.length, 1, ok.log);
     const revoked = await go([bad, team, org]);
-    assert.deepEqual(revoked.r.messages, []);
+    assert.equal(refusal(revoked.r.messages), 'client certificate refused: CERT_REVOKED');
     assert.match(revoked.log, /client certificate refused: CERT_REVOKED/);
     const below = await go([underRevoked, revokedCa, org]);
-    assert.deepEqual(below.r.messages, []);
+    assert.equal(refusal(below.r.messages), 'client certificate refused: CERT_REVOKED');
     assert.match(below.log, /client certificate refused: CERT_REVOKED/);
     // a CA without a CRL: refused (documented: --crl must cover every CA)
     const nocrl = await issue(org, { cn: 'nocrl', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
     const leaf = await issue(nocrl, { cn: 'x', command: cmd.info() });
     const missing = await go([leaf, nocrl, org]);
-    assert.deepEqual(missing.r.messages, []);
+    assert.equal(refusal(missing.r.messages), 'client certificate refused: UNABLE_TO_GET_CRL');
     assert.match(missing.log, /UNABLE_TO_GET_CRL/);
   } finally {
     await crlInetd.close();
   }
 });
 
-test('configuration errors: more than one CA certificate, no logging option', async () => {
+test('--crl-mode present (the default): the CRLs there are apply to their issuer\'s certificates; a CA without a CRL, or one past its nextUpdate, refuses nothing by itself', async () => {
+  const team = await issue(org, { cn: 'team2', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const good = await issue(team, { cn: 'good', command: cmd.info() });
+  const bad = await issue(team, { cn: 'bad', command: cmd.info() });
+  const revokedCa = await issue(org, { cn: 'gone2', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const underRevoked = await issue(revokedCa, { cn: 'x', command: cmd.info() });
+  const nocrl = await issue(org, { cn: 'nocrl2', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const underNocrl = await issue(nocrl, { cn: 'y', command: cmd.info() });
+  const revokedByRoot = await issue(pki.root, { cn: 'cut', ca: true, command: cmd.policyAdd(policy({ unikernels: 1n })) });
+  const underCut = await issue(revokedByRoot, { cn: 'z', command: cmd.info() });
+  const crlDir = join(dir, 'crl-present');
+  rmSync(crlDir, { recursive: true, force: true });
+  mkdirSync(crlDir);
+  // the root's CRL covers the CAs it issued; org's its subtree; team's (past its nextUpdate) still counts
+  writeFileSync(join(crlDir, 'root.pem'), await makeCrl(pki.root, [revokedByRoot.serial]));
+  writeFileSync(join(crlDir, 'org.pem'), await makeCrl(org, [revokedCa.serial]));
+  writeFileSync(join(crlDir, 'team.pem'), await makeCrl(team, [bad.serial], { nextUpdate: new Date(Date.now() - 86_400_000) }));
+  // a CRL that names team's subject but is not signed by team's key applies to nothing
+  const impostor = await issue(pki.root, { cn: 'team2', ca: true });
+  writeFileSync(join(crlDir, 'fake.pem'), await makeCrl(impostor, [good.serial]));
+  const log2 = join(dir, 'crl-present.log');
+  const crlInetd = new MiniInetd([pki.ca, pki.cert, pki.key, '--logfile', log2, '--tmpdir', dir, '--crl', crlDir]);
+  const port = await crlInetd.start();
+  try {
+    const go = async (chain: Identity[]) => {
+      const files = writeClient(dir, `crl${n++}`, chain);
+      const before = readLog(log2).length;
+      const r = await tlsRequest(port, files, pki.ca);
+      await crlInetd.settle();
+      return { r, log: readLog(log2).slice(before) };
+    };
+    const passes = async (chain: Identity[]): Promise<void> => {
+      const p = await go(chain);
+      assert.equal(p.r.messages.length, 1, p.log);
+      assert.equal(p.r.messages[0].payload.kind, 'reply', p.log);
+    };
+    await passes([good, team, org]);
+    // before: UNABLE_TO_GET_CRL for every chain through nocrl2 (strict was the only mode)
+    await passes([underNocrl, nocrl, org]);
+    assert.equal(refusal((await go([bad, team, org])).r.messages), 'client certificate refused: CERT_REVOKED (certificate 0, CN "bad", is in the CRL of CN "team2")');
+    assert.equal(refusal((await go([underRevoked, revokedCa, org])).r.messages), 'client certificate refused: CERT_REVOKED (certificate 1, CN "gone2", is in the CRL of CN "org")');
+    assert.equal(refusal((await go([underCut, revokedByRoot])).r.messages), 'client certificate refused: CERT_REVOKED (certificate 1, CN "cut", is in the CRL of CN "albatross test root")');
+  } finally {
+    await crlInetd.close();
+  }
+});
+
+test('configuration errors: more than one CA certificate, said on standard error too without --logfile or --syslog', async () => {
   const two = join(dir, 'two.pem');
   writeFileSync(two, pki.root.pem + pki.server.pem);
   const { spawnSync } = await import('node:child_process');
@@ -316,10 +375,31 @@ test('configuration errors: more than one CA certificate, no logging option', as
   const errFile = join(dir, 'stderr.txt');
   const { openSync, closeSync } = await import('node:fs');
   const fd = openSync(errFile, 'w');
-  const q = spawnSync(process.execPath, [handlerBundle, pki.ca, pki.cert, pki.key], { stdio: ['ignore', 'ignore', fd] });
+  const q = spawnSync(process.execPath, [handlerBundle, two, pki.cert, pki.key, '--quiet'], { stdio: ['ignore', 'ignore', fd] });
   closeSync(fd);
-  assert.equal(q.status, 3);
-  assert.match(readLog(errFile), /--logfile, --syslog or --quiet is required/);
+  assert.equal(q.status, 2);
+  assert.match(readLog(errFile), /expect single ca as cacert/);
+});
+
+test('without --logfile, --syslog or --quiet the handler logs to syslog and serves the client (upstream exits 3 before the handshake)', async () => {
+  const fake = join(dir, 'fakebin-default');
+  mkdirSync(fake, { recursive: true });
+  const out = join(dir, 'syslog-default.txt');
+  writeFileSync(join(fake, 'logger'), `#!/bin/sh\necho "args: $*" >> '${out}'\ncat >> '${out}'\n`, { mode: 0o755 });
+  const sys = new MiniInetd([pki.ca, pki.cert, pki.key, '--tmpdir', dir], { ...process.env, PATH: `${fake}:${process.env.PATH ?? ''}` });
+  await sys.start();
+  try {
+    const leaf = await issue(org, { cn: 'hello', command: cmd.info() });
+    const r = await tlsRequest(sys.port, writeClient(dir, `client${n++}`, [leaf, org]), pki.ca);
+    assert.equal(r.messages.length, 1);
+    await sys.settle();
+    assert.deepEqual(sys.exits, [0]);
+    const text = readLog(out);
+    assert.match(text, /^args: -t vmmd_tls_inetd\[\d+\] -p daemon\.info$/m);
+    assert.match(text, /^info: logout .*org:hello unikernel info/m);
+  } finally {
+    await sys.close();
+  }
 });
 
 test('--syslog: the lines reach logger(1), tagged with the handler, once the client has its answer', async () => {

@@ -45,6 +45,8 @@ before(async () => {
   const consoleProc = spawn(process.execPath, [path.join(CLI, 'vmmd_console.js'), '--tmpdir', d.tmpdir], { stdio: 'ignore' });
   procs.push(consoleProc);
   await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
+  procs.push(spawn(process.execPath, [path.join(CLI, 'vmmd_stats.js'), '--tmpdir', d.tmpdir, '--interval-ms', '100'], { stdio: 'ignore' }));
+  await until('stat.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'stat.sock')));
   vmmd = await startVmmd(d);
   sync('vmmp_ca', ['generate', 'ca', 'db']);
   sync('vmmp_request', ['add-policy', 'team', '2', '--mem', '128', '--cpu', '0', '--size', '8']);
@@ -140,4 +142,116 @@ test('vmmc_bistro defaults to the files of `vmmp_ca generate ca`: cacert.pem and
   const r = await run('vmmc_bistro', ['info', '-d', `127.0.0.1:${port}`]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^(no unikernels|NAME +TYPE)/);
+});
+
+/** Runs vmmc_bistro until its standard output matches `want`, then stops it (for subscriptions). */
+function bistroUntil(args: string[], want: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(CLI, 'vmmc_bistro.js'), ...args, '--ca', 'team.pem', '--ca-key', 'team.key', '-d', `127.0.0.1:${port}`], { cwd: pki, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => { p.kill(); reject(new Error(`no ${String(want)} in ${JSON.stringify(out)}: ${err}`)); }, 20_000);
+    p.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (want.test(out)) {
+        clearTimeout(timer);
+        p.kill();
+        resolve(out);
+      }
+    });
+    p.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    p.on('exit', (code) => { clearTimeout(timer); if (!want.test(out)) reject(new Error(`exit ${code}: ${out} ${err}`)); });
+  });
+}
+
+test('vmmc_bistro: every subcommand README lists runs through vmmd_tls, the policy ones included', async () => {
+  // policy commands: the leaf CN is the path below the CA's (before: an empty CN for the
+  // root was an invalid label, policy add/remove were refused in a leaf, and -p sub was
+  // read as the label of team:sub, which vmmd ignores, so every policy of team: was listed)
+  let r = await bistro(['add-policy', 'sub', '1', '--mem', '64', '--cpu', '0']);
+  assert.deepEqual([r.code, r.stdout], [0, 'added policy\n'], r.stderr);
+  // paths relative to the query: team: is ":", team:sub: is "sub:"
+  const rows = (out: string): string[] => out.split('\n').slice(1).filter((l) => l !== '').map((l) => l.split(/ +/).slice(0, 3).join(' '));
+  r = await bistro(['policy']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(rows(r.stdout), [': 2 0', 'sub: 1 0']);
+  r = await bistro(['policy', '-p', 'sub']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(rows(r.stdout), [': 1 0']);
+  r = await bistro(['replace-policy', 'sub', '1', '--mem', '32', '--cpu', '0']);
+  assert.deepEqual([r.code, r.stdout], [0, 'added policy\n'], r.stderr);
+  r = await bistro(['add-policy', 'sub', '9', '--mem', '32', '--cpu', '0']);
+  assert.equal(r.code, 123, 'refused before connecting: more than the CA allows');
+  // a leaf may not change the chain's own policy, which its CA certificate carries
+  r = await bistro(['remove-policy']);
+  assert.equal(r.code, 117);
+  assert.match(r.stderr, /failure: refused: policy remove may not have an empty name: a leaf certificate adds or removes policies below the path of its chain \(team:\)/);
+  r = await bistro(['remove-policy', '-p', 'sub']);
+  assert.deepEqual([r.code, r.stdout], [0, 'removed policy\n'], r.stderr);
+  r = await bistro(['policy']);
+  assert.deepEqual(rows(r.stdout), [': 2 0'], r.stderr);
+  // the root CA: an empty CN (upstream's client writes the root path so) is the root path
+  r = await run('vmmc_bistro', ['policy', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(rows(r.stdout).includes('team: 2 0'), r.stdout);
+
+  // the unikernel, console, stats and block subcommands
+  fs.writeFileSync(path.join(pki, 'web.spt'), solo5Image());
+  r = await bistro(['create', 'echo', 'web.spt', '--arg=--solo5:quiet', '--arg=--sleep']);
+  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n'], r.stderr);
+  r = await bistro(['info', '-n', 'echo']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /team:echo/);
+  r = await bistro(['restart', 'echo']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(await bistroUntil(['console', 'echo', '--count', '5'], /\S/), /\S/);
+  assert.match(await bistroUntil(['stats', '-n', 'echo'], /echo|rss|utime/), /\S/);
+  r = await bistro(['destroy', 'echo']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await bistro(['inactive-consoles']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await bistro(['inactive-consoles', '-p', 'sub']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await bistro(['create-block', 'vol2', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  r = await bistro(['block']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /team:vol2|vol2/);
+  r = await bistro(['destroy-block', 'vol2']);
+  assert.equal(r.code, 0, r.stderr);
+  // daemon-internal: refused before anything is made
+  for (const sub of ['stats-add', 'stats-remove']) {
+    r = await bistro([sub, ...(sub === 'stats-add' ? ['1'] : [])]);
+    assert.equal(r.code, 124, sub);
+    assert.match(r.stderr, /cannot run remotely/);
+  }
+});
+
+test('refusals after the handshake reach vmmc_remote with their reason: a command not allowed in a leaf (117)', async () => {
+  sync('vmmp_request', ['stats-remove', '--name', 'spy']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'spy.req']);
+  const r = await run('vmmc_remote', ['spy.pem', 'spy.key', '-d', `127.0.0.1:${port}`]);
+  assert.equal(r.code, 117, r.stderr);
+  assert.equal(r.stderr, 'vmmc_remote: failure: refused: unexpected command (stats remove is not allowed in a leaf certificate)\n');
+});
+
+test('a revoked certificate reaches vmmc_remote as the refusal of its certificate (119) with the reason; --crl checks the CRLs there are', async () => {
+  sync('vmmp_request', ['info', '--name', 'gone']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'gone.req']);
+  sync('vmmp_request', ['info', '--name', 'kept']);
+  sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'kept.req']);
+  sync('vmmp_ca', ['revoke', 'team.pem', 'db', 'team.key', 'gone.pem']);
+  // team's CRL only: the root publishes none (before, --crl refused every chain then, UNABLE_TO_GET_CRL)
+  const crlPort = await freePort();
+  const p = spawn(process.execPath, [path.join(CLI, 'vmmd_tls.js'), 'cacert.pem', 'server.pem', 'server.key', '--ip', '127.0.0.1', '--port', String(crlPort), '--tmpdir', d.tmpdir, '--crl', 'team.crl', '-q'], { cwd: pki, stdio: 'ignore' });
+  procs.push(p);
+  await until('vmmd_tls --crl listening', () => new Promise((resolve) => {
+    const c = net.connect(crlPort, '127.0.0.1', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  }));
+  let r = await run('vmmc_remote', ['kept.pem', 'kept.key', '-d', `127.0.0.1:${crlPort}`]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await run('vmmc_remote', ['gone.pem', 'gone.key', '-d', `127.0.0.1:${crlPort}`]);
+  assert.equal(r.code, 119, r.stderr);
+  assert.equal(r.stderr, 'vmmc_remote: the server refused our certificate (CERT_REVOKED (certificate 0, CN "gone", is in the CRL of CN "team"))\n');
 });

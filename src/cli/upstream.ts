@@ -160,7 +160,8 @@ const quietOnly = (x: { option: string; value?: string }): string[] | undefined 
 
 /**
  * albatross-tls-endpoint: the daemon (vmmd_tls), or with --inetd one connection on standard
- * input (vmmd_tls_inetd), which like upstream's exits 3 without --syslog or --quiet.
+ * input (vmmd_tls_inetd), which without --syslog or --quiet logs to syslog (upstream's
+ * exits 3 there, before the handshake, which leaves client and operator nothing).
  */
 function translateTlsEndpoint(items: Item[]): Translation {
   if (!has(items, '--inetd')) return { kind: 'run', binary: 'vmmd_tls', args: rewrite(items, quietOnly) };

@@ -13,7 +13,8 @@ import { loadPrivateKey, parseKeyType } from '../provision/keys.js';
 import { parseCertificates } from '../provision/certs.js';
 
 const BINARY = 'vmmc_bistro';
-const subs = commandSubcommands();
+// stats-add and stats-remove are vmmd's own commands to vmmd_stats: no endpoint runs them from a leaf
+const subs = commandSubcommands().filter((s) => s !== 'stats-add' && s !== 'stats-remove');
 
 const spec: CliSpec = {
   binary: BINARY,

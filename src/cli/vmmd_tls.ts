@@ -7,7 +7,7 @@
 import { isIPv4 } from 'node:net';
 import { type CliSpec, UsageError, defaultTmpdir, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
-import { loadTlsConfig } from '../transport/tls.js';
+import { CRL_MODES, type CrlMode, loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer } from '../inetd/tls-handler.js';
 import { EventLog } from '../inetd/proxy.js';
 import { Admission } from '../inetd/admission.js';
@@ -18,7 +18,7 @@ const binary = 'vmmd_tls';
 
 const spec: CliSpec = {
   binary,
-  synopsis: [`${binary} CA CERT KEY [--ip=ADDR] [--port=PORT | --systemd-socket-activation] [--tmpdir=DIR] [--crl=FILE_OR_DIR]`],
+  synopsis: [`${binary} CA CERT KEY [--ip=ADDR] [--port=PORT | --systemd-socket-activation] [--tmpdir=DIR] [--crl=FILE_OR_DIR [--crl-mode=present|strict]]`],
   description:
     'Accepts remote clients over TLS 1.3 with a mandatory client certificate that must chain to\n' +
     'the single certificate in CA. The intermediate CAs of the client\'s chain carry policies,\n' +
@@ -30,7 +30,8 @@ const spec: CliSpec = {
     { name: 'port', type: 'number', arg: 'PORT', default: 1025, help: 'TCP port to listen on.' },
     { name: 'systemd-socket-activation', type: 'boolean', help: 'Use the listening socket passed by systemd (fd 3; Accept=no).' },
     { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory of the daemons: sockets in DIR/util.' },
-    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory, one from every CA that signs certificates in client chains.' },
+    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory (see --crl-mode).' },
+    { name: 'crl-mode', type: 'string', arg: 'present|strict', default: 'present', help: 'present: check each certificate against the CRLs of its issuer that --crl holds, a CA without one is no reason to refuse; strict: OpenSSL checks every certificate and refuses a chain whose CA has no current CRL (UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED).' },
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE instead of standard error.' },
     { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },
     { name: 'quiet', alias: 'q', type: 'boolean', help: 'Do not log.' },
@@ -72,7 +73,9 @@ runMain(binary, async () => {
   const log: ClosableLogger = o.logfile !== undefined ? fileLogger(binary, o.logfile as string) : o.syslog ? syslogLogger(binary) : o.quiet ? quietLogger : stderrLogger(binary);
   // why it does not start is said even with --quiet
   const fatal: ClosableLogger = log === quietLogger ? stderrLogger(binary) : log;
-  const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
+  const crlMode = o['crl-mode'] as CrlMode;
+  if (!CRL_MODES.includes(crlMode)) throw new UsageError(`--crl-mode: ${JSON.stringify(crlMode)} is not one of ${CRL_MODES.join(', ')}`);
+  const cfg = loadTlsConfig({ ca, cert, key, crlMode, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
     fatal.error(cfg.error);
     await log.close();

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { type CliSpec, type Opts, UsageError, defaultTmpdir, parseCli } from './common.js';
 import { limits } from '../core/limits.js';
 import { parsePath } from '../core/name.js';
-import { loadTlsConfig } from '../transport/tls.js';
+import { CRL_MODES, type CrlMode, loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer, type HandlerOptions } from '../inetd/tls-handler.js';
 import { handleLocalConnection } from '../inetd/local-handler.js';
 import { EventLog } from '../inetd/proxy.js';
@@ -19,8 +19,8 @@ const secs = (n: number): number => n / 1000;
 const spec: CliSpec = {
   binary,
   synopsis: [
-    `${binary} CA CERT KEY (--logfile=FILE | --syslog | --quiet) [--tmpdir=DIR] [--crl=FILE_OR_DIR] [--wait] [timeouts]`,
-    `${binary} --local (--logfile=FILE | --syslog | --quiet) [--path=PATH] [--tmpdir=DIR]`,
+    `${binary} CA CERT KEY [--logfile=FILE | --syslog | --quiet] [--tmpdir=DIR] [--crl=FILE_OR_DIR [--crl-mode=present|strict]] [--wait] [timeouts]`,
+    `${binary} --local [--logfile=FILE | --syslog | --quiet] [--path=PATH] [--tmpdir=DIR]`,
   ],
   description:
     'Handles one remote client per process under inetd (nowait): the accepted TCP socket is\n' +
@@ -34,12 +34,13 @@ const spec: CliSpec = {
     'With --local, standard input is a Unix stream connection without TLS: one wire message\n' +
     'is read, confined to --path if given, and relayed in the same way.\n' +
     'Standard output and error are the client\'s socket, so logging goes to --logfile or to\n' +
-    'syslog via logger(1); one of --logfile, --syslog or --quiet is required (exit 3 otherwise).',
+    'syslog via logger(1) (--syslog, also the default when no logging option is given).',
   options: [
     { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'Runtime directory of the daemons: sockets in DIR/util.' },
-    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory. There must be a CRL from every CA that signs certificates in client chains (the CA and each intermediate), otherwise the connection is refused with "unable to get certificate CRL".' },
+    { name: 'crl', type: 'string', arg: 'FILE_OR_DIR', help: 'Refuse revoked certificates: PEM CRLs in a file or directory (see --crl-mode).' },
+    { name: 'crl-mode', type: 'string', arg: 'present|strict', default: 'present', help: 'present: check each certificate against the CRLs of its issuer that --crl holds, a CA without one is no reason to refuse; strict: OpenSSL checks every certificate and refuses a chain whose CA has no current CRL (UNABLE_TO_GET_CRL, CRL_HAS_EXPIRED).' },
     { name: 'logfile', type: 'string', arg: 'FILE', help: 'Append log lines to FILE.' },
-    { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1).' },
+    { name: 'syslog', type: 'boolean', help: 'Log to syslog (daemon facility) through logger(1); the default without --logfile and --quiet.' },
     { name: 'quiet', type: 'boolean', help: 'Do not log.' },
     { name: 'handshake-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.handshakeTimeoutMs), help: 'Deadline for the TLS handshake, from the connection\'s arrival.' },
     { name: 'command-timeout', type: 'number', arg: 'SECONDS', default: secs(limits.commandTimeoutMs), help: 'Deadline for the command (--local) and for each chunk of an upload.' },
@@ -54,7 +55,7 @@ const spec: CliSpec = {
     '# /etc/inetd.conf',
     `1025 stream tcp6 nowait albatross /usr/local/bin/${binary} ${binary} /etc/albatross/cacert.pem /etc/albatross/server.pem /etc/albatross/server.key --syslog`,
   ],
-  more: 'EXIT STATUS\n  0 the command ran and its answer was relayed; 1 the connection was refused or failed;\n  2 bad configuration (unreadable, empty or broken files, more than one CA certificate: one\n  line naming the file); 3 no logging option.\n',
+  more: 'EXIT STATUS\n  0 the command ran and its answer was relayed; 1 the connection was refused or failed;\n  2 bad configuration (unreadable, empty or broken files, more than one CA certificate: one\n  line naming the file).\n',
 };
 
 /** The descriptor systemd passed (LISTEN_FDS for this process), if any. */
@@ -65,10 +66,13 @@ function systemdFd(): number | undefined {
 
 let log: ClosableLogger = quietLogger;
 
-/** A configuration error: logged, and with --quiet said on standard error unless that is the client's socket. */
+/**
+ * A configuration error: logged, and without --logfile or --syslog also said on standard
+ * error unless that is the client's socket.
+ */
 function configError(o: Opts, msg: string): void {
-  if (o.quiet && o.logfile === undefined && !o.syslog && !fdIsSocket(2)) stderrLogger(binary).error(msg);
-  else log.error(msg);
+  if (o.logfile === undefined && !o.syslog && !fdIsSocket(2)) stderrLogger(binary).error(msg);
+  log.error(msg);
 }
 
 const finish = (code: number): void => {
@@ -84,13 +88,10 @@ function main(): void {
     process.exit(124);
   }
   if (o.logfile !== undefined) log = fileLogger(binary, o.logfile as string);
-  else if (o.syslog) log = syslogLogger(binary);
   else if (o.quiet) log = quietLogger;
-  else {
-    // standard error may be the client's socket: say it only where an operator reads it
-    if (!fdIsSocket(2)) stderrLogger(binary).error('one of --logfile, --syslog or --quiet is required (standard error is the client\'s socket under inetd)');
-    process.exit(3);
-  }
+  // syslog also without a logging option: under inetd standard error is the client's
+  // socket, and exiting there (as upstream does) would leave the operator nothing to read
+  else log = syslogLogger(binary);
   // node prints warnings on standard error, which is the client's socket: log them instead
   process.removeAllListeners('warning');
   process.on('warning', (w) => log.error(`warning: ${w.name}: ${w.message}`));
@@ -142,7 +143,12 @@ function main(): void {
   // runs node with --use-openssl-ca, which makes that store OpenSSL's default locations;
   // pointing the default file at nothing keeps it from being parsed as well.
   process.env.SSL_CERT_FILE = '/dev/null';
-  const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
+  const crlMode = o['crl-mode'] as CrlMode;
+  if (!CRL_MODES.includes(crlMode)) {
+    log.error(`--crl-mode: ${JSON.stringify(crlMode)} is not one of ${CRL_MODES.join(', ')}`);
+    return finish(124);
+  }
+  const cfg = loadTlsConfig({ ca, cert, key, crlMode, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
     configError(o, cfg.error);
     return finish(2);

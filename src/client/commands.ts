@@ -493,6 +493,8 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
  */
 export function certificateCn(name: Name, cmd: Command): Result<string> {
   if (cmd.kind === 'policy') return ok(name.path.join(':'));
+  // the endpoint reads it as a path (CERTS.md §3.1 step 5); upstream refuses a path here
+  if (cmd.kind === 'console' && cmd.value.kind === 'list_inactive') return ok(name.path.length === 0 ? '.' : name.path.join(':'));
   if (name.path.length > 0) return err('non-empty path');
   return ok(name.label ?? '.');
 }

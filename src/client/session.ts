@@ -16,7 +16,10 @@ import { type InfoStatus, type Style, describeMessage, downloadFileName, message
 import { Progress } from './progress.js';
 
 /** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
-export const CODE = { ok: 0, remoteFailed: 117, communication: 121, connect: 122, other: 123 } as const;
+export const CODE = { ok: 0, remoteFailed: 117, certificateRefused: 119, communication: 121, connect: 122, other: 123 } as const;
+
+/** How our endpoint's failure reply begins when the TLS layer refused the client's chain (CERTS.md §4.1). */
+export const CHAIN_REFUSED = 'client certificate refused: ';
 
 export interface SessionOptions {
   binary: string;
@@ -216,9 +219,12 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
     const p = w.payload;
     if (p.kind === 'failure') {
       await download?.abort();
+      // our endpoint's answer to a chain that OpenSSL refused: upstream's client sees a TLS alert there (119)
+      const chainRefused = o.endpoint === true && seen === 1 && p.value.startsWith(CHAIN_REFUSED);
       if (o.json) say(o, messageJson(w));
+      else if (chainRefused) complain(o, `the server refused our certificate (${p.value.slice(CHAIN_REFUSED.length)})`);
       else o.stderr.write(`${o.binary}: ${describeMessage(o.style, w)}`);
-      return CODE.remoteFailed;
+      return chainRefused ? CODE.certificateRefused : CODE.remoteFailed;
     }
     if (p.kind === 'reply' && p.value.kind === 'unikernel_image') {
       const target = downloadPath(o, name);

@@ -14,7 +14,7 @@
  * delegation is refused with a clear reason before any daemon sees it.
  */
 import { type Result, ok, err } from './result.js';
-import { type Name, type Path, LABEL_ERROR, parseLabel, pathToString, nameToString } from './name.js';
+import { type Name, type Path, LABEL_ERROR, parseLabel, parsePath, pathToString, nameToString } from './name.js';
 import { OID_BASIC_CONSTRAINTS, OPENSSL_CRITICAL_EXTENSIONS, certFacts, type CertFacts } from './x509.js';
 import { limits } from './limits.js';
 import { type Policy, isSubPolicy } from './policy.js';
@@ -43,6 +43,15 @@ export interface ChainOptions {
   now?: number;
 }
 
+/**
+ * Does the command address a path rather than a unikernel or block device (CERTS.md
+ * §3.1 step 5)? Its leaf CN is then a path below the chain's path, `""`, `.` or `:` the
+ * chain's path itself.
+ */
+export function pathCommand(cmd: Command): boolean {
+  return cmd.kind === 'policy' || (cmd.kind === 'console' && cmd.value.kind === 'list_inactive');
+}
+
 /** May a leaf certificate carry this command (CERTS.md §3.3)? */
 export function leafCommandAllowed(cmd: Command): boolean {
   switch (cmd.kind) {
@@ -53,7 +62,8 @@ export function leafCommandAllowed(cmd: Command): boolean {
     case 'unikernel':
       return true;
     case 'policy':
-      return cmd.value.kind === 'info';
+      // add and remove only below the chain's path (checked in commandOfChain)
+      return true;
     case 'block':
       return true;
     default: {
@@ -185,7 +195,19 @@ export function commandOfChain(chain: readonly Uint8Array[], opts: ChainOptions 
   const leafExt = albatrossExtension(leaf);
   const cn = leaf.subjectCN;
   let name: Name;
-  if (cn === undefined || cn === '.' || cn === ':') {
+  const leafCommand = leafExt.present && leafExt.decoded.ok ? leafExt.decoded.value.command : undefined;
+  if (leafCommand !== undefined && pathCommand(leafCommand)) {
+    // beyond upstream, which reads the CN as a label and so addresses the chain's path
+    // whatever it says (vmmd ignores the label of a policy command), or refuses the path
+    // upstream's own client writes there (`org:team`, or "" for the root)
+    const below = cn === undefined || cn === '.' ? ok([]) : parsePath(cn);
+    if (!below.ok) return err(`${below.error}: leaf CN ${JSON.stringify(cn)}`);
+    name = { path: [...path, ...below.value] };
+    if (leafCommand.kind === 'policy' && leafCommand.value.kind !== 'info' && below.value.length === 0) {
+      // the chain's own policy comes from its CA certificate, which a leaf cannot change
+      return err(`policy ${leafCommand.value.kind} may not have an empty name: a leaf certificate adds or removes policies below the path of its chain (${pathToString(path)}), its CN names the path below it`);
+    }
+  } else if (cn === undefined || cn === '.' || cn === ':') {
     if (leafExt.present && leafExt.decoded.ok) {
       const e = emptyNameError(leafExt.decoded.value.command);
       if (e !== undefined) return err(e);

@@ -255,3 +255,54 @@ export function toPem(label: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n');
   return `-----BEGIN ${label}-----\n${b64}-----END ${label}-----\n`;
 }
+
+/** What the endpoint checks of a CRL (CERTS.md §4.2, `--crl-mode present`). */
+export interface CrlFacts {
+  /** DER of the issuer Name, compared with the issuing certificate's subject. */
+  issuer: Uint8Array;
+  /** The signed part and its signature, verified with the issuer's key. */
+  tbs: Uint8Array;
+  signatureOid: string;
+  signature: Uint8Array;
+  /** Serial numbers of the revoked certificates. */
+  revoked: Set<bigint>;
+  nextUpdate?: number;
+}
+
+const serialOf = (n: N): bigint => {
+  const c = content(n);
+  let v = 0n;
+  for (const b of c) v = (v << 8n) | BigInt(b);
+  // a negative serial (not allowed by RFC 5280) stays apart from every positive one
+  return c.length > 0 && (c[0] & 0x80) !== 0 ? v - (1n << BigInt(c.length * 8)) : v;
+};
+
+/** Reads a DER CertificateList (RFC 5280 §5.1). */
+export function crlFacts(der: Uint8Array): Result<CrlFacts> {
+  try {
+    const top = kids(parseDer(der, 'CRL'), 'CertificateList');
+    const tbsNode = top[0];
+    const tbs = kids(tbsNode, 'TBSCertList');
+    const sig = top[2];
+    if (sig === undefined || !isUniversal(sig, 3)) return err('CRL: no signature');
+    let i = 0;
+    if (isUniversal(tbs[0], 2)) i++; // version
+    i++; // signature algorithm
+    const issuer = tbs[i++];
+    i++; // thisUpdate
+    if (issuer === undefined) return err('CRL: truncated TBSCertList');
+    let nextUpdate: number | undefined;
+    if (tbs[i] !== undefined && (isUniversal(tbs[i], 23) || isUniversal(tbs[i], 24))) nextUpdate = parseTime(tbs[i++]);
+    const revoked = new Set<bigint>();
+    if (tbs[i] !== undefined && isUniversal(tbs[i], 16)) {
+      for (const entry of kids(tbs[i], 'revokedCertificates')) revoked.add(serialOf(kids(entry, 'revoked certificate')[0]));
+    }
+    return ok({
+      issuer: whole(issuer), tbs: whole(tbsNode), signatureOid: oidOf(kids(top[1], 'signatureAlgorithm')[0], 'signatureAlgorithm'),
+      signature: content(sig).subarray(1), revoked, ...(nextUpdate !== undefined ? { nextUpdate } : {}),
+    });
+  } catch (e) {
+    if (e instanceof X509Error) return err(e.message);
+    return err(`CRL: ${(e as Error).message}`);
+  }
+}

@@ -13,6 +13,8 @@ import { limits } from '../core/limits.js';
 import { type TlsConfig, clientChain, serverOf } from '../transport/tls.js';
 import { type Result, ok } from '../core/result.js';
 import { FramedConn } from '../transport/conn.js';
+import { WIRE_VERSION } from '../core/wire/wire.js';
+import { root } from '../core/name.js';
 import { type EventLog, type ProxyOptions, logEndpoint, proxyCommand } from './proxy.js';
 
 export interface Logger {
@@ -33,20 +35,44 @@ const peerOf = (s: net.Socket): string => {
   return a.includes(':') ? `[${a}]:${s.remotePort}` : `${a}:${s.remotePort}`;
 };
 
+/** Writes one failure reply carrying `reason`, then closes the connection (within 1 s). */
+async function refuse(socket: tls.TLSSocket, reason: string): Promise<void> {
+  const client = new FramedConn(socket);
+  try {
+    await client.writeMessage({ header: { version: WIRE_VERSION, sequence: 0n, name: root }, payload: { kind: 'failure', value: reason } });
+  } catch {
+    // the peer is gone: nothing to tell
+  }
+  await closeGently(socket);
+}
+
+/** Ends the connection (close_notify) and waits for it to close, at most 1 s. */
+function closeGently(socket: tls.TLSSocket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (socket.destroyed) return resolve();
+    socket.once('close', () => resolve());
+    socket.end();
+    setTimeout(() => { socket.destroy(); resolve(); }, 1000).unref();
+  });
+}
+
 /** Handles one established TLS connection; resolves true if a command ran and its final reply was written. */
 export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConfig, opts: HandlerOptions): Promise<boolean> {
   const peer = peerOf(socket);
-  const chain = clientChain(socket, cfg.caDer);
+  // A refusal is answered with a failure reply naming the reason (upstream closes without
+  // a message, and with TLS 1.3 its client sees the handshake succeed and then nothing).
+  // A chain OpenSSL refused cannot be refused with an alert inside the handshake: node's
+  // verify callback accepts every chain and reports the result once the handshake is done.
+  const chain = clientChain(socket, cfg.caDer, cfg.crlPresent);
   if (!chain.ok) {
     opts.log.error(`${peer}: refused: ${chain.error}`);
-    socket.destroy();
+    await refuse(socket, chain.error);
     return false;
   }
   const req = commandOfChain(chain.value, { now: Date.now() });
   if (!req.ok) {
-    // upstream closes without sending any Albatross message
     opts.log.error(`${peer}: refused: ${req.error}`);
-    socket.destroy();
+    await refuse(socket, `refused: ${req.error}`);
     return false;
   }
   const what = describeChainCommand(req.value);
@@ -64,12 +90,7 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   const outcome = await proxyCommand(client, req.value, { ...opts, signal: deadline.signal });
   if (timer !== undefined) clearTimeout(timer);
   const result = timedOut ? `cut off at the ${total} ms connection deadline` : outcome.result;
-  await new Promise<void>((resolve) => {
-    if (socket.destroyed) return resolve();
-    socket.once('close', () => resolve());
-    socket.end();
-    setTimeout(() => { socket.destroy(); resolve(); }, 1000).unref();
-  });
+  await closeGently(socket);
   (outcome.replied ? opts.log.info : opts.log.error).call(opts.log, `logout ${peer}: ${what}: ${result}`);
   await login;
   await opts.events?.send({ kind: 'logout', value: endpoint });

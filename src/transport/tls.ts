@@ -11,11 +11,11 @@
  * Only node:tls/crypto/fs and our core are imported here (start-up cost under inetd).
  */
 import * as tls from 'node:tls';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, verify as cryptoVerify } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Result, ok, err } from '../core/result.js';
-import { certFacts, pemBlocks, pemBlocksStrict, toPem } from '../core/x509.js';
+import { type CrlFacts, certFacts, crlFacts, pemBlocks, pemBlocksStrict, toPem } from '../core/x509.js';
 import { limits } from '../core/limits.js';
 import { unhandledCriticalExtension } from '../core/certs.js';
 
@@ -25,7 +25,17 @@ export interface TlsFiles {
   key: string;
   /** A CRL file (PEM, one or more CRLs) or a directory of such files. */
   crl?: string;
+  /**
+   * `present` (the default): the CRLs there are applies, each to the certificates its
+   * issuer signed, and a CA without a CRL is no reason to refuse (checkRevocation, after
+   * the handshake). `strict`: OpenSSL checks every certificate of the chain and refuses
+   * one whose issuer has no current CRL (`UNABLE_TO_GET_CRL`, `CRL_HAS_EXPIRED`).
+   */
+  crlMode?: CrlMode;
 }
+
+export type CrlMode = 'strict' | 'present';
+export const CRL_MODES: readonly CrlMode[] = ['present', 'strict'];
 
 export interface TlsConfig {
   options: tls.TlsOptions;
@@ -33,6 +43,8 @@ export interface TlsConfig {
   caDer: Uint8Array;
   /** Number of CRLs loaded. */
   crls: number;
+  /** With `--crl-mode present`: the CRLs (PEM) clientChain checks itself; OpenSSL gets none. */
+  crlPresent?: string[];
   /** `CERT / KEY` as given, for messages about them. */
   identity: string;
   /** The files it was read from, for messages about them. */
@@ -106,11 +118,13 @@ export function loadTlsConfig(files: TlsFiles, handshakeTimeoutMs: number = limi
     requestCert: true,
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,
-    ...(crl.length > 0 ? { crl } : {}),
+    // strict: node turns on X509_V_FLAG_CRL_CHECK | CRL_CHECK_ALL with the first CRL
+    ...(crl.length > 0 && files.crlMode === 'strict' ? { crl } : {}),
   };
   // not checked here by making a context: the server makes the one it uses (serverOf),
   // and making two costs each inetd connection a few ms
-  return ok({ options, caDer: caBlocks[0].der, crls: crl.length, identity: `${files.cert} / ${files.key}`, files });
+  const crlPresent = crl.length > 0 && files.crlMode !== 'strict' ? { crlPresent: crl } : {};
+  return ok({ options, caDer: caBlocks[0].der, crls: crl.length, ...crlPresent, identity: `${files.cert} / ${files.key}`, files });
 }
 
 /** Which file OpenSSL could not use: parsed one by one, only once making the context failed. */
@@ -156,7 +170,7 @@ function sentCertificate(socket: tls.TLSSocket, der: Uint8Array): boolean {
  * the CA: node assembles that chain by names, and the policies we install must come
  * from certificates whose signatures were checked.
  */
-export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array): Result<Uint8Array[]> {
+export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array, crlPresent?: string[]): Result<Uint8Array[]> {
   const ders: Uint8Array[] = [];
   const peerChain = (): void => {
     let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
@@ -192,8 +206,69 @@ export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array): Result<Ui
         return err(`client certificate refused: certificate ${i} of the chain is not signed by its issuer`);
       }
     }
+    if (crlPresent !== undefined) {
+      const r = checkRevocation(certs, anchor, crlPresent);
+      if (!r.ok) return r;
+    }
   } catch (e) {
     return err(`client certificate refused: ${(e as Error).message}`);
   }
   return ok(ders);
+}
+
+/** The CRLs of `--crl-mode present`, read once per process on first use (not at start-up). */
+let parsedCrls: { pem: string[]; crls: CrlFacts[] } | undefined;
+
+function crlsOf(pem: string[]): CrlFacts[] {
+  if (parsedCrls?.pem !== pem) {
+    const crls: CrlFacts[] = [];
+    for (const p of pem) {
+      for (const b of pemBlocks(p)) {
+        const f = crlFacts(b.der);
+        if (f.ok) crls.push(f.value);
+      }
+    }
+    parsedCrls = { pem, crls };
+  }
+  return parsedCrls.crls;
+}
+
+/** node:crypto's digest for a signature algorithm of ours or upstream's tools; null for Ed25519. */
+const DIGEST_OF_SIGNATURE: Record<string, string | null> = {
+  '1.3.101.112': null, // Ed25519
+  '1.2.840.10045.4.3.2': 'sha256', '1.2.840.10045.4.3.3': 'sha384', '1.2.840.10045.4.3.4': 'sha512', // ECDSA
+  '1.2.840.113549.1.1.11': 'sha256', '1.2.840.113549.1.1.12': 'sha384', '1.2.840.113549.1.1.13': 'sha512', // RSA PKCS#1 v1.5
+};
+
+function signedBy(crl: CrlFacts, issuer: X509Certificate): boolean {
+  const digest = DIGEST_OF_SIGNATURE[crl.signatureOid];
+  if (digest === undefined) return false;
+  try {
+    return cryptoVerify(digest, crl.tbs, issuer.publicKey, crl.signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `--crl-mode present` (CERTS.md §4.2): each certificate of the chain (leaf first, the
+ * anchor last) is looked up in every CRL its issuer signed: the root's CRL covers the
+ * intermediates it issued, an intermediate's CRL its own subtree. An issuer without a CRL
+ * is not a reason to refuse, and a CRL past its nextUpdate still counts: a revocation
+ * does not expire.
+ */
+export function checkRevocation(certs: X509Certificate[], anchor: X509Certificate, pem: string[]): Result<void> {
+  const crls = crlsOf(pem);
+  for (let i = 0; i < certs.length; i++) {
+    const issuer = i + 1 < certs.length ? certs[i + 1] : anchor;
+    const facts = certFacts(new Uint8Array(certs[i].raw));
+    if (!facts.ok) return err(`client certificate refused: ${facts.error}`);
+    const serial = BigInt(`0x${certs[i].serialNumber}`);
+    for (const crl of crls) {
+      if (!crl.revoked.has(serial) || !sameBytes(crl.issuer, facts.value.issuer) || !signedBy(crl, issuer)) continue;
+      const cn = (f: string): string => /^CN=(.*)$/m.exec(f)?.[1] ?? f.replace(/\n/g, ', ');
+      return err(`client certificate refused: CERT_REVOKED (certificate ${i}, CN ${JSON.stringify(cn(certs[i].subject))}, is in the CRL of CN ${JSON.stringify(cn(issuer.subject))})`);
+    }
+  }
+  return ok(undefined);
 }

@@ -120,11 +120,11 @@ export async function issue(issuer: Identity, opts: IssueOptions = {}): Promise<
 }
 
 /** A CRL issued by `issuer` revoking the given serial numbers (hex). */
-export async function makeCrl(issuer: Identity, revoked: string[]): Promise<string> {
+export async function makeCrl(issuer: Identity, revoked: string[], o: { nextUpdate?: Date } = {}): Promise<string> {
   const crl = await x509.X509CrlGenerator.create({
     issuer: issuer.cert.subject,
-    thisUpdate: new Date(Date.now() - 60_000),
-    nextUpdate: new Date(Date.now() + day),
+    thisUpdate: new Date(Date.now() - 2 * day),
+    nextUpdate: o.nextUpdate ?? new Date(Date.now() + day),
     signingAlgorithm: ALG,
     signingKey: issuer.keys.privateKey,
     entries: revoked.map((serialNumber) => ({ serialNumber, revocationDate: new Date(Date.now() - 30_000) })),
