@@ -18,7 +18,7 @@ import { limits } from '../core/limits.js';
 import { type Opts, buildRequest, parseSince } from '../client/commands.js';
 import { describeLogMessage, rfc3339 } from '../client/output.js';
 import type { Logger } from '../daemon/server.js';
-import { type Store, type User, checkPassword, checkUserName, checkUserPath, randomSecret, verifyPassword } from './store.js';
+import { type Store, type User, checkInstancePaths, checkPassword, checkUserName, checkUserPath, randomSecret, verifyPassword } from './store.js';
 import { type Instance, type Outcome, readLog, runCommand } from './instance.js';
 import { EventStream, HttpError, badField, parseMultipart, readBody, readJson, sendError, sendJson } from './http.js';
 import { type Registry, INSTANCE_NAME_RE } from './registry.js';
@@ -622,12 +622,12 @@ export class Api {
       return;
     }
 
-    const a = this.authenticate(req, method !== 'GET' && method !== 'HEAD');
+    let a = this.authenticate(req, method !== 'GET' && method !== 'HEAD');
     const admin = (): void => {
       if (!a.user.admin) throw new HttpError(403, `${a.user.name} is not an administrator`);
     };
 
-    if (is('GET', 'whoami')) return sendJson(res, 200, { user: a.user.name, path: a.user.path, admin: a.user.admin });
+    if (is('GET', 'whoami')) return sendJson(res, 200, { user: a.user.name, path: a.user.path, ...(a.user.paths === undefined ? {} : { paths: a.user.paths }), admin: a.user.admin });
     if (is('GET', 'tokens')) return sendJson(res, 200, this.o.store.tokensOf(a.user.name).map(({ id, label, created }) => ({ id, label, created })));
     if (is('POST', 'tokens')) {
       const j = await readJson(req);
@@ -645,7 +645,7 @@ export class Api {
     }
     if (is('GET', 'users')) {
       admin();
-      return sendJson(res, 200, this.o.store.users.map((u) => ({ name: u.name, path: u.path, admin: u.admin, created: u.created })));
+      return sendJson(res, 200, this.o.store.users.map((u) => ({ name: u.name, path: u.path, paths: u.paths ?? {}, admin: u.admin, created: u.created })));
     }
     if (is('POST', 'users')) {
       admin();
@@ -655,13 +655,31 @@ export class Api {
       const path = checkUserPath(j.path);
       if (!path.ok) throw badField('path', path.error);
       if (j.admin !== undefined && typeof j.admin !== 'boolean') throw badField('admin', 'expected true or false');
+      const paths = j.paths === undefined ? undefined : checkInstancePaths(j.paths);
+      if (paths !== undefined && !paths.ok) throw badField('paths', paths.error);
       const generated = j.password === undefined ? randomSecret(15) : undefined;
       const pw = checkPassword(j.password ?? generated);
       if (!pw.ok) throw badField('password', pw.error);
       const u = await this.o.store.addUser(name.value, path.value.join(':'), j.admin === true, pw.value);
       if (!u.ok) throw new HttpError(409, u.error, 'name');
-      this.say(req, a.user.name, `created user ${name.value} at ${showPath(path.value)}${j.admin === true ? ' (administrator)' : ''}`);
-      return sendJson(res, 201, { name: u.value.name, path: u.value.path, admin: u.value.admin, ...(generated === undefined ? {} : { password: generated }) });
+      if (paths !== undefined) this.o.store.updateUser(name.value, { paths: paths.value });
+      this.say(req, a.user.name, `created user ${name.value} at ${showPath(path.value)}${describePaths(paths?.value)}${j.admin === true ? ' (administrator)' : ''}`);
+      return sendJson(res, 201, { name: u.value.name, path: u.value.path, paths: u.value.paths ?? {}, admin: u.value.admin, ...(generated === undefined ? {} : { password: generated }) });
+    }
+    if (is('PUT', 'users', null)) {
+      admin();
+      const j = await readJson(req);
+      for (const k of Object.keys(j)) if (!['path', 'paths', 'admin'].includes(k)) throw badField(k, 'unknown field (expected path, paths, admin)');
+      const path = j.path === undefined ? undefined : checkUserPath(j.path);
+      if (path !== undefined && !path.ok) throw badField('path', path.error);
+      const paths = j.paths === undefined ? undefined : checkInstancePaths(j.paths);
+      if (paths !== undefined && !paths.ok) throw badField('paths', paths.error);
+      if (j.admin !== undefined && typeof j.admin !== 'boolean') throw badField('admin', 'expected true or false');
+      if (r[1] === a.user.name && j.admin === false) throw new HttpError(409, 'an administrator cannot remove its own administrator right', 'admin');
+      const u = this.o.store.updateUser(r[1], { path: path?.value.join(':'), paths: paths?.value, admin: j.admin as boolean | undefined });
+      if (!u.ok) throw new HttpError(404, u.error, 'name');
+      this.say(req, a.user.name, `changed user ${r[1]}: at ${showPath(pathOf(u.value))}${describePaths(u.value.paths)}${u.value.admin ? ' (administrator)' : ''}`);
+      return sendJson(res, 200, { name: u.value.name, path: u.value.path, paths: u.value.paths ?? {}, admin: u.value.admin });
     }
     if (is('DELETE', 'users', null)) {
       admin();
@@ -683,12 +701,12 @@ export class Api {
     }
     if (is('GET', 'instances')) {
       const list = this.o.instances();
-      if (q.get('status') === null) return sendJson(res, 200, list.map((i) => ({ name: i.name, kind: i.kind, where: i.where })));
+      if (q.get('status') === null) return sendJson(res, 200, list.map((i) => ({ name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path })));
       // probed all at once: a host that is down costs its connect timeout, not the others'
       return sendJson(res, 200, await Promise.all(list.map(async (i) => {
-        const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where };
+        const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path };
         try {
-          const us = await this.unikernels(req, a, i);
+          const us = await this.unikernels(req, on(a, i), i);
           return { ...out, up: true, unikernels: us.length };
         } catch (e) {
           const he = e instanceof HttpError ? e : new HttpError(500, String(e));
@@ -727,6 +745,8 @@ export class Api {
 
     if (r[0] !== 'instances' || r.length < 3) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
     const inst = this.instance(r[1]);
+    // from here on the user's path is the one on this instance
+    a = on(a, inst);
     const rest = r.slice(2);
     const at = (m: string, ...pattern: (string | null)[]): boolean =>
       method === m && rest.length === pattern.length && pattern.every((p, i) => p === null || p === rest[i]);
@@ -846,7 +866,13 @@ export class Api {
   }
 }
 
-export function pathOf(u: User): Path {
-  const p = checkUserPath(u.path);
+export function pathOf(u: User, instance?: string): Path {
+  const p = checkUserPath((instance === undefined ? undefined : u.paths?.[instance]) ?? u.path);
   return p.ok ? p.value : (root.path as Path);
 }
+
+/** The credentials with the user's path on `inst` (its own path there, or the default). */
+export const on = (a: Auth, inst: Instance): Auth => ({ ...a, path: pathOf(a.user, inst.name) });
+
+const describePaths = (paths: Record<string, string> | undefined): string =>
+  paths === undefined || Object.keys(paths).length === 0 ? '' : ` (${Object.entries(paths).map(([i, p]) => `${p === '' ? 'the root' : p} on ${i}`).join(', ')})`;
