@@ -12,6 +12,7 @@ import type { NamedInfo } from '../core/wire/unikernel.js';
 import type { BlockDeviceInfo } from '../core/wire/block.js';
 import type { Policy } from '../core/wire/common.js';
 import type { StatsData } from '../core/wire/stats.js';
+import type { UnikernelStatus } from '../core/wire/status.js';
 import { type LogWire, logEventName } from '../core/wire/log.js';
 import { formatMac } from '../core/unikernel.js';
 import { limits } from '../core/limits.js';
@@ -146,6 +147,16 @@ export function unikernelJson(instance: string, name: Name, i: NamedInfo['info']
   };
 }
 
+/**
+ * A unikernel's state from vmmd's status query: `running` (pid, failures so far, since when),
+ * or `restarting` (failures, when the next start is due). Absent from the status reply: running.
+ */
+export function stateJson(s: UnikernelStatus['state'] | undefined): Record<string, unknown> {
+  if (s === undefined) return { kind: 'running' };
+  if (s.kind === 'running') return { kind: 'running', pid: s.value.pid, failures: s.value.failures, since: new Date(s.value.started).toISOString() };
+  return { kind: 'restarting', failures: s.value.failures, nextStart: new Date(s.value.due).toISOString() };
+}
+
 const policyJson = (p: Policy): Record<string, unknown> => ({
   unikernels: Number(p.unikernels), cpuids: p.cpuids, memory: p.memory, block: p.block ?? null, bridges: p.bridges,
 });
@@ -262,6 +273,20 @@ export class Api {
     return u;
   }
 
+  /** The current password of one's own account, counted as a login attempt. */
+  private async checkCurrent(req: http.IncomingMessage, u: User, current: unknown): Promise<void> {
+    const ip = clientIp(req);
+    const wait = this.limiter.blockedFor(ip);
+    if (wait > 0) throw new HttpError(429, `too many failed logins from ${ip}; try again in ${wait} s`);
+    if (typeof current !== 'string' || current === '') throw badField('current', 'expected the current password');
+    if (current.length > limits.webMaxPasswordBytes || !(await verifyPassword(current, u.password))) {
+      this.limiter.fail(ip);
+      this.say(req, u.name, 'password change refused: wrong current password');
+      throw new HttpError(403, 'wrong current password', 'current');
+    }
+    this.limiter.succeed(ip);
+  }
+
   private authenticate(req: http.IncomingMessage, mutating: boolean): Auth {
     const h = req.headers.authorization;
     if (h !== undefined) {
@@ -328,17 +353,33 @@ export class Api {
   async unikernels(req: http.IncomingMessage, a: Auth, inst: Instance, single?: Name): Promise<Record<string, unknown>[]> {
     const base = this.scope(a, inst);
     const q: Name = single ?? { path: base };
+    // asked beside info: the state of each (failures, restarts); info lists running ones only
+    const statusPath = single?.path ?? base;
+    const status = inst.status?.(statusPath);
     const ws = await this.run(req, a, inst, q, { kind: 'unikernel', value: { kind: 'info', value: null } }, 'info');
     const p = ws[0].payload;
     if (p.kind !== 'reply' || (p.value.kind !== 'unikernel_info' && p.value.kind !== 'unikernel_info_v5' && p.value.kind !== 'unikernel_info_v4')) {
       throw new HttpError(502, `${inst.name}: unexpected answer to info`);
     }
+    const st = status === undefined ? undefined : await status;
+    const states = st?.ok === true ? new Map(st.value.map((x) => [nameToString(appendName(statusPath, x.name)), x.state])) : undefined;
     const out: Record<string, unknown>[] = [];
     for (const x of p.value.value) {
       const abs = single ?? appendName(base, x.name);
       if (abs.label === undefined || !nameWithin(abs, a.path)) continue;
-      out.push(unikernelJson(inst.name, abs, x.info));
+      const key = nameToString(abs);
+      out.push({ ...unikernelJson(inst.name, abs, x.info), state: states === undefined ? null : stateJson(states.get(key)) });
+      states?.delete(key);
     }
+    // those waiting out a restart back-off: not in info, only their name and state are known
+    const running = out.length;
+    for (const [key, state] of states ?? []) {
+      if (state.kind !== 'restarting' || (single !== undefined && key !== nameToString(single))) continue;
+      const n = parseName(key);
+      if (!n.ok || !nameWithin(n.value, a.path)) continue;
+      out.push({ instance: inst.name, name: key, state: stateJson(state) });
+    }
+    if (out.length > running) out.sort((x, y) => (String(x.name) < String(y.name) ? -1 : String(x.name) > String(y.name) ? 1 : 0));
     return out;
   }
 
@@ -690,14 +731,19 @@ export class Api {
       return sendJson(res, 200, { deleted: r[1] });
     }
     if (is('PUT', 'users', null, 'password')) {
-      if (r[1] !== a.user.name) admin();
+      const own = r[1] === a.user.name;
+      if (!own) admin();
       const j = await readJson(req);
-      const pw = checkPassword(j.password);
+      // one's own: the current password too (a stolen session or token is not enough)
+      if (own) await this.checkCurrent(req, a.user, j.current);
+      // an administrator resetting another's without a password: a generated one, shown once
+      const generated = !own && j.password === undefined ? randomSecret(15) : undefined;
+      const pw = checkPassword(j.password ?? generated);
       if (!pw.ok) throw badField('password', pw.error);
       const s = await this.o.store.setPassword(r[1], pw.value);
       if (!s.ok) throw new HttpError(404, s.error, 'name');
-      this.say(req, a.user.name, `set the password of ${r[1]}`);
-      return sendJson(res, 200, { user: r[1] });
+      this.say(req, a.user.name, own ? 'changed its own password' : `reset the password of ${r[1]}`);
+      return sendJson(res, 200, { user: r[1], ...(generated === undefined ? {} : { password: generated }) });
     }
     if (is('GET', 'instances')) {
       const list = this.o.instances();
@@ -732,7 +778,15 @@ export class Api {
       const added = await this.o.registry.add(c);
       if (!added.ok) throw new HttpError(409, added.error);
       this.say(req, a.user.name, `added remote instance ${name} at ${added.value.where}`);
-      return sendJson(res, 201, { name, kind: 'remote', where: added.value.where });
+      // the connection test: a listing there, as the administrator
+      let test: Record<string, unknown>;
+      try {
+        test = { up: true, unikernels: (await this.unikernels(req, on(a, added.value), added.value)).length };
+      } catch (e) {
+        const he = e instanceof HttpError ? e : new HttpError(500, String(e));
+        test = { up: he.status !== 502, error: he.message };
+      }
+      return sendJson(res, 201, { name, kind: 'remote', where: added.value.where, test });
     }
     if (is('DELETE', 'instances', null)) {
       admin();

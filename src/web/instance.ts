@@ -10,7 +10,8 @@ import type { Name, Path } from '../core/name.js';
 import { type Command, type Wire, command, commandEndpoint, makeHeader } from '../core/wire/wire.js';
 import type { SinceCount } from '../core/wire/console.js';
 import { type LogWire, decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
-import { type Result, err } from '../core/result.js';
+import { type Result, ok, err } from '../core/result.js';
+import { type UnikernelStatus, decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 
 /** Prefix of an error of Instance.open that refuses the command itself (answered as a failure) rather than failing to reach the host. */
 export const REFUSED = 'refused before connecting: ';
@@ -40,6 +41,11 @@ export interface Instance {
   open(name: Name, cmd: Command): Promise<Result<FramedConn>>;
   /** Event log subscription (local only). */
   openLog?(name: Name, since: SinceCount): Promise<Result<FramedConn>>;
+  /**
+   * vmmd's status of the unikernels at or below a path (WIRE.md §8.2): running ones with pid
+   * and failures, those waiting to restart with failures and the next start (local only).
+   */
+  status?(p: Path): Promise<Result<UnikernelStatus[]>>;
 }
 
 export class LocalInstance implements Instance {
@@ -64,6 +70,27 @@ export class LocalInstance implements Instance {
       return err(`cannot send the command: ${(e as Error).message}`);
     }
     return c;
+  }
+
+  async status(p: Path): Promise<Result<UnikernelStatus[]>> {
+    const c = await connectUnix(this.socket('vmmd'));
+    if (!c.ok) return c;
+    try {
+      await c.value.write(encodeStatusWire({ header: makeHeader({ path: p }), payload: { kind: 'command', value: { kind: 'status', value: null } } }));
+      const r = await c.value.read(COMMAND_TIMEOUT_MS);
+      if (r.kind === 'end') return err('vmmd closed the connection without answering the status query (a vmmd without it)');
+      if (r.kind === 'error') return err(`status: ${r.error}`);
+      const m = decodeStatusWire(r.body);
+      if (!m.ok) return err(`status: ${m.error}`);
+      const pl = m.value.payload;
+      if (pl.kind === 'failure') return err(`status: ${pl.value}`);
+      if (pl.kind !== 'reply') return err('status: unexpected answer');
+      return ok(pl.value);
+    } catch (e) {
+      return err(`status: ${(e as Error).message}`);
+    } finally {
+      c.value.close();
+    }
   }
 
   async openLog(name: Name, since: SinceCount): Promise<Result<FramedConn>> {
