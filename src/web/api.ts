@@ -20,8 +20,9 @@ import { type Opts, buildRequest, parseSince } from '../client/commands.js';
 import { describeLogMessage, rfc3339 } from '../client/output.js';
 import type { Logger } from '../daemon/server.js';
 import { type Store, type User, checkInstancePaths, checkPassword, checkUserName, checkUserPath, randomSecret, verifyPassword } from './store.js';
-import { type Instance, type Outcome, readLog, runCommand } from './instance.js';
-import { EventStream, HttpError, badField, parseMultipart, readBody, readJson, sendError, sendJson } from './http.js';
+import { type HeldImage, type Instance, type Outcome, readLog, runCommand } from './instance.js';
+import { EventStream, HttpError, badField, readBody, readJson, sendError, sendJson } from './http.js';
+import { type Held, type HeldBody, bodyToFile, imageMark, parseHeldMultipart, readHeld, sparseImage } from './upload.js';
 import { type Registry, INSTANCE_NAME_RE } from './registry.js';
 import { parseDestination } from '../client/remote.js';
 import { checkWithin, nameWithin, parseTargetName, pathStrictlyBelow, showPath } from './access.js';
@@ -321,8 +322,8 @@ export class Api {
   }
 
   /** Runs one command and turns a failure answer into 409, an unreachable daemon into 502. */
-  private async run(req: http.IncomingMessage, a: Auth, inst: Instance, name: Name, cmd: Command, action: string, upload?: Uint8Array): Promise<Wire[]> {
-    const r: Outcome = await runCommand(inst, name, cmd, upload);
+  private async run(req: http.IncomingMessage, a: Auth, inst: Instance, name: Name, cmd: Command, action: string, upload?: Uint8Array | Held, held?: HeldImage): Promise<Wire[]> {
+    const r: Outcome = await runCommand(inst, name, cmd, upload, held);
     const what = `${action} ${nameToString(name)} on ${inst.name}`;
     if (r.kind === 'unreachable') {
       this.say(req, a.user.name, `${what}: ${r.message}`);
@@ -592,20 +593,29 @@ export class Api {
 
   // -------------------------------------------------------------- bodies
 
-  /** Fields and image of a create: query string and raw body, or a multipart form with an `image` file. */
-  private async createInput(req: http.IncomingMessage, q: URLSearchParams): Promise<{ fields: Fields; image: Uint8Array }> {
+  /**
+   * Fields and image of a create: query string and raw body, or a multipart form with an
+   * `image` file. The body is held in an unlinked temporary file (`body`, to be closed), the
+   * image a range of it.
+   */
+  private async createInput(req: http.IncomingMessage, q: URLSearchParams): Promise<{ fields: Fields; body: HeldBody; image: Held }> {
     const type = req.headers['content-type'] ?? 'application/octet-stream';
-    const body = await readBody(req, this.o.maxUploadBytes, 'the image');
-    if (/^multipart\/form-data/i.test(type)) {
-      const form = parseMultipart(body, type);
-      const fields: Fields = new Map(fieldsOfQuery(q));
-      for (const [k, v] of form.fields) fields.set(k, [...(fields.get(k) ?? []), ...v]);
-      const file = form.files.get('image');
-      if (file === undefined || file.data.length === 0) throw badField('image', 'no image file in the form (a file field named "image")');
-      return { fields, image: new Uint8Array(file.data) };
+    const body = await bodyToFile(req, this.o.maxUploadBytes, 'the image');
+    try {
+      if (/^multipart\/form-data/i.test(type)) {
+        const form = await parseHeldMultipart(body, type, limits.webMaxJsonBytes);
+        const fields: Fields = new Map(fieldsOfQuery(q));
+        for (const [k, v] of form.fields) fields.set(k, [...(fields.get(k) ?? []), ...v]);
+        const file = form.files.get('image');
+        if (file === undefined || file.size === 0) throw badField('image', 'no image file in the form (a file field named "image")');
+        return { fields, body, image: file };
+      }
+      if (body.size === 0) throw badField('image', 'empty body: send the image as the body, or as the file "image" of a multipart form');
+      return { fields: fieldsOfQuery(q), body, image: body };
+    } catch (e) {
+      await body.close();
+      throw e;
     }
-    if (body.length === 0) throw badField('image', 'empty body: send the image as the body, or as the file "image" of a multipart form');
-    return { fields: fieldsOfQuery(q), image: new Uint8Array(body) };
   }
 
   private async fieldsOfBody(req: http.IncomingMessage, q: URLSearchParams): Promise<Fields> {
@@ -814,10 +824,26 @@ export class Api {
     }
     if (at('POST', 'unikernels', null)) {
       const n = this.target(a, rest[1]);
-      const { fields, image } = await this.createInput(req, q);
-      const cmds = build('create', [nameToString(n), 'image'], optsOf(fields, CREATE_FIELDS), 'image', image);
-      const ws = await this.run(req, a, inst, n, cmds[0], fields.has('force') && optsOf(fields, CREATE_FIELDS).force === true ? 'force-create' : 'create');
-      return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      const { fields, body, image } = await this.createInput(req, q);
+      try {
+        const opts = optsOf(fields, CREATE_FIELDS);
+        // to a local vmmd the image is copied from the file into the command's frame; a
+        // remote create carries it in its certificate, and compression needs it whole
+        const level = opts['compression-level'];
+        const streamed = inst.openRaw !== undefined && !(typeof level === 'number' && level > 0);
+        const img = streamed ? await sparseImage(image) : new Uint8Array(await readHeld(image));
+        const cmds = build('create', [nameToString(n), 'image'], opts, 'image', img);
+        let cmd = cmds[0];
+        let held: HeldImage | undefined;
+        if (streamed && cmd.kind === 'unikernel' && (cmd.value.kind === 'create' || cmd.value.kind === 'force_create')) {
+          held = { mark: imageMark(), image };
+          cmd = { kind: 'unikernel', value: { kind: cmd.value.kind, value: { ...cmd.value.value, image: held.mark } } };
+        }
+        const ws = await this.run(req, a, inst, n, cmd, opts.force === true ? 'force-create' : 'create', undefined, held);
+        return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      } finally {
+        await body.close();
+      }
     }
     if (at('DELETE', 'unikernels', null)) {
       const n = this.target(a, rest[1]);
@@ -878,19 +904,27 @@ export class Api {
       for (const k of fields.keys()) if (k !== 'size') throw badField(k, 'unknown field (expected size)');
       const mb = intValue('size', size[0]);
       if (mb <= 0) throw badField('size', `expected a positive number of MB, got ${mb}`);
-      const data = hasData ? await readBody(req, this.o.maxUploadBytes, 'the block data') : undefined;
-      const cmds = build('create-block', [nameToString(n), String(mb)], {}, 'size');
-      const ws = await this.run(req, a, inst, n, cmds[0], `create block (${mb} MB)`);
-      if (data !== undefined && data.length > 0) {
-        await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.length} bytes)`, new Uint8Array(data));
+      const data = hasData ? await bodyToFile(req, this.o.maxUploadBytes, 'the block data') : undefined;
+      try {
+        const cmds = build('create-block', [nameToString(n), String(mb)], {}, 'size');
+        const ws = await this.run(req, a, inst, n, cmds[0], `create block (${mb} MB)`);
+        if (data !== undefined && data.size > 0) {
+          await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.size} bytes)`, data);
+        }
+        return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      } finally {
+        await data?.close();
       }
-      return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
     }
     if (at('PUT', 'blocks', null, 'data')) {
       const n = this.target(a, rest[1]);
-      const data = await readBody(req, this.o.maxUploadBytes, 'the block data');
-      const ws = await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.length} bytes)`, new Uint8Array(data));
-      return sendJson(res, 200, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      const data = await bodyToFile(req, this.o.maxUploadBytes, 'the block data');
+      try {
+        const ws = await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.size} bytes)`, data);
+        return sendJson(res, 200, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      } finally {
+        await data.close();
+      }
     }
     if (at('GET', 'blocks', null, 'data')) {
       const n = this.target(a, rest[1]);
