@@ -2,7 +2,7 @@
  * vmmd_web's uploads are streamed, not held in memory: a 160 MB image and 160 MB of block data
  * go through an unlinked temporary file to the real vmmd, and vmmd_web's peak resident memory
  * (VmHWM) grows by far less than their size. A body without Content-Length is cut off at the
- * limit (413), and nothing is left in the temporary directory.
+ * limit (413), nothing is left in the temporary directory, and a form's fields are bounded.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,4 +133,10 @@ test(`a body without Content-Length is cut off when it passes the limit (${limit
   assert.equal(disk[0], 1);
   await until('temporary files gone', () => fs.readdirSync(tmp).length === 0);
   assert.deepEqual(fs.readdirSync(tmp), []);
+});
+
+test(`the fields of a multipart form are bounded in all (${limits.webMaxJsonBytes} bytes): 413`, async () => {
+  const form = multipart([['arg', 'x'.repeat(limits.webMaxJsonBytes)], ['arg', '--sleep']], { field: 'image', filename: 'a.spt', data: solo5Image() });
+  const r = await api('POST', '/instances/local/unikernels/big:fields', { token, body: form.body, headers: { 'content-type': form.type } });
+  assert.deepEqual([r.status, r.json.error], [413, `the form's fields are larger than the limit of ${limits.webMaxJsonBytes} bytes`]);
 });
