@@ -162,6 +162,13 @@ test('a user bound to acme here and to team on far: each instance enforces the u
   assert.equal((await api('DELETE', '/instances/far/unikernels/team:dweb', { token: carol })).status, 200);
 });
 
+test('the event log of a remote instance: not available over the TLS endpoint (501), said so', async () => {
+  for (const p of ['/instances/far/log', '/instances/far/log/events']) {
+    const r = await api('GET', p, { token: carol });
+    assert.deepEqual([r.status, r.json.error], [501, 'far: the event log is only available for local instances'], p);
+  }
+});
+
 test('hosts that are down are shown as down, probed at once, without holding up the others', async () => {
   const started = Date.now();
   const r = await api('GET', '/instances?status=1', { token: admin });

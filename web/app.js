@@ -399,7 +399,12 @@ async function pagePolicies() {
 }
 
 async function pageLog() {
-  const inst = h('select', { name: 'instance' }, instances.map((i) => h('option', { value: i.name }, i.name)));
+  // the TLS endpoint relays vmmd, console and statistics commands only: no event log there
+  const inst = h('select', { name: 'instance', id: 'log-instance' }, instances.map((i) => h('option', { value: i.name, disabled: i.kind !== 'local' },
+    i.kind === 'local' ? i.name : `${i.name} (not available for remote instances)`)));
+  const remote = instances.filter((i) => i.kind !== 'local').map((i) => i.name);
+  const note = remote.length === 0 ? null : h('p', { class: 'muted', id: 'log-remote' },
+    `The event log is not available for remote instances (${remote.join(', ')}): their TLS endpoint relays only vmmd, console and statistics commands, not vmmd_log's.`);
   const name = h('input', { name: 'name', placeholder: 'all names at or below your path' });
   const body = h('tbody', { id: 'log-rows' });
   const state = h('span', { class: 'muted' });
@@ -421,7 +426,7 @@ async function pageLog() {
     ev.preventDefault();
     start();
   });
-  show(h('h1', {}, 'Event log ', state), form, h('table', {}, h('thead', {}, h('tr', {}, ['Time', 'Name', 'Event', 'Details'].map((x) => h('th', {}, x)))), body));
+  show(h('h1', {}, 'Event log ', state), note, form, h('table', {}, h('thead', {}, h('tr', {}, ['Time', 'Name', 'Event', 'Details'].map((x) => h('th', {}, x)))), body));
   start();
 }
 
