@@ -68,7 +68,7 @@ test(`block data of ${SIZE / MB} MB is streamed to vmmd: vmmd_web's peak RSS gro
   data.write('the start', 0);
   resetPeak();
   const before = peakRss();
-  const r = await api('PUT', '/instances/local/blocks/big:disk/data', { token, body: data });
+  const r = await api('PUT', '/instances/local/blocks/big:disk/data', { token, body: data, fresh: true });
   assert.equal(r.status, 200, r.body.toString());
   const grown = peakRss() - before;
   assert.ok(grown < SIZE / 3, `peak RSS grew by ${(grown / MB).toFixed(1)} MB for ${SIZE / MB} MB of block data`);
@@ -85,10 +85,10 @@ test(`an image of ${SIZE / MB} MB (raw body and multipart form) is streamed to v
   resetPeak();
   const before = peakRss();
   // run after the block test: each is measured on a vmmd_web that has not yet grown
-  let r = await api('POST', '/instances/local/unikernels/big:raw?arg=--solo5:quiet&arg=--sleep', { token, body: big });
+  let r = await api('POST', '/instances/local/unikernels/big:raw?arg=--solo5:quiet&arg=--sleep', { token, body: big, fresh: true });
   assert.equal(r.status, 201, r.body.toString());
   const form = multipart([['arg', '--solo5:quiet'], ['arg', '--sleep']], { field: 'image', filename: 'big.spt', data: big });
-  r = await api('POST', '/instances/local/unikernels/big:form', { token, body: form.body, headers: { 'content-type': form.type } });
+  r = await api('POST', '/instances/local/unikernels/big:form', { token, body: form.body, headers: { 'content-type': form.type }, fresh: true });
   assert.equal(r.status, 201, r.body.toString());
   const grown = peakRss() - before;
   assert.ok(grown < SIZE / 3, `peak RSS grew by ${(grown / MB).toFixed(1)} MB for uploads of ${SIZE / MB} MB`);
