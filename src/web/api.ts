@@ -355,15 +355,15 @@ export class Api {
     const base = this.scope(a, inst);
     const q: Name = single ?? { path: base };
     // asked beside info: the state of each (failures, restarts); info lists running ones only
-    const statusPath = single?.path ?? base;
-    const status = inst.status?.(statusPath);
+    const status = inst.status?.(q);
     const ws = await this.run(req, a, inst, q, { kind: 'unikernel', value: { kind: 'info', value: null } }, 'info');
     const p = ws[0].payload;
     if (p.kind !== 'reply' || (p.value.kind !== 'unikernel_info' && p.value.kind !== 'unikernel_info_v5' && p.value.kind !== 'unikernel_info_v4')) {
       throw new HttpError(502, `${inst.name}: unexpected answer to info`);
     }
     const st = status === undefined ? undefined : await status;
-    const states = st?.ok === true ? new Map(st.value.map((x) => [nameToString(appendName(statusPath, x.name)), x.state])) : undefined;
+    // the entries of a path are named relative to it, the one of a unikernel by its own name
+    const states = st?.ok === true ? new Map(st.value.map((x) => [nameToString(single ?? appendName(base, x.name)), x.state])) : undefined;
     const out: Record<string, unknown>[] = [];
     for (const x of p.value.value) {
       const abs = single ?? appendName(base, x.name);

@@ -45,10 +45,11 @@ export interface Instance {
   /** Event log subscription (local only). */
   openLog?(name: Name, since: SinceCount): Promise<Result<FramedConn>>;
   /**
-   * vmmd's status of the unikernels at or below a path (WIRE.md §8.2): running ones with pid
-   * and failures, those waiting to restart with failures and the next start (local only).
+   * vmmd's status of the unikernels at or below a path, or of one unikernel (WIRE.md §8.2):
+   * running ones with pid and failures, those waiting to restart with failures and the next
+   * start (local only). Names are relative to a path; one unikernel's is its own.
    */
-  status?(p: Path): Promise<Result<UnikernelStatus[]>>;
+  status?(n: Name): Promise<Result<UnikernelStatus[]>>;
 }
 
 export class LocalInstance implements Instance {
@@ -80,11 +81,11 @@ export class LocalInstance implements Instance {
     return c;
   }
 
-  async status(p: Path): Promise<Result<UnikernelStatus[]>> {
+  async status(n: Name): Promise<Result<UnikernelStatus[]>> {
     const c = await connectUnix(this.socket('vmmd'));
     if (!c.ok) return c;
     try {
-      await c.value.write(encodeStatusWire({ header: makeHeader({ path: p }), payload: { kind: 'command', value: { kind: 'status', value: null } } }));
+      await c.value.write(encodeStatusWire({ header: makeHeader(n), payload: { kind: 'command', value: { kind: 'status', value: null } } }));
       const r = await c.value.read(COMMAND_TIMEOUT_MS);
       if (r.kind === 'end') return err('vmmd closed the connection without answering the status query (a vmmd without it)');
       if (r.kind === 'error') return err(`status: ${r.error}`);
