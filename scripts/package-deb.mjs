@@ -102,6 +102,8 @@ try {
     '  /etc/albatross/server.pem   the endpoint\'s certificate, issued by that CA',
     '  /etc/albatross/server.key   its private key: mode 0640, owner root, group albatross',
     '  /etc/albatross/crl/         optional: PEM CRLs, for --crl (see vmmd_tls in the README)',
+    '  /etc/albatross/web.pem      vmmd_web.service: the certificate chain of its HTTPS',
+    '  /etc/albatross/web.key      and its private key: mode 0640, owner root, group albatross',
     '',
     'vmmp_ca generate NAME DB (or albatross-client generate NAME DB) writes cacert.pem,',
     'server.pem and server.key in the current directory; keep NAME.key, the CA\'s key,',

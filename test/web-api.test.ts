@@ -175,11 +175,12 @@ test('create (raw body and multipart), list, get the image; each tenant sees onl
   assert.deepEqual(r.json.map((u: { name: string }) => u.name).sort(), ['acme:team:db', 'acme:web']);
   const web1 = r.json.find((u: { name: string }) => u.name === 'acme:web');
   assert.deepEqual(
-    { ...web1, started: typeof web1.started },
+    { ...web1, started: typeof web1.started, state: { ...web1.state, pid: typeof web1.state.pid, since: typeof web1.state.since } },
     {
       instance: 'local', name: 'acme:web', type: 'solo5', cpuids: [0], memory: 32, cpus: 1, startup: 50,
       failBehaviour: { kind: 'restart', exitCodes: [3] }, digest: crypto.createHash('sha256').update(image).digest('hex'),
       blocks: [], bridges: [], arguments: ['--solo5:quiet', '--lines=3', '--sleep'], started: 'string',
+      state: { kind: 'running', pid: 'number', failures: 0, since: 'string' },
     },
   );
   r = await api('GET', `${L}/unikernels`, { token: bob });
@@ -310,6 +311,35 @@ test(`live streams: at most ${limits.webMaxStreamsPerUser} per user; one more is
   // closed streams are counted off
   await until('a stream again once the others are closed', async () => (await start(alice)) === 200);
   for (const q of open) q.destroy();
+});
+
+test('a crash-looping unikernel is listed as restarting with its failures and next start (vmmd\'s status); running ones with pid', async () => {
+  let r = await api('POST', `${L}/unikernels/crash:loop?arg=--solo5:quiet&arg=--exit=3&restart-on-fail=true&exit-code=3`, { token: adminToken, body: image });
+  assert.equal(r.status, 201, r.body.toString());
+  type U = { name: string; state: { kind: string; failures?: number; nextStart?: string; pid?: number }; type?: string };
+  let loop: U | undefined;
+  let list: U[] = [];
+  await until('crash:loop restarting', async () => {
+    list = (await api('GET', `${L}/unikernels`, { token: adminToken })).json;
+    loop = list.find((u) => u.name === 'crash:loop');
+    return loop?.state.kind === 'restarting';
+  }, 20_000);
+  assert.ok(loop !== undefined);
+  assert.ok((loop.state.failures as number) >= 1, JSON.stringify(loop));
+  assert.match(loop.state.nextStart as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(loop.type, undefined, 'waiting to restart: not in info, only its name and state');
+  const web1 = list.find((u) => u.name === 'acme:web');
+  assert.equal(web1?.state.kind, 'running');
+  assert.equal(typeof web1?.state.pid, 'number');
+  // its own page, and another tenant does not see it
+  await until('crash:loop detail restarting', async () => {
+    r = await api('GET', `${L}/unikernels/crash:loop`, { token: adminToken });
+    return r.status === 200 && r.json.state.kind === 'restarting';
+  }, 20_000);
+  assert.ok(!(await api('GET', `${L}/unikernels`, { token: alice })).json.some((u: U) => u.name === 'crash:loop'));
+  r = await api('DELETE', `${L}/unikernels/crash:loop`, { token: adminToken });
+  assert.equal(r.status, 200, r.body.toString());
+  await until('crash:loop gone', async () => !(await api('GET', `${L}/unikernels`, { token: adminToken })).json.some((u: U) => u.name === 'crash:loop'));
 });
 
 test('destroy; every action is logged with the user and address', async () => {

@@ -124,6 +124,51 @@ test('create, list, console and destroy on the remote instance, one signed leaf 
   assert.deepEqual(r.json, []);
 });
 
+test('a user bound to acme here and to team on far: each instance enforces the user\'s path there', async () => {
+  let r = await api('POST', '/users', { token: admin, json: { name: 'dave', path: 'acme', paths: { far: 'team' }, password: 'dave-password' } });
+  assert.equal(r.status, 201, r.body.toString());
+  assert.deepEqual(r.json.paths, { far: 'team' });
+  const dave = (await api('POST', '/tokens', { json: { user: 'dave', password: 'dave-password' } })).json.token;
+  assert.deepEqual((await api('GET', '/whoami', { token: dave })).json, { user: 'dave', path: 'acme', paths: { far: 'team' }, admin: false });
+  const paths = Object.fromEntries((await api('GET', '/instances', { token: dave })).json.map((i: { name: string; path: string }) => [i.name, i.path]));
+  assert.equal(paths.local, 'acme');
+  assert.equal(paths.far, 'team');
+  r = await api('POST', '/instances/far/unikernels/team:dweb?arg=--solo5:quiet&arg=--sleep', { token: dave, body: solo5Image() });
+  assert.equal(r.status, 201, r.body.toString());
+  r = await api('GET', '/instances/far/unikernels', { token: dave });
+  assert.deepEqual(r.json.map((u: { name: string }) => u.name), ['team:dweb']);
+  // here dave is at acme: team is another tenant's
+  r = await api('POST', '/instances/local/unikernels/team:x?arg=--sleep', { token: dave, body: solo5Image() });
+  assert.deepEqual([r.status, r.json.error], [403, 'dave may act only on names whose path is acme or below; team:x is not']);
+  // there dave is at team: acme is not his
+  r = await api('DELETE', '/instances/far/unikernels/acme:x', { token: dave });
+  assert.deepEqual([r.status, r.json.error], [403, 'dave may act only on names whose path is team or below; acme:x is not']);
+  assert.equal((await api('GET', '/instances/local/unikernels', { token: dave })).status, 200);
+  // only the administrator changes it; a malformed instance name or path names the field
+  r = await api('PUT', '/users/dave', { token: dave, json: { paths: {} } });
+  assert.deepEqual([r.status, r.json.error], [403, 'dave is not an administrator']);
+  r = await api('PUT', '/users/dave', { token: admin, json: { paths: { 'Far!': 'team' } } });
+  assert.deepEqual([r.status, r.json.field], [400, 'paths']);
+  r = await api('PUT', '/users/dave', { token: admin, json: { paths: { far: 'bad path' } } });
+  assert.deepEqual([r.status, r.json.field], [400, 'paths']);
+  r = await api('PUT', '/users/dave', { token: admin, json: { paths: { far: 'acme' } } });
+  assert.equal(r.status, 200, r.body.toString());
+  r = await api('GET', '/instances/far/unikernels', { token: dave });
+  assert.deepEqual([r.status, r.json.field], [403, 'instance'], 'at acme dave has nothing on far');
+  r = await api('PUT', '/users/dave', { token: admin, json: { paths: {} } });
+  assert.deepEqual(r.json.paths, {});
+  const saved = JSON.parse(fs.readFileSync(path.join(d.root, 'web.json'), 'utf8')) as { users: { name: string; paths?: unknown }[] };
+  assert.equal(saved.users.find((u) => u.name === 'dave')?.paths, undefined);
+  assert.equal((await api('DELETE', '/instances/far/unikernels/team:dweb', { token: carol })).status, 200);
+});
+
+test('the event log of a remote instance: not available over the TLS endpoint (501), said so', async () => {
+  for (const p of ['/instances/far/log', '/instances/far/log/events']) {
+    const r = await api('GET', p, { token: carol });
+    assert.deepEqual([r.status, r.json.error], [501, 'far: the event log is only available for local instances'], p);
+  }
+});
+
 test('hosts that are down are shown as down, probed at once, without holding up the others', async () => {
   const started = Date.now();
   const r = await api('GET', '/instances?status=1', { token: admin });

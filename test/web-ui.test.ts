@@ -7,12 +7,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Stack, type WebProcess, call, startStack, startWeb } from './helpers/web.js';
 import { solo5Image } from './helpers/image.js';
-import { repoRoot } from './helpers/vmmd.js';
+import { repoRoot, until } from './helpers/vmmd.js';
 import { limits } from '../src/core/limits.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -28,6 +30,7 @@ let admin: string;
 let context: any;
 let page: any;
 let profile: string;
+let tls: ChildProcess | undefined;
 const alicePassword = 'alice-password-1';
 
 const api = (method: string, p: string, o: Parameters<typeof call>[3] = {}) => call(web.url, method, `/api/v1${p}`, o);
@@ -59,6 +62,7 @@ before(async () => {
 });
 
 after(async () => {
+  tls?.kill();
   await context?.close();
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
   await web?.stop();
@@ -155,6 +159,52 @@ t('a tenant does not see another path, and cannot open it', async () => {
   assert.equal(await page.textContent('main .error'), 'alice may act only on names whose path is acme or below; other:secret is not');
 });
 
+t('a crash-looping unikernel: the list and its page show its failures and the next start', async () => {
+  const alice = (await api('POST', '/tokens', { json: { user: 'alice', password: alicePassword } })).json.token;
+  const r = await api('POST', '/instances/local/unikernels/acme:crash?arg=--solo5:quiet&arg=--exit=3&restart-on-fail=true&exit-code=3&mem=16', { token: alice, body: solo5Image() });
+  assert.equal(r.status, 201, r.body.toString());
+  await page.goto(new URL('/#/', web.url).href);
+  // it restarts after a growing back-off: the page is reloaded until it catches it waiting
+  await until('the list shows acme:crash restarting', async () => {
+    await page.reload();
+    await page.waitForSelector('#unikernels-local');
+    return (await page.$('tr.restarting[data-name="acme:crash"]')) !== null;
+  }, 30_000);
+  assert.match(await page.textContent('tr[data-name="acme:crash"]'), /crash loop: restarting after \d+ failures?, next start \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in \d+ s\)/);
+  assert.match(await page.textContent('tr[data-name="acme:hello"]'), /running \(pid \d+\) since /);
+  await shot('08-crash-loop-list');
+  await page.goto(new URL('/#/u/local/acme%3Acrash', web.url).href);
+  await until('its page shows it restarting', async () => {
+    await page.reload();
+    await page.waitForSelector('#state');
+    return /crash loop/.test(await page.textContent('#state'));
+  }, 30_000);
+  await shot('09-crash-loop');
+  assert.equal((await api('DELETE', '/instances/local/unikernels/acme:crash', { token: alice })).status, 200);
+});
+
+t('account: one changes one\'s own password, giving the current one', async () => {
+  await page.goto(new URL('/#/account', web.url).href);
+  await page.fill('#a-current', 'not-the-password');
+  await page.fill('#a-password', 'alice-password-2');
+  await page.fill('#a-repeat', 'alice-password-2');
+  await page.click('#password-change button[type=submit]');
+  await page.waitForSelector('#account-status .error');
+  assert.equal(await page.textContent('#account-status'), 'wrong current password');
+  assert.equal(await page.getAttribute('#a-current', 'class'), 'invalid');
+  await page.fill('#a-current', alicePassword);
+  await page.fill('#a-password', 'alice-password-2');
+  await page.fill('#a-repeat', 'alice-password-2');
+  await page.click('#password-change button[type=submit]');
+  await page.waitForSelector('#account-status .ok');
+  await shot('10-account');
+  assert.equal((await api('POST', '/tokens', { json: { user: 'alice', password: 'alice-password-2' } })).status, 201);
+  const t2 = (await api('POST', '/tokens', { json: { user: 'alice', password: 'alice-password-2' } })).json.token;
+  // back, through the API, for the tests below
+  const r = await api('PUT', '/users/alice/password', { token: t2, json: { current: 'alice-password-2', password: alicePassword } });
+  assert.equal(r.status, 200, r.body.toString());
+});
+
 t('a changing request with the session but without the CSRF token is refused', async () => {
   const r = await page.evaluate('fetch("/api/v1/instances/local/unikernels/acme:hello", { method: "DELETE" }).then(async (r) => [r.status, await r.json()])');
   assert.equal(r[0], 403);
@@ -173,6 +223,85 @@ t('destroy, then log out', async () => {
   await page.waitForURL(/\/login$/);
   const st = await page.evaluate('fetch("/session").then((r) => r.status)');
   assert.equal(st, 401);
+});
+
+t('administrator: add remote instances with the connection test shown, reset a user\'s password, remove an instance', async () => {
+  // a TLS endpoint (vmmd_tls) in front of the same daemons, and a delegation CA for `team`
+  const pki = path.join(s.d.root, 'pki');
+  fs.mkdirSync(pki);
+  const cli = (bin: string): string => path.join(repoRoot, 'build', 'src', 'cli', `${bin}.js`);
+  for (const args of [['vmmp_ca', 'generate', 'ca', 'db'], ['vmmp_request', 'add-policy', 'team', '2', '--mem', '64', '--cpu', '0'], ['vmmp_ca', 'sign', 'cacert.pem', 'db', 'ca.key', 'team.req']]) {
+    const r = spawnSync(process.execPath, [cli(args[0]), ...args.slice(1)], { cwd: pki, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const freePort = (): Promise<number> => new Promise((resolve) => {
+    const l = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (l.address() as net.AddressInfo).port;
+      l.close(() => resolve(p));
+    });
+  });
+  const port = await freePort();
+  const closed = await freePort();
+  tls = spawn(process.execPath, [cli('vmmd_tls'), 'cacert.pem', 'server.pem', 'server.key', '--ip', '127.0.0.1', '--port', String(port), '--tmpdir', s.d.tmpdir], { cwd: pki, stdio: 'ignore' });
+  await until('vmmd_tls listening', () => new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on('error', () => resolve(false));
+  }));
+  await page.goto(new URL('/login', web.url).href);
+  await page.fill('#user', 'admin');
+  await page.fill('#password', web.adminPassword as string);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#who:has-text("admin")');
+  const add = async (name: string, destination: string): Promise<string> => {
+    await page.goto(new URL('/#/instances', web.url).href);
+    await page.waitForSelector('#instance-add');
+    for (const [k, v] of [['name', name], ['destination', destination], ['ca', path.join(pki, 'team.pem')], ['caKey', path.join(pki, 'team.key')], ['serverCa', path.join(pki, 'cacert.pem')], ['path', 'team']]) {
+      await page.fill(`#i-${k}`, v);
+    }
+    await page.click('#instance-add-button');
+    await page.waitForSelector('#instance-test');
+    return page.textContent('#instance-test');
+  };
+  assert.match(await add('far', `127.0.0.1:${port}`), new RegExp(`^Added far \\(127\\.0\\.0\\.1:${port} \\(team\\)\\)\\. Connection test: connected, 0 unikernels there$`));
+  assert.match(await add('gone', `127.0.0.1:${closed}`), /^Added gone .*Connection test: failed: gone: .*refused/i);
+  assert.match(await page.textContent('tr[data-instance="far"]'), /up, 0 unikernels/);
+  assert.match(await page.textContent('tr[data-instance="gone"]'), /down: /);
+  await shot('11-instances');
+  // a malformed destination is refused and marked
+  await page.fill('#i-name', 'bad');
+  await page.fill('#i-destination', 'host:99999');
+  await page.click('#instance-add-button');
+  await page.waitForSelector('#instance-status .error');
+  assert.equal(await page.getAttribute('#i-destination', 'class'), 'invalid');
+  // the event log: not available for remote instances, said so, and the choice is disabled
+  await page.goto(new URL('/#/log', web.url).href);
+  await page.waitForSelector('#log-remote');
+  assert.match(await page.textContent('#log-remote'), /^The event log is not available for remote instances \(far, gone\)/);
+  assert.equal(await page.getAttribute('#log-instance option[value="far"]', 'disabled'), '');
+  assert.equal(await page.inputValue('#log-instance'), 'local');
+  // remove one
+  await page.goto(new URL('/#/instances', web.url).href);
+  await page.waitForSelector('tr[data-instance="gone"]');
+  page.once('dialog', (d: { accept: () => Promise<void> }) => void d.accept());
+  await page.click('tr[data-instance="gone"] button.danger');
+  await page.waitForSelector('tr[data-instance="gone"]', { state: 'detached' });
+  assert.deepEqual((await api('GET', '/instances', { token: admin })).json.map((i: { name: string }) => i.name), ['local', 'far']);
+
+  // reset bob's password: a generated one, shown once, that works
+  await page.goto(new URL('/#/users', web.url).href);
+  page.once('dialog', (d: { accept: () => Promise<void> }) => void d.accept());
+  await page.click('tr[data-user="bob"] button.reset');
+  await page.waitForSelector('#reset-password');
+  const pw = (await page.textContent('#reset-password')) as string;
+  await shot('12-users');
+  // the old one fails, the new one works (and, a success, clears the failure for the rate limit below)
+  assert.equal((await api('POST', '/tokens', { json: { user: 'bob', password: 'bob-password-1' } })).status, 401);
+  assert.equal((await api('POST', '/tokens', { json: { user: 'bob', password: pw } })).status, 201);
+  await page.click('#logout button');
+  await page.waitForURL(/\/login$/);
 });
 
 t(`the login rate limit: after ${limits.webLoginFailures} failures from one address, even the right password waits`, async () => {

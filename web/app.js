@@ -95,20 +95,42 @@ async function forEachInstance(f) {
   }));
 }
 
+/**
+ * A unikernel's state from vmmd's status (local instances): running since (and how often it
+ * failed before), or waiting to restart after N failures with the next start. Remote: running since.
+ */
+function stateText(st, started) {
+  if (!st) return started ? `running since ${fmtTime(started)}` : 'running';
+  if (st.kind === 'restarting') {
+    const secs = Math.max(0, Math.round((Date.parse(st.nextStart) - Date.now()) / 1000));
+    return `crash loop: restarting after ${st.failures} failure${st.failures === 1 ? '' : 's'}, next start ${fmtTime(st.nextStart)} (in ${secs} s)`;
+  }
+  const since = st.since || started;
+  return `running${st.pid ? ` (pid ${st.pid})` : ''}${since ? ` since ${fmtTime(since)}` : ''}${st.failures ? `, ${st.failures} failure${st.failures === 1 ? '' : 's'} before` : ''}`;
+}
+
+function stateCell(st, started) {
+  return h('span', { class: `state ${st && (st.kind === 'restarting' || st.failures) ? 'down' : ''}` }, stateText(st, started));
+}
+
 // ------------------------------------------------------------------ pages
 
 async function pageList() {
   const sections = await forEachInstance(async (inst) => {
     const us = await api('GET', `/instances/${enc(inst.name)}/unikernels`);
-    const rows = us.map((u) => h('tr', { 'data-name': u.name },
-      h('td', {}, h('a', { href: `#/u/${enc(inst.name)}/${enc(u.name)}` }, u.name)),
-      h('td', {}, u.type), h('td', {}, u.cpuids.join(',')), h('td', {}, `${u.memory} MB`),
-      h('td', {}, u.blocks.map((b) => b.name).join(', ') || '–'), h('td', {}, u.bridges.map((b) => `${b.name}→${b.bridge}`).join(', ') || '–'),
-      h('td', {}, fmtTime(u.started)), h('td', {}, h('code', {}, (u.arguments || []).join(' ')))));
+    const rows = us.map((u) => u.state && u.state.kind === 'restarting'
+      // waiting out a restart back-off: only its name and state are known
+      ? h('tr', { 'data-name': u.name, class: 'restarting' },
+        h('td', {}, h('a', { href: `#/u/${enc(inst.name)}/${enc(u.name)}` }, u.name)), h('td', { colspan: 6 }, stateCell(u.state)), h('td', {}))
+      : h('tr', { 'data-name': u.name },
+        h('td', {}, h('a', { href: `#/u/${enc(inst.name)}/${enc(u.name)}` }, u.name)),
+        h('td', {}, u.type), h('td', {}, u.cpuids.join(',')), h('td', {}, `${u.memory} MB`),
+        h('td', {}, u.blocks.map((b) => b.name).join(', ') || '–'), h('td', {}, u.bridges.map((b) => `${b.name}→${b.bridge}`).join(', ') || '–'),
+        h('td', {}, stateCell(u.state, u.started)), h('td', {}, h('code', {}, (u.arguments || []).join(' ')))));
     return h('section', {},
       h('h2', {}, `${inst.name} `, h('span', { class: 'muted' }, inst.where)),
       us.length === 0 ? h('p', { class: 'muted' }, 'No unikernels.') :
-        h('table', { id: `unikernels-${inst.name}` }, h('tr', {}, ['Name', 'Type', 'CPUs', 'Memory', 'Block devices', 'Networks', 'Running since', 'Arguments'].map((x) => h('th', {}, x))), rows));
+        h('table', { id: `unikernels-${inst.name}` }, h('tr', {}, ['Name', 'Type', 'CPUs', 'Memory', 'Block devices', 'Networks', 'State', 'Arguments'].map((x) => h('th', {}, x))), rows));
   });
   show(h('h1', {}, 'Unikernels'), h('div', { class: 'actions' }, h('a', { class: 'button primary', href: '#/deploy' }, 'Deploy a unikernel')), ...sections);
 }
@@ -177,14 +199,17 @@ async function pageUnikernel(instName, name) {
     location.hash = '#/';
     return r;
   });
-  const details = h('table', { class: 'details' },
-    [['Instance', instName], ['Type', u.type], ['CPU ids', u.cpuids.join(', ')], ['Memory', `${u.memory} MB`],
+  const state = ['State', stateCell(u.state, u.started)];
+  const details = h('table', { class: 'details' }, u.type === undefined
+    // waiting to restart: vmmd's info does not list it, so only its state is known
+    ? [['Instance', instName], state].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', { id: k === 'State' ? 'state' : undefined }, v)))
+    : [['Instance', instName], state, ['Type', u.type], ['CPU ids', u.cpuids.join(', ')], ['Memory', `${u.memory} MB`],
       ['Block devices', u.blocks.map((b) => `${b.name} → ${b.hostDevice} (${b.sizeMb} MB, sector ${b.sectorSize})`).join('; ') || '–'],
       ['Networks', u.bridges.map((b) => `${b.name} → ${b.bridge} ${b.mac}`).join('; ') || '–'],
       ['On exit', u.failBehaviour.kind === 'quit' ? 'quit' : `restart${u.failBehaviour.exitCodes.length ? ` on ${u.failBehaviour.exitCodes.join(', ')}` : ''}`],
       ['Image SHA-256', h('code', {}, u.digest)], ['Arguments', h('code', {}, (u.arguments || []).join(' ') || '–')],
       ['Running since', fmtTime(u.started)], ['Start priority', u.startup]]
-      .map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))));
+      .map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', { id: k === 'State' ? 'state' : undefined }, v))));
   const con = h('pre', { class: 'console', id: 'console', 'aria-live': 'polite' });
   const conState = h('span', { class: 'muted', id: 'console-state' }, 'connecting…');
   const cpu = chart('CPU', '%', ['user+system']);
@@ -193,7 +218,7 @@ async function pageUnikernel(instName, name) {
   const pkts = chart('Network packets', '/s', ['in', 'out']);
   const statsState = h('span', { class: 'muted', id: 'stats-state' }, 'waiting for samples…');
   show(
-    h('h1', {}, name), details, h('div', { class: 'actions' }, restart, destroy, h('a', { class: 'button', href: `/api/v1${base}/image` }, 'Download image')), status,
+    h('h1', {}, name), details, h('div', { class: 'actions' }, restart, destroy, u.type === undefined ? null : h('a', { class: 'button', href: `/api/v1${base}/image` }, 'Download image')), status,
     h('h2', {}, 'Console ', conState), con,
     h('h2', {}, 'Statistics ', statsState), h('div', { class: 'charts', id: 'charts' }, cpu.box, mem.box, bytes.box, pkts.box),
   );
@@ -374,7 +399,12 @@ async function pagePolicies() {
 }
 
 async function pageLog() {
-  const inst = h('select', { name: 'instance' }, instances.map((i) => h('option', { value: i.name }, i.name)));
+  // the TLS endpoint relays vmmd, console and statistics commands only: no event log there
+  const inst = h('select', { name: 'instance', id: 'log-instance' }, instances.map((i) => h('option', { value: i.name, disabled: i.kind !== 'local' },
+    i.kind === 'local' ? i.name : `${i.name} (not available for remote instances)`)));
+  const remote = instances.filter((i) => i.kind !== 'local').map((i) => i.name);
+  const note = remote.length === 0 ? null : h('p', { class: 'muted', id: 'log-remote' },
+    `The event log is not available for remote instances (${remote.join(', ')}): their TLS endpoint relays only vmmd, console and statistics commands, not vmmd_log's.`);
   const name = h('input', { name: 'name', placeholder: 'all names at or below your path' });
   const body = h('tbody', { id: 'log-rows' });
   const state = h('span', { class: 'muted' });
@@ -396,7 +426,7 @@ async function pageLog() {
     ev.preventDefault();
     start();
   });
-  show(h('h1', {}, 'Event log ', state), form, h('table', {}, h('thead', {}, h('tr', {}, ['Time', 'Name', 'Event', 'Details'].map((x) => h('th', {}, x)))), body));
+  show(h('h1', {}, 'Event log ', state), note, form, h('table', {}, h('thead', {}, h('tr', {}, ['Time', 'Name', 'Event', 'Details'].map((x) => h('th', {}, x)))), body));
   start();
 }
 
@@ -424,19 +454,111 @@ async function pageTokens() {
     h('h2', {}, 'New token'), form, out);
 }
 
+/** Instances with their status (probed at once); the administrator adds and removes remote ones. */
+async function pageInstances() {
+  const list = await api('GET', '/instances?status=1');
+  const statusOf = (i) => i.up === false
+    ? h('span', { class: 'down' }, `down: ${i.error}`)
+    : i.error ? h('span', { class: 'error' }, i.error) : h('span', { class: 'ok' }, `up, ${i.unikernels} unikernel${i.unikernels === 1 ? '' : 's'}`);
+  const table = h('table', { id: 'instances' }, h('tr', {}, ['Name', 'Kind', 'Where', 'Your path', 'Status', ''].map((x) => h('th', {}, x))),
+    list.map((i) => h('tr', { 'data-instance': i.name }, h('td', {}, i.name), h('td', {}, i.kind), h('td', {}, i.where), h('td', {}, i.path || '(root)'),
+      h('td', {}, statusOf(i)),
+      h('td', {}, session.admin && i.kind === 'remote' ? h('button', { class: 'danger', onclick: async () => {
+        if (!confirm(`Remove instance ${i.name}? (Its unikernels keep running there.)`)) return;
+        await api('DELETE', `/instances/${enc(i.name)}`);
+        instances = await api('GET', '/instances');
+        route();
+      } }, 'Remove') : ''))));
+  if (!session.admin) return show(h('h1', {}, 'Instances'), table);
+  const out = h('div', { role: 'status', id: 'instance-status' });
+  const input = (name, placeholder, hint) => [h('label', { for: `i-${name}` }, hint[0]),
+    h('div', {}, h('input', { id: `i-${name}`, name, placeholder }), hint[1] ? h('div', { class: 'hint' }, hint[1]) : null)];
+  const form = h('form', { class: 'grid', id: 'instance-add' }, csrfField(),
+    input('name', 'b', ['Name', 'used in URLs: a-z 0-9 . _ -']),
+    input('destination', 'host.example:1025', ['Destination', 'the TLS endpoint (vmmd_tls), HOST[:PORT]']),
+    input('ca', '/etc/albatross/b/team.pem', ['CA certificate', 'file on this host: the delegation CA (vmmp_ca) with its chain']),
+    input('caKey', '/etc/albatross/b/team.key', ['CA key', 'file on this host; it stays here']),
+    input('serverCa', '/etc/albatross/b/cacert.pem', ['Server CA', 'file on this host: the CA of the endpoint\'s certificate']),
+    input('path', 'team', ['Path', 'the path the CA stands for on that host']),
+    h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit', id: 'instance-add-button' }, 'Add and test the connection')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    markField(form, undefined);
+    out.replaceChildren(h('p', { class: 'muted' }, 'adding and connecting…'));
+    const body = {};
+    for (const k of ['name', 'destination', 'ca', 'caKey', 'serverCa', 'path']) body[k] = form.elements[k].value.trim();
+    try {
+      const r = await api('POST', '/instances', body);
+      instances = await api('GET', '/instances');
+      await pageInstances();
+      const t = r.test;
+      document.getElementById('instance-status').replaceChildren(h('p', { id: 'instance-test' }, `Added ${r.name} (${r.where}). Connection test: `,
+        t.up && !t.error ? h('span', { class: 'ok' }, `connected, ${t.unikernels} unikernel${t.unikernels === 1 ? '' : 's'} there`) : h('span', { class: 'error' }, `failed: ${t.error}`)));
+    } catch (e) {
+      markField(form, e);
+      out.replaceChildren(errorBox(e));
+    }
+  });
+  show(h('h1', {}, 'Instances'), table, h('h2', {}, 'Add a remote instance'), form, out);
+}
+
+/** One's own account: path(s) and a new password (the current one is asked). */
+function pageAccount() {
+  const out = h('div', { role: 'status', id: 'account-status' });
+  const pw = (name, label, ac) => [h('label', { for: `a-${name}` }, label), h('input', { id: `a-${name}`, name, type: 'password', autocomplete: ac, required: true })];
+  const form = h('form', { class: 'grid', id: 'password-change' }, csrfField(),
+    ...pw('current', 'Current password', 'current-password'), ...pw('password', 'New password', 'new-password'), ...pw('repeat', 'New password again', 'new-password'),
+    h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit' }, 'Change password')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    markField(form, undefined);
+    if (form.elements.password.value !== form.elements.repeat.value) {
+      markField(form, { field: 'repeat' });
+      out.replaceChildren(errorBox('the two new passwords differ'));
+      return;
+    }
+    try {
+      await api('PUT', `/users/${enc(session.user)}/password`, { current: form.elements.current.value, password: form.elements.password.value });
+      form.reset();
+      out.replaceChildren(h('p', { class: 'ok' }, 'Password changed.'));
+    } catch (e) {
+      markField(form, e);
+      out.replaceChildren(errorBox(e));
+    }
+  });
+  const paths = Object.entries(session.paths || {});
+  show(h('h1', {}, 'Account'),
+    h('table', { class: 'details' }, h('tr', {}, h('th', {}, 'User'), h('td', {}, session.user)),
+      h('tr', {}, h('th', {}, 'Path'), h('td', {}, session.path || '(root)', paths.length ? ` (${paths.map(([i, p]) => `${p || '(root)'} on ${i}`).join(', ')})` : '')),
+      h('tr', {}, h('th', {}, 'Administrator'), h('td', {}, session.admin ? 'yes' : 'no'))),
+    h('h2', {}, 'Change your password'), form, out);
+}
+
+/** `instance=path` lines to {instance: path}. */
+function pathsOf(text) {
+  const o = {};
+  for (const l of lines(text)) {
+    const i = l.indexOf('=');
+    if (i < 0) throw Object.assign(new Error(`paths: expected INSTANCE=PATH, got ${JSON.stringify(l)}`), { field: 'paths' });
+    o[l.slice(0, i).trim()] = l.slice(i + 1).trim();
+  }
+  return o;
+}
+
 async function pageUsers() {
   const us = await api('GET', '/users');
   const out = h('div', { role: 'status', id: 'user-status' });
   const form = h('form', { class: 'grid', id: 'user-create' }, csrfField(),
     h('label', {}, 'User name'), h('input', { name: 'name', required: true }),
     h('label', {}, 'Path'), h('div', {}, h('input', { name: 'path', placeholder: 'acme' }), h('div', { class: 'hint' }, 'the user sees and acts at or below this path (empty: everything)')),
+    h('label', {}, 'Paths per instance'), h('div', {}, h('textarea', { name: 'paths', rows: 2, placeholder: 'b=globex:acme' }), h('div', { class: 'hint' }, 'INSTANCE=PATH, one a line, where the user\'s path differs on that instance')),
     h('label', {}, 'Administrator'), h('input', { name: 'admin', type: 'checkbox' }),
     h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit' }, 'Create user')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     markField(form, undefined);
     try {
-      const u = await api('POST', '/users', { name: form.elements.name.value.trim(), path: form.elements.path.value.trim(), admin: form.elements.admin.checked });
+      const u = await api('POST', '/users', { name: form.elements.name.value.trim(), path: form.elements.path.value.trim(), paths: pathsOf(form.elements.paths.value), admin: form.elements.admin.checked });
       await pageUsers();
       document.getElementById('user-status').replaceChildren(h('p', {}, `Created ${u.name}; password (shown only now): `, h('code', { id: 'new-password' }, u.password)));
     } catch (e) {
@@ -446,12 +568,24 @@ async function pageUsers() {
   });
   show(h('h1', {}, 'Users'),
     h('table', {}, h('tr', {}, ['Name', 'Path', 'Administrator', 'Created', ''].map((x) => h('th', {}, x))),
-      us.map((u) => h('tr', {}, h('td', {}, u.name), h('td', {}, u.path || '(root)'), h('td', {}, u.admin ? 'yes' : 'no'), h('td', {}, fmtTime(u.created)),
-        h('td', {}, u.name === session.user ? '' : h('button', { class: 'danger', onclick: async () => {
-          if (!confirm(`Delete user ${u.name}?`)) return;
-          await api('DELETE', `/users/${enc(u.name)}`);
-          route();
-        } }, 'Delete'))))),
+      us.map((u) => h('tr', { 'data-user': u.name }, h('td', {}, u.name),
+        h('td', {}, u.path || '(root)', ...Object.entries(u.paths || {}).map(([i, p]) => h('div', { class: 'muted' }, `${p || '(root)'} on ${i}`))),
+        h('td', {}, u.admin ? 'yes' : 'no'), h('td', {}, fmtTime(u.created)),
+        h('td', {}, u.name === session.user ? '' : h('div', { class: 'actions' },
+          h('button', { class: 'reset', onclick: async () => {
+            if (!confirm(`Reset the password of ${u.name}? A new one is generated and shown once.`)) return;
+            try {
+              const r = await api('PUT', `/users/${enc(u.name)}/password`, {});
+              out.replaceChildren(h('p', {}, `New password of ${u.name} (shown only now): `, h('code', { id: 'reset-password' }, r.password)));
+            } catch (e) {
+              out.replaceChildren(errorBox(e));
+            }
+          } }, 'Reset password'),
+          h('button', { class: 'danger', onclick: async () => {
+            if (!confirm(`Delete user ${u.name}?`)) return;
+            await api('DELETE', `/users/${enc(u.name)}`);
+            route();
+          } }, 'Delete')))))),
     h('h2', {}, 'New user'), form, out);
 }
 
@@ -479,6 +613,10 @@ async function route() {
         return await pageTokens();
       case 'users':
         return await pageUsers();
+      case 'instances':
+        return await pageInstances();
+      case 'account':
+        return pageAccount();
       default:
         show(h('h1', {}, 'Not found'));
     }

@@ -12,15 +12,17 @@ import type { NamedInfo } from '../core/wire/unikernel.js';
 import type { BlockDeviceInfo } from '../core/wire/block.js';
 import type { Policy } from '../core/wire/common.js';
 import type { StatsData } from '../core/wire/stats.js';
+import type { UnikernelStatus } from '../core/wire/status.js';
 import { type LogWire, logEventName } from '../core/wire/log.js';
 import { formatMac } from '../core/unikernel.js';
 import { limits } from '../core/limits.js';
 import { type Opts, buildRequest, parseSince } from '../client/commands.js';
 import { describeLogMessage, rfc3339 } from '../client/output.js';
 import type { Logger } from '../daemon/server.js';
-import { type Store, type User, checkPassword, checkUserName, checkUserPath, randomSecret, verifyPassword } from './store.js';
-import { type Instance, type Outcome, readLog, runCommand } from './instance.js';
-import { EventStream, HttpError, badField, parseMultipart, readBody, readJson, sendError, sendJson } from './http.js';
+import { type Store, type User, checkInstancePaths, checkPassword, checkUserName, checkUserPath, randomSecret, verifyPassword } from './store.js';
+import { type HeldImage, type Instance, type Outcome, readLog, runCommand } from './instance.js';
+import { EventStream, HttpError, badField, readBody, readJson, sendError, sendJson } from './http.js';
+import { type Held, type HeldBody, bodyToFile, imageMark, parseHeldMultipart, readHeld, sparseImage } from './upload.js';
 import { type Registry, INSTANCE_NAME_RE } from './registry.js';
 import { parseDestination } from '../client/remote.js';
 import { checkWithin, nameWithin, parseTargetName, pathStrictlyBelow, showPath } from './access.js';
@@ -146,6 +148,16 @@ export function unikernelJson(instance: string, name: Name, i: NamedInfo['info']
   };
 }
 
+/**
+ * A unikernel's state from vmmd's status query: `running` (pid, failures so far, since when),
+ * or `restarting` (failures, when the next start is due). Absent from the status reply: running.
+ */
+export function stateJson(s: UnikernelStatus['state'] | undefined): Record<string, unknown> {
+  if (s === undefined) return { kind: 'running' };
+  if (s.kind === 'running') return { kind: 'running', pid: s.value.pid, failures: s.value.failures, since: new Date(s.value.started).toISOString() };
+  return { kind: 'restarting', failures: s.value.failures, nextStart: new Date(s.value.due).toISOString() };
+}
+
 const policyJson = (p: Policy): Record<string, unknown> => ({
   unikernels: Number(p.unikernels), cpuids: p.cpuids, memory: p.memory, block: p.block ?? null, bridges: p.bridges,
 });
@@ -262,6 +274,20 @@ export class Api {
     return u;
   }
 
+  /** The current password of one's own account, counted as a login attempt. */
+  private async checkCurrent(req: http.IncomingMessage, u: User, current: unknown): Promise<void> {
+    const ip = clientIp(req);
+    const wait = this.limiter.blockedFor(ip);
+    if (wait > 0) throw new HttpError(429, `too many failed logins from ${ip}; try again in ${wait} s`);
+    if (typeof current !== 'string' || current === '') throw badField('current', 'expected the current password');
+    if (current.length > limits.webMaxPasswordBytes || !(await verifyPassword(current, u.password))) {
+      this.limiter.fail(ip);
+      this.say(req, u.name, 'password change refused: wrong current password');
+      throw new HttpError(403, 'wrong current password', 'current');
+    }
+    this.limiter.succeed(ip);
+  }
+
   private authenticate(req: http.IncomingMessage, mutating: boolean): Auth {
     const h = req.headers.authorization;
     if (h !== undefined) {
@@ -296,8 +322,8 @@ export class Api {
   }
 
   /** Runs one command and turns a failure answer into 409, an unreachable daemon into 502. */
-  private async run(req: http.IncomingMessage, a: Auth, inst: Instance, name: Name, cmd: Command, action: string, upload?: Uint8Array): Promise<Wire[]> {
-    const r: Outcome = await runCommand(inst, name, cmd, upload);
+  private async run(req: http.IncomingMessage, a: Auth, inst: Instance, name: Name, cmd: Command, action: string, upload?: Uint8Array | Held, held?: HeldImage): Promise<Wire[]> {
+    const r: Outcome = await runCommand(inst, name, cmd, upload, held);
     const what = `${action} ${nameToString(name)} on ${inst.name}`;
     if (r.kind === 'unreachable') {
       this.say(req, a.user.name, `${what}: ${r.message}`);
@@ -328,17 +354,33 @@ export class Api {
   async unikernels(req: http.IncomingMessage, a: Auth, inst: Instance, single?: Name): Promise<Record<string, unknown>[]> {
     const base = this.scope(a, inst);
     const q: Name = single ?? { path: base };
+    // asked beside info: the state of each (failures, restarts); info lists running ones only
+    const status = inst.status?.(q);
     const ws = await this.run(req, a, inst, q, { kind: 'unikernel', value: { kind: 'info', value: null } }, 'info');
     const p = ws[0].payload;
     if (p.kind !== 'reply' || (p.value.kind !== 'unikernel_info' && p.value.kind !== 'unikernel_info_v5' && p.value.kind !== 'unikernel_info_v4')) {
       throw new HttpError(502, `${inst.name}: unexpected answer to info`);
     }
+    const st = status === undefined ? undefined : await status;
+    // the entries of a path are named relative to it, the one of a unikernel by its own name
+    const states = st?.ok === true ? new Map(st.value.map((x) => [nameToString(single ?? appendName(base, x.name)), x.state])) : undefined;
     const out: Record<string, unknown>[] = [];
     for (const x of p.value.value) {
       const abs = single ?? appendName(base, x.name);
       if (abs.label === undefined || !nameWithin(abs, a.path)) continue;
-      out.push(unikernelJson(inst.name, abs, x.info));
+      const key = nameToString(abs);
+      out.push({ ...unikernelJson(inst.name, abs, x.info), state: states === undefined ? null : stateJson(states.get(key)) });
+      states?.delete(key);
     }
+    // those waiting out a restart back-off: not in info, only their name and state are known
+    const running = out.length;
+    for (const [key, state] of states ?? []) {
+      if (state.kind !== 'restarting' || (single !== undefined && key !== nameToString(single))) continue;
+      const n = parseName(key);
+      if (!n.ok || !nameWithin(n.value, a.path)) continue;
+      out.push({ instance: inst.name, name: key, state: stateJson(state) });
+    }
+    if (out.length > running) out.sort((x, y) => (String(x.name) < String(y.name) ? -1 : String(x.name) > String(y.name) ? 1 : 0));
     return out;
   }
 
@@ -551,20 +593,29 @@ export class Api {
 
   // -------------------------------------------------------------- bodies
 
-  /** Fields and image of a create: query string and raw body, or a multipart form with an `image` file. */
-  private async createInput(req: http.IncomingMessage, q: URLSearchParams): Promise<{ fields: Fields; image: Uint8Array }> {
+  /**
+   * Fields and image of a create: query string and raw body, or a multipart form with an
+   * `image` file. The body is held in an unlinked temporary file (`body`, to be closed), the
+   * image a range of it.
+   */
+  private async createInput(req: http.IncomingMessage, q: URLSearchParams): Promise<{ fields: Fields; body: HeldBody; image: Held }> {
     const type = req.headers['content-type'] ?? 'application/octet-stream';
-    const body = await readBody(req, this.o.maxUploadBytes, 'the image');
-    if (/^multipart\/form-data/i.test(type)) {
-      const form = parseMultipart(body, type);
-      const fields: Fields = new Map(fieldsOfQuery(q));
-      for (const [k, v] of form.fields) fields.set(k, [...(fields.get(k) ?? []), ...v]);
-      const file = form.files.get('image');
-      if (file === undefined || file.data.length === 0) throw badField('image', 'no image file in the form (a file field named "image")');
-      return { fields, image: new Uint8Array(file.data) };
+    const body = await bodyToFile(req, this.o.maxUploadBytes, 'the image');
+    try {
+      if (/^multipart\/form-data/i.test(type)) {
+        const form = await parseHeldMultipart(body, type, limits.webMaxJsonBytes);
+        const fields: Fields = new Map(fieldsOfQuery(q));
+        for (const [k, v] of form.fields) fields.set(k, [...(fields.get(k) ?? []), ...v]);
+        const file = form.files.get('image');
+        if (file === undefined || file.size === 0) throw badField('image', 'no image file in the form (a file field named "image")');
+        return { fields, body, image: file };
+      }
+      if (body.size === 0) throw badField('image', 'empty body: send the image as the body, or as the file "image" of a multipart form');
+      return { fields: fieldsOfQuery(q), body, image: body };
+    } catch (e) {
+      await body.close();
+      throw e;
     }
-    if (body.length === 0) throw badField('image', 'empty body: send the image as the body, or as the file "image" of a multipart form');
-    return { fields: fieldsOfQuery(q), image: new Uint8Array(body) };
   }
 
   private async fieldsOfBody(req: http.IncomingMessage, q: URLSearchParams): Promise<Fields> {
@@ -622,12 +673,12 @@ export class Api {
       return;
     }
 
-    const a = this.authenticate(req, method !== 'GET' && method !== 'HEAD');
+    let a = this.authenticate(req, method !== 'GET' && method !== 'HEAD');
     const admin = (): void => {
       if (!a.user.admin) throw new HttpError(403, `${a.user.name} is not an administrator`);
     };
 
-    if (is('GET', 'whoami')) return sendJson(res, 200, { user: a.user.name, path: a.user.path, admin: a.user.admin });
+    if (is('GET', 'whoami')) return sendJson(res, 200, { user: a.user.name, path: a.user.path, ...(a.user.paths === undefined ? {} : { paths: a.user.paths }), admin: a.user.admin });
     if (is('GET', 'tokens')) return sendJson(res, 200, this.o.store.tokensOf(a.user.name).map(({ id, label, created }) => ({ id, label, created })));
     if (is('POST', 'tokens')) {
       const j = await readJson(req);
@@ -645,7 +696,7 @@ export class Api {
     }
     if (is('GET', 'users')) {
       admin();
-      return sendJson(res, 200, this.o.store.users.map((u) => ({ name: u.name, path: u.path, admin: u.admin, created: u.created })));
+      return sendJson(res, 200, this.o.store.users.map((u) => ({ name: u.name, path: u.path, paths: u.paths ?? {}, admin: u.admin, created: u.created })));
     }
     if (is('POST', 'users')) {
       admin();
@@ -655,13 +706,31 @@ export class Api {
       const path = checkUserPath(j.path);
       if (!path.ok) throw badField('path', path.error);
       if (j.admin !== undefined && typeof j.admin !== 'boolean') throw badField('admin', 'expected true or false');
+      const paths = j.paths === undefined ? undefined : checkInstancePaths(j.paths);
+      if (paths !== undefined && !paths.ok) throw badField('paths', paths.error);
       const generated = j.password === undefined ? randomSecret(15) : undefined;
       const pw = checkPassword(j.password ?? generated);
       if (!pw.ok) throw badField('password', pw.error);
       const u = await this.o.store.addUser(name.value, path.value.join(':'), j.admin === true, pw.value);
       if (!u.ok) throw new HttpError(409, u.error, 'name');
-      this.say(req, a.user.name, `created user ${name.value} at ${showPath(path.value)}${j.admin === true ? ' (administrator)' : ''}`);
-      return sendJson(res, 201, { name: u.value.name, path: u.value.path, admin: u.value.admin, ...(generated === undefined ? {} : { password: generated }) });
+      if (paths !== undefined) this.o.store.updateUser(name.value, { paths: paths.value });
+      this.say(req, a.user.name, `created user ${name.value} at ${showPath(path.value)}${describePaths(paths?.value)}${j.admin === true ? ' (administrator)' : ''}`);
+      return sendJson(res, 201, { name: u.value.name, path: u.value.path, paths: u.value.paths ?? {}, admin: u.value.admin, ...(generated === undefined ? {} : { password: generated }) });
+    }
+    if (is('PUT', 'users', null)) {
+      admin();
+      const j = await readJson(req);
+      for (const k of Object.keys(j)) if (!['path', 'paths', 'admin'].includes(k)) throw badField(k, 'unknown field (expected path, paths, admin)');
+      const path = j.path === undefined ? undefined : checkUserPath(j.path);
+      if (path !== undefined && !path.ok) throw badField('path', path.error);
+      const paths = j.paths === undefined ? undefined : checkInstancePaths(j.paths);
+      if (paths !== undefined && !paths.ok) throw badField('paths', paths.error);
+      if (j.admin !== undefined && typeof j.admin !== 'boolean') throw badField('admin', 'expected true or false');
+      if (r[1] === a.user.name && j.admin === false) throw new HttpError(409, 'an administrator cannot remove its own administrator right', 'admin');
+      const u = this.o.store.updateUser(r[1], { path: path?.value.join(':'), paths: paths?.value, admin: j.admin as boolean | undefined });
+      if (!u.ok) throw new HttpError(404, u.error, 'name');
+      this.say(req, a.user.name, `changed user ${r[1]}: at ${showPath(pathOf(u.value))}${describePaths(u.value.paths)}${u.value.admin ? ' (administrator)' : ''}`);
+      return sendJson(res, 200, { name: u.value.name, path: u.value.path, paths: u.value.paths ?? {}, admin: u.value.admin });
     }
     if (is('DELETE', 'users', null)) {
       admin();
@@ -672,23 +741,28 @@ export class Api {
       return sendJson(res, 200, { deleted: r[1] });
     }
     if (is('PUT', 'users', null, 'password')) {
-      if (r[1] !== a.user.name) admin();
+      const own = r[1] === a.user.name;
+      if (!own) admin();
       const j = await readJson(req);
-      const pw = checkPassword(j.password);
+      // one's own: the current password too (a stolen session or token is not enough)
+      if (own) await this.checkCurrent(req, a.user, j.current);
+      // an administrator resetting another's without a password: a generated one, shown once
+      const generated = !own && j.password === undefined ? randomSecret(15) : undefined;
+      const pw = checkPassword(j.password ?? generated);
       if (!pw.ok) throw badField('password', pw.error);
       const s = await this.o.store.setPassword(r[1], pw.value);
       if (!s.ok) throw new HttpError(404, s.error, 'name');
-      this.say(req, a.user.name, `set the password of ${r[1]}`);
-      return sendJson(res, 200, { user: r[1] });
+      this.say(req, a.user.name, own ? 'changed its own password' : `reset the password of ${r[1]}`);
+      return sendJson(res, 200, { user: r[1], ...(generated === undefined ? {} : { password: generated }) });
     }
     if (is('GET', 'instances')) {
       const list = this.o.instances();
-      if (q.get('status') === null) return sendJson(res, 200, list.map((i) => ({ name: i.name, kind: i.kind, where: i.where })));
+      if (q.get('status') === null) return sendJson(res, 200, list.map((i) => ({ name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path })));
       // probed all at once: a host that is down costs its connect timeout, not the others'
       return sendJson(res, 200, await Promise.all(list.map(async (i) => {
-        const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where };
+        const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path };
         try {
-          const us = await this.unikernels(req, a, i);
+          const us = await this.unikernels(req, on(a, i), i);
           return { ...out, up: true, unikernels: us.length };
         } catch (e) {
           const he = e instanceof HttpError ? e : new HttpError(500, String(e));
@@ -714,7 +788,15 @@ export class Api {
       const added = await this.o.registry.add(c);
       if (!added.ok) throw new HttpError(409, added.error);
       this.say(req, a.user.name, `added remote instance ${name} at ${added.value.where}`);
-      return sendJson(res, 201, { name, kind: 'remote', where: added.value.where });
+      // the connection test: a listing there, as the administrator
+      let test: Record<string, unknown>;
+      try {
+        test = { up: true, unikernels: (await this.unikernels(req, on(a, added.value), added.value)).length };
+      } catch (e) {
+        const he = e instanceof HttpError ? e : new HttpError(500, String(e));
+        test = { up: he.status !== 502, error: he.message };
+      }
+      return sendJson(res, 201, { name, kind: 'remote', where: added.value.where, test });
     }
     if (is('DELETE', 'instances', null)) {
       admin();
@@ -727,6 +809,8 @@ export class Api {
 
     if (r[0] !== 'instances' || r.length < 3) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
     const inst = this.instance(r[1]);
+    // from here on the user's path is the one on this instance
+    a = on(a, inst);
     const rest = r.slice(2);
     const at = (m: string, ...pattern: (string | null)[]): boolean =>
       method === m && rest.length === pattern.length && pattern.every((p, i) => p === null || p === rest[i]);
@@ -740,10 +824,26 @@ export class Api {
     }
     if (at('POST', 'unikernels', null)) {
       const n = this.target(a, rest[1]);
-      const { fields, image } = await this.createInput(req, q);
-      const cmds = build('create', [nameToString(n), 'image'], optsOf(fields, CREATE_FIELDS), 'image', image);
-      const ws = await this.run(req, a, inst, n, cmds[0], fields.has('force') && optsOf(fields, CREATE_FIELDS).force === true ? 'force-create' : 'create');
-      return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      const { fields, body, image } = await this.createInput(req, q);
+      try {
+        const opts = optsOf(fields, CREATE_FIELDS);
+        // to a local vmmd the image is copied from the file into the command's frame; a
+        // remote create carries it in its certificate, and compression needs it whole
+        const level = opts['compression-level'];
+        const streamed = inst.openRaw !== undefined && !(typeof level === 'number' && level > 0);
+        const img = streamed ? await sparseImage(image) : new Uint8Array(await readHeld(image));
+        const cmds = build('create', [nameToString(n), 'image'], opts, 'image', img);
+        let cmd = cmds[0];
+        let held: HeldImage | undefined;
+        if (streamed && cmd.kind === 'unikernel' && (cmd.value.kind === 'create' || cmd.value.kind === 'force_create')) {
+          held = { mark: imageMark(), image };
+          cmd = { kind: 'unikernel', value: { kind: cmd.value.kind, value: { ...cmd.value.value, image: held.mark } } };
+        }
+        const ws = await this.run(req, a, inst, n, cmd, opts.force === true ? 'force-create' : 'create', undefined, held);
+        return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      } finally {
+        await body.close();
+      }
     }
     if (at('DELETE', 'unikernels', null)) {
       const n = this.target(a, rest[1]);
@@ -804,19 +904,27 @@ export class Api {
       for (const k of fields.keys()) if (k !== 'size') throw badField(k, 'unknown field (expected size)');
       const mb = intValue('size', size[0]);
       if (mb <= 0) throw badField('size', `expected a positive number of MB, got ${mb}`);
-      const data = hasData ? await readBody(req, this.o.maxUploadBytes, 'the block data') : undefined;
-      const cmds = build('create-block', [nameToString(n), String(mb)], {}, 'size');
-      const ws = await this.run(req, a, inst, n, cmds[0], `create block (${mb} MB)`);
-      if (data !== undefined && data.length > 0) {
-        await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.length} bytes)`, new Uint8Array(data));
+      const data = hasData ? await bodyToFile(req, this.o.maxUploadBytes, 'the block data') : undefined;
+      try {
+        const cmds = build('create-block', [nameToString(n), String(mb)], {}, 'size');
+        const ws = await this.run(req, a, inst, n, cmds[0], `create block (${mb} MB)`);
+        if (data !== undefined && data.size > 0) {
+          await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.size} bytes)`, data);
+        }
+        return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      } finally {
+        await data?.close();
       }
-      return sendJson(res, 201, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
     }
     if (at('PUT', 'blocks', null, 'data')) {
       const n = this.target(a, rest[1]);
-      const data = await readBody(req, this.o.maxUploadBytes, 'the block data');
-      const ws = await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.length} bytes)`, new Uint8Array(data));
-      return sendJson(res, 200, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      const data = await bodyToFile(req, this.o.maxUploadBytes, 'the block data');
+      try {
+        const ws = await this.run(req, a, inst, n, { kind: 'block', value: { kind: 'set', value: false } }, `set block data (${data.size} bytes)`, data);
+        return sendJson(res, 200, { name: nameToString(n), instance: inst.name, result: this.replyText(ws) });
+      } finally {
+        await data.close();
+      }
     }
     if (at('GET', 'blocks', null, 'data')) {
       const n = this.target(a, rest[1]);
@@ -846,7 +954,13 @@ export class Api {
   }
 }
 
-export function pathOf(u: User): Path {
-  const p = checkUserPath(u.path);
+export function pathOf(u: User, instance?: string): Path {
+  const p = checkUserPath((instance === undefined ? undefined : u.paths?.[instance]) ?? u.path);
   return p.ok ? p.value : (root.path as Path);
 }
+
+/** The credentials with the user's path on `inst` (its own path there, or the default). */
+export const on = (a: Auth, inst: Instance): Auth => ({ ...a, path: pathOf(a.user, inst.name) });
+
+const describePaths = (paths: Record<string, string> | undefined): string =>
+  paths === undefined || Object.keys(paths).length === 0 ? '' : ` (${Object.entries(paths).map(([i, p]) => `${p === '' ? 'the root' : p} on ${i}`).join(', ')})`;

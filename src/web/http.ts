@@ -1,6 +1,7 @@
 /**
  * HTTP plumbing of vmmd_web: errors as JSON with the field that was wrong, bodies read up to a
- * named limit (refused by Content-Length before reading), multipart/form-data, server-sent events.
+ * named limit (refused by Content-Length before reading), server-sent events (multipart/form-data
+ * uploads: upload.ts).
  */
 import type * as http from 'node:http';
 import { limits } from '../core/limits.js';
@@ -82,41 +83,6 @@ export async function readJson(req: http.IncomingMessage): Promise<Record<string
   }
   if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new HttpError(400, 'the body must be a JSON object', 'body');
   return j as Record<string, unknown>;
-}
-
-export interface FormData {
-  fields: Map<string, string[]>;
-  files: Map<string, { filename: string; data: Buffer }>;
-}
-
-/** Parses a multipart/form-data body (RFC 7578) that has been read whole. */
-export function parseMultipart(body: Buffer, contentType: string): FormData {
-  const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
-  if (m === null) throw new HttpError(400, 'multipart/form-data without a boundary', 'Content-Type');
-  const boundary = Buffer.from(`--${m[1] ?? m[2]}`);
-  const out: FormData = { fields: new Map(), files: new Map() };
-  let pos = body.indexOf(boundary);
-  if (pos < 0) throw new HttpError(400, 'multipart body without its boundary', 'body');
-  for (;;) {
-    pos += boundary.length;
-    if (body.subarray(pos, pos + 2).toString() === '--') return out;
-    if (body.subarray(pos, pos + 2).toString() !== '\r\n') throw new HttpError(400, 'malformed multipart body', 'body');
-    pos += 2;
-    const headEnd = body.indexOf('\r\n\r\n', pos);
-    if (headEnd < 0) throw new HttpError(400, 'malformed multipart part headers', 'body');
-    const head = body.subarray(pos, headEnd).toString('utf8');
-    const next = body.indexOf(Buffer.concat([Buffer.from('\r\n'), boundary]), headEnd + 4);
-    if (next < 0) throw new HttpError(400, 'multipart part without an end', 'body');
-    const data = body.subarray(headEnd + 4, next);
-    const disp = /content-disposition:\s*form-data;([^\r\n]*)/i.exec(head);
-    if (disp === null) throw new HttpError(400, 'multipart part without Content-Disposition: form-data', 'body');
-    const name = /\bname="([^"]*)"/.exec(disp[1])?.[1];
-    const filename = /\bfilename="([^"]*)"/.exec(disp[1])?.[1];
-    if (name === undefined) throw new HttpError(400, 'multipart part without a name', 'body');
-    if (filename !== undefined) out.files.set(name, { filename, data });
-    else out.fields.set(name, [...(out.fields.get(name) ?? []), data.toString('utf8')]);
-    pos = next + 2;
-  }
 }
 
 /** A server-sent events stream, closed when the client cannot keep up (`bufferLimit` octets unread). */

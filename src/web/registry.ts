@@ -9,7 +9,7 @@ import type { Instance } from './instance.js';
 import { type RemoteConfig, RemoteInstance } from './remote.js';
 import type { Store } from './store.js';
 
-export const INSTANCE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export { INSTANCE_NAME_RE } from './store.js';
 
 export class Registry {
   private remotes: Instance[] = [];

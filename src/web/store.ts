@@ -11,11 +11,19 @@ import { type Result, ok, err } from '../core/result.js';
 import { limits } from '../core/limits.js';
 import type { RemoteConfig } from './remote.js';
 
+/** Names of instances in URLs, the state file and users' paths per instance. */
+export const INSTANCE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
 export interface User {
   name: string;
   /** The path the user sees and acts at or below, in text form (`acme`, `acme:team`; `` for the root). */
   path: string;
   admin: boolean;
+  /**
+   * The path on particular instances, by instance name, where it is not `path` (`globex:acme`
+   * on host B for a user at `acme`). Set by the administrator.
+   */
+  paths?: Record<string, string>;
   /** `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
   password: string;
   created: string;
@@ -80,6 +88,20 @@ export function checkUserPath(s: unknown): Result<Path> {
   return p.ok ? p : err(p.error);
 }
 
+/** A user's paths per instance: `{INSTANCE: PATH}`, each instance name and path checked. */
+export function checkInstancePaths(j: unknown): Result<Record<string, string>> {
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) return err('expected an object {"INSTANCE": "PATH", ...}');
+  const out: Record<string, string> = {};
+  const entries = Object.entries(j as Record<string, unknown>);
+  for (const [k, v] of entries) {
+    if (!INSTANCE_NAME_RE.test(k)) return err(`${JSON.stringify(k)}: not an instance name (a-z 0-9 . _ -, up to 63)`);
+    const p = checkUserPath(v);
+    if (!p.ok) return err(`${k}: ${p.error}`);
+    out[k] = p.value.join(':');
+  }
+  return ok(out);
+}
+
 export function checkPassword(s: unknown): Result<string> {
   if (typeof s !== 'string' || s.length < 8 || s.length > limits.webMaxPasswordBytes) {
     return err(`expected a password of 8 to ${limits.webMaxPasswordBytes} characters`);
@@ -132,6 +154,7 @@ export class Store {
     }
     for (const u of s.users) {
       if (!checkUserName(u?.name).ok || !checkUserPath(u?.path).ok || typeof u.password !== 'string') return err(`${file}: malformed user ${JSON.stringify(u?.name)}`);
+      if (u.paths !== undefined && !checkInstancePaths(u.paths).ok) return err(`${file}: malformed paths of user ${JSON.stringify(u.name)}`);
     }
     try {
       fs.chmodSync(file, 0o600);
@@ -193,6 +216,20 @@ export class Store {
     this.index();
     this.save();
     return ok(undefined);
+  }
+
+  /** Changes a user's path, paths per instance (replaced as a whole) or administrator flag. */
+  updateUser(name: string, change: { path?: string; paths?: Record<string, string>; admin?: boolean }): Result<User> {
+    const u = this.user(name);
+    if (u === undefined) return err(`no user ${name}`);
+    if (change.path !== undefined) u.path = change.path;
+    if (change.paths !== undefined) {
+      if (Object.keys(change.paths).length === 0) delete u.paths;
+      else u.paths = change.paths;
+    }
+    if (change.admin !== undefined) u.admin = change.admin;
+    this.save();
+    return ok(u);
   }
 
   async setPassword(name: string, password: string): Promise<Result<void>> {

@@ -176,7 +176,7 @@ export class WebUi implements Ui {
         const found = this.session(req);
         if (found === undefined) throw new HttpError(401, 'not logged in');
         const u = this.o.store.user(found.s.user);
-        sendJson(res, 200, { user: found.s.user, path: u?.path ?? '', admin: u?.admin === true, csrf: found.s.csrf });
+        sendJson(res, 200, { user: found.s.user, path: u?.path ?? '', paths: u?.paths ?? {}, admin: u?.admin === true, csrf: found.s.csrf });
         return true;
       }
       const asset = ASSETS[p];

@@ -85,6 +85,11 @@ export interface RequestOptions {
   json?: unknown;
   body?: Buffer | Uint8Array | string;
   headers?: Record<string, string>;
+  /**
+   * A connection of its own rather than a kept-alive one: a large body is not written onto a
+   * connection the server is closing as idle (its keepAliveTimeout) at that moment.
+   */
+  fresh?: boolean;
 }
 
 /** One HTTP request; the answer's body is parsed as JSON when it says it is JSON. */
@@ -102,7 +107,7 @@ export function call(base: string, method: string, p: string, o: RequestOptions 
   }
   if (body !== undefined) headers['content-length'] = String(body.length);
   return new Promise((resolve, reject) => {
-    const req = http.request(u, { method, headers }, (res) => {
+    const req = http.request(u, { method, headers, ...(o.fresh === true ? { agent: false } : {}) }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
       res.on('end', () => {
