@@ -60,11 +60,21 @@ export const SOCKET_OF_DAEMON = { vmmd: 'vmmd.sock', console: 'console.sock', st
 
 /** One process-wide counter for every message we originate towards a daemon (CERTS.md §5). */
 let sequence = 0n;
+let sequenceStep = 1n;
 const nextSequence = (): bigint => {
   const s = sequence;
-  sequence = BigInt.asIntN(64, sequence + 1n);
+  sequence = BigInt.asIntN(64, sequence + sequenceStep);
   return s;
 };
+
+/**
+ * Worker `index` of `count` processes that send to the same daemons (vmmd_tls --workers)
+ * numbers its messages index, index + count, ...: no two share a sequence number.
+ */
+export function interleaveSequence(index: number, count: number): void {
+  sequence = BigInt(index);
+  sequenceStep = BigInt(count);
+}
 
 const hdr = (version: number, name: Name, seq: bigint): Header => ({ version, sequence: seq, name });
 const pathName = (p: Path): Name => ({ path: [...p] });
