@@ -5,9 +5,9 @@
  * (inetd/admission.ts: those in the handshake apart from authenticated ones).
  *
  * With --workers N > 1 (the default on a machine with several CPUs) the process is a
- * supervisor (node:cluster): it checks the configuration, starts N workers that accept
- * from the one listening socket (each takes connections from the kernel as it is free),
- * and replaces a worker that dies. Each worker admits with its share of every cap
+ * supervisor (node:cluster): it checks the configuration, starts N workers, accepts on
+ * the listening socket and hands each connection to the next worker in turn, and
+ * replaces a worker that dies. Each worker admits with its share of every cap
  * (perWorker), so the caps hold over all workers together.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -84,6 +84,7 @@ runMain(binary, async () => {
   const fatal: ClosableLogger = log === quietLogger ? stderrLogger(binary) : log;
   // every worker shares every cap: at least one each
   const workers = Math.min(count('workers'), caps.connections, caps.handshakes, caps.handshakesPerAddress);
+  if (cluster.isPrimary && workers < count('workers')) log.info(`--workers ${count('workers')}: ${workers} workers, as a cap smaller than ${count('workers')} cannot be shared`);
   const cfg = loadTlsConfig({ ca, cert, key, ...(o.crl !== undefined ? { crl: o.crl as string } : {}) }, ms('handshake-timeout'));
   if (!cfg.ok) {
     fatal.error(cfg.error);
@@ -103,7 +104,7 @@ runMain(binary, async () => {
       await log.close();
       return 2;
     }
-    return supervise(workers, log, count('workers'), caps, uploadsHeld, cfg.value.crls);
+    return supervise(workers, log, caps, uploadsHeld, cfg.value.crls);
   }
   const index = cluster.isWorker ? Number(process.env.ALBATROSS_WORKER ?? '0') : 0;
   if (workers > 1) interleaveSequence(index, workers);
@@ -156,13 +157,14 @@ runMain(binary, async () => {
  * after a second). Until all listen, a worker that exits ends the supervisor with its
  * status: they all fail alike (address in use, no permission).
  */
-function supervise(n: number, log: ClosableLogger, asked: number, caps: AdmissionLimits, uploadsHeld: number, crls: number): Promise<number> {
+function supervise(n: number, log: ClosableLogger, caps: AdmissionLimits, uploadsHeld: number, crls: number): Promise<number> {
   return new Promise<number>((resolve) => {
-    // each worker takes connections from the listening socket itself: no hand-over
-    // through the supervisor, which costs each connection a message and the supervisor CPU
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // the supervisor accepts and hands the connections to the workers in turn: each worker
+    // admits with its share of the caps, so a burst must be shared evenly (workers that
+    // accept for themselves take whole bursts, and one would refuse what the other has
+    // room for)
+    cluster.schedulingPolicy = cluster.SCHED_RR;
     const share = perWorker(caps, n);
-    if (n < asked) log.info(`--workers ${asked}: ${n} workers, as a cap smaller than ${asked} cannot be shared`);
     const listening = new Set<Worker>();
     let where: string | undefined;
     let stopping = false;
@@ -174,6 +176,7 @@ function supervise(n: number, log: ClosableLogger, asked: number, caps: Admissio
       w.on('message', (m: { listening?: string }) => {
         if (typeof m?.listening !== 'string' || listening.has(w)) return;
         listening.add(w);
+        if (where !== undefined) log.info(`worker ${w.process.pid} replaces one that died, and accepts connections`);
         if (where === undefined && listening.size === n) {
           where = m.listening;
           log.info(`listening on ${where} (protocol version 5, ${crls} CRLs, ${n} workers, each at most ${share.connections} connections, `
