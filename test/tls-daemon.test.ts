@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nameToString } from '../src/core/name.js';
 import { until } from './helpers/vmmd.js';
 import { type Identity, type PkiFiles, cmd, issue, policy, serverPki, writeClient } from './helpers/pki.js';
 import { DaemonPeer, handlerBundle, rawFrame, readLog, root, tlsRequest } from './helpers/tls-peer.js';
-import type { Command } from '../src/core/wire/wire.js';
+import { type Command, type Wire, decodeWire, encodeWire } from '../src/core/wire/wire.js';
+import { frame, readFrames } from '../src/core/frame.js';
 
 const daemonBundle = join(root, 'dist', 'vmmd_tls.js');
 let dir: string;
@@ -80,6 +81,35 @@ for (const workers of [1, 2]) {
     }
   });
 }
+
+test('vmmd_tls: the policies and the command reach vmmd in one write, before any answer', async () => {
+  // a vmmd stand-in of its own that answers nothing until it has seen what arrives
+  const own = mkdtempSync(join(tmpdir(), 'albatross-pipe-'));
+  mkdirSync(join(own, 'util'));
+  let seen: Wire[] = [];
+  const server = net.createServer((s) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (b: Buffer) => chunks.push(b));
+    s.on('error', () => {});
+    setTimeout(() => {
+      seen = readFrames(new Uint8Array(Buffer.concat(chunks))).frames.map((f) => decodeWire(f)).filter((w) => w.ok).map((w) => (w as { value: Wire }).value);
+      // refuse the policy and close, as vmmd does
+      s.end(Buffer.from(frame(encodeWire({ header: seen[0].header, payload: { kind: 'failure', value: 'policy refused' } }))));
+    }, 300);
+  });
+  await new Promise<void>((r) => server.listen(join(own, 'util', 'vmmd.sock'), r));
+  const logfile = join(own, 'd.log');
+  const d = await startDaemon([process.execPath, daemonBundle, pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', own, '--logfile', logfile, '--workers', '1'], { logfile });
+  try {
+    const r = await tlsRequest(d.port, infoClient, pki.ca);
+    assert.deepEqual(seen.map((w) => (w.payload.kind === 'command' ? w.payload.value.kind : w.payload.kind)), ['policy', 'unikernel']);
+    assert.deepEqual(r.messages.map((m) => m.payload), [{ kind: 'failure', value: 'expected success when adding policy, got: failure "policy refused"' }]);
+  } finally {
+    await d.stop();
+    server.close();
+    rmSync(own, { recursive: true, force: true });
+  }
+});
 
 test('vmmd_tls: the default address :: accepts IPv4 clients', async () => {
   const logfile = join(dir, 'd4.log');
