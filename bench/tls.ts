@@ -41,6 +41,8 @@ import { readLog, root } from '../test/helpers/tls-peer.js';
 
 const ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? '21');
 const PER_ROUND = 5;
+/** Connections each daemon serves before measuring: V8 is still compiling the handler's code for the first few hundred. */
+const WARM = Number(process.env.BENCH_TLS_WARM ?? '400');
 const CONCURRENCY = 8;
 const PER_CLIENT = Number(process.env.BENCH_TLS_PER_CLIENT ?? '40');
 const REPEATS = 3;
@@ -228,7 +230,7 @@ export async function run(): Promise<void> {
 
     // every variant answers; the daemons get warm
     for (const v of variants) {
-      for (let i = 0; i < (v.kind === 'daemon' ? 50 : 2); i++) {
+      for (let i = 0; i < (v.kind === 'daemon' ? WARM : 2); i++) {
         const r = await connectOnce(v.port);
         if (r.bytes === 0) throw new Error(`${v.label}: no answer on port ${v.port}`);
         if (v.kind === 'nowait') await noChildren(inetdPid);
