@@ -162,8 +162,9 @@ function supervise(n: number, log: ClosableLogger, caps: AdmissionLimits, upload
     // the supervisor accepts and hands the connections to the workers in turn: each worker
     // admits with its share of the caps, so a burst must be shared evenly (workers that
     // accept for themselves take whole bursts, and one would refuse what the other has
-    // room for)
-    cluster.schedulingPolicy = cluster.SCHED_RR;
+    // room for). NODE_CLUSTER_SCHED_POLICY=none, node's own switch, lets them accept
+    // for themselves: no hand-over through the supervisor, uneven bursts.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY !== 'none') cluster.schedulingPolicy = cluster.SCHED_RR;
     const share = perWorker(caps, n);
     const listening = new Set<Worker>();
     let where: string | undefined;
