@@ -100,7 +100,7 @@ async function uploadFlood(dir: string): Promise<void> {
   const org = await issue(pki.root, { cn: 'org', ca: true, command: cmd.policyAdd(policy({ memory: 4096, unikernels: 10n })) });
   const files = writeClient(dir, 'up', [await issue(org, { cn: 'up', command: createCmd(1024) }), org]);
   const logfile = join(dir, 'vmmd_tls.log');
-  const d = spawn(join(root, 'bin', 'vmmd_tls'), [pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile], { stdio: 'ignore' });
+  const d = spawn(join(root, 'bin', 'vmmd_tls'), [pki.ca, pki.cert, pki.key, '--ip', '127.0.0.1', '--port', '0', '--tmpdir', dir, '--logfile', logfile, '--workers', '1'], { stdio: 'ignore' });
   try {
     const port = Number((await waitLog(logfile, /listening on .*:(\d+)/, d))[1]);
     const pid = d.pid ?? 0;

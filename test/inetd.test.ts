@@ -157,6 +157,25 @@ test('remote create, console stream and info through inetd against vmmd and vmmd
   assert.deepEqual(destroyed.messages[0]?.payload, { kind: 'reply', value: { kind: 'string', value: 'destroyed unikernel' } });
 });
 
+test('a policy vmmd refuses stops the command written with it: the create behind it never runs', { skip }, async () => {
+  const keep = await issue(org, { cn: 'keep', command: create(config(['--sleep'])) });
+  const created = await tlsRequest(port, client([keep, org]), pki.ca);
+  assert.equal(created.messages[0]?.payload.kind, 'reply', readLog(logfile));
+  // org with less memory than :keep uses: the handler accepts the chain (org is the top), vmmd refuses the policy
+  const small = await issue(pki.root, { cn: 'org', ca: true, command: cmd.policyAdd(policy({ unikernels: 2n, memory: 1, cpuids: [0] })) });
+  const sneak = await issue(small, { cn: 'sneak', command: create(config(['--sleep'], { memory: 1 })) });
+  const refused = await tlsRequest(port, client([sneak, small]), pki.ca);
+  assert.equal(refused.messages.length, 1);
+  const p = refused.messages[0].payload;
+  assert.equal(p.kind, 'failure');
+  assert.match(String(p.value), /^expected success when adding policy, got: failure/);
+  const info = await tlsRequest(port, client([await issue(org, { cn: '.', command: cmd.info() }), org]), pki.ca);
+  const list = info.messages[0]?.payload.kind === 'reply' && info.messages[0].payload.value.kind === 'unikernel_info' ? info.messages[0].payload.value.value : [];
+  assert.deepEqual(list.map((u) => nameToString(u.name)), [':keep']);
+  const bye = await issue(org, { cn: 'keep', command: destroy });
+  assert.equal((await tlsRequest(port, client([bye, org]), pki.ca)).messages[0]?.payload.kind, 'reply');
+});
+
 test('local handler under inetd on a Unix socket, confined to its path', { skip }, async () => {
   const ask = async (name: string, c: Parameters<typeof command>[1]): Promise<Wire[]> => {
     const conn = await connectUnix(localSock);

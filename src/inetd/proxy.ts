@@ -19,6 +19,7 @@ import { type UnikernelConfig } from '../core/wire/common.js';
 import type { LogEvent } from '../core/wire/log.js';
 import { LogSender, logSocketPath } from '../log/client.js';
 import { type FramedConn, connectUnix } from '../transport/conn.js';
+import { frame } from '../core/frame.js';
 // upload.js is loaded by the commands that upload an image, not by every handler process
 import type { HeldImage, UploadBudget } from './upload.js';
 
@@ -60,11 +61,21 @@ export const SOCKET_OF_DAEMON = { vmmd: 'vmmd.sock', console: 'console.sock', st
 
 /** One process-wide counter for every message we originate towards a daemon (CERTS.md §5). */
 let sequence = 0n;
+let sequenceStep = 1n;
 const nextSequence = (): bigint => {
   const s = sequence;
-  sequence = BigInt.asIntN(64, sequence + 1n);
+  sequence = BigInt.asIntN(64, sequence + sequenceStep);
   return s;
 };
+
+/**
+ * Worker `index` of `count` processes that send to the same daemons (vmmd_tls --workers)
+ * numbers its messages index, index + count, ...: no two share a sequence number.
+ */
+export function interleaveSequence(index: number, count: number): void {
+  sequence = BigInt(index);
+  sequenceStep = BigInt(count);
+}
 
 const hdr = (version: number, name: Name, seq: bigint): Header => ({ version, sequence: seq, name });
 const pathName = (p: Path): Name => ({ path: [...p] });
@@ -84,6 +95,16 @@ function configOfCreate(cmd: Command): UnikernelConfig | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * May the command hold its connection for long: a subscription or dump (the answer is a
+ * stream), or an upload that follows the handshake? Its login event is sent at once; the
+ * others' login travels with their logout, once the client has its answer.
+ */
+export function lastingCommand(cmd: Command): boolean {
+  const config = configOfCreate(cmd);
+  return commandEndpoint(cmd).mode !== 'single' || (config !== undefined && config.image.length === 0) || blockUploadFollows(cmd);
 }
 
 /** Does raw block data follow the command (CERTS.md §5 step 6)? */
@@ -205,15 +226,25 @@ async function routeAndRelay(
   opts.signal?.addEventListener('abort', abort);
   if (opts.signal?.aborted) conn.close();
   try {
-    // 4. policies, deepest first, on the same connection
+    // 4.-5. the policies, deepest first, and the command, on the same connection and in
+    // one write (one wake-up of vmmd): vmmd reads and answers them in order, and closes the
+    // connection after a policy it refuses without reading on, so the command then never
+    // runs. A command carrying an uploaded image is written on its own after the answers.
+    const frames: Uint8Array[] = [];
     if (daemon === 'vmmd') {
       for (const d of req.policies) {
-        const pw = { header: hdr(WIRE_VERSION, pathName(d.path), nextSequence()), payload: { kind: 'command', value: { kind: 'policy', value: { kind: 'add', value: d.policy } } } } as Wire;
-        try {
-          await conn.writeMessage(pw);
-        } catch {
-          return await fail('failed to write policy');
-        }
+        frames.push(frame(encodeWire({ header: hdr(WIRE_VERSION, pathName(d.path), nextSequence()), payload: { kind: 'command', value: { kind: 'policy', value: { kind: 'add', value: d.policy } } } } as Wire)));
+      }
+    }
+    const commandWire: Wire = { header: hdr(WIRE_VERSION, req.name, nextSequence()), payload: { kind: 'command', value: command } };
+    if (held === undefined) frames.push(frame(encodeWire(commandWire)));
+    try {
+      if (frames.length > 0) await conn.writeBytes(frames.length === 1 ? frames[0] : Buffer.concat(frames));
+    } catch {
+      return await fail(daemon === 'vmmd' && req.policies.length > 0 ? 'failed to write policy' : "couldn't write unikernel to VMMD");
+    }
+    if (daemon === 'vmmd') {
+      for (let i = 0; i < req.policies.length; i++) {
         const a = await conn.readMessage(idle);
         if (a.kind !== 'message') return await fail('read error after writing policy');
         if (a.wire.payload.kind !== 'reply') {
@@ -221,13 +252,12 @@ async function routeAndRelay(
         }
       }
     }
-    // 5. the command
-    try {
-      const w: Wire = { header: hdr(WIRE_VERSION, req.name, nextSequence()), payload: { kind: 'command', value: command } };
-      if (held !== undefined) await held.write(conn, w, held.mark, held.image);
-      else await conn.writeMessage(w);
-    } catch {
-      return await fail("couldn't write unikernel to VMMD");
+    if (held !== undefined) {
+      try {
+        await held.write(conn, commandWire, held.mark, held.image);
+      } catch {
+        return await fail("couldn't write unikernel to VMMD");
+      }
     }
     // 6. block data
     if (blockUploadFollows(command)) {
@@ -320,10 +350,15 @@ export class EventLog {
   }
 
   async send(event: LogEvent): Promise<void> {
+    return this.sendAll([{ event, timestamp: Date.now() }]);
+  }
+
+  /** Events in one write, each with its time (one wake-up of vmmd_log). */
+  async sendAll(events: readonly { event: LogEvent; timestamp: number }[]): Promise<void> {
     if (!existsSync(logSocketPath(this.tmpdir))) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.sender.send(event).catch(() => undefined),
+      this.sender.sendAll(events).catch(() => undefined),
       new Promise<void>((resolve) => { timer = setTimeout(resolve, this.timeoutMs); }),
     ]);
     if (timer !== undefined) clearTimeout(timer);

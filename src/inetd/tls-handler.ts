@@ -15,7 +15,7 @@ import { type Result, ok } from '../core/result.js';
 import { FramedConn } from '../transport/conn.js';
 import { WIRE_VERSION } from '../core/wire/wire.js';
 import { root } from '../core/name.js';
-import { type EventLog, type ProxyOptions, logEndpoint, proxyCommand } from './proxy.js';
+import { type EventLog, type ProxyOptions, lastingCommand, logEndpoint, proxyCommand } from './proxy.js';
 
 export interface Logger {
   info(msg: string): void;
@@ -78,10 +78,12 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   const what = describeChainCommand(req.value);
   opts.log.info(`login ${peer}: ${what}`);
   const endpoint = logEndpoint(req.value.name, socket.remoteAddress, socket.remotePort);
-  // vmmd_log acknowledges after an fsync: the login event travels while the command
-  // runs, and the logout event after the client has its answer, so that neither wait
-  // is the client's
-  const login = opts.events?.send({ kind: 'login', value: endpoint });
+  // vmmd_log acknowledges after an fsync, and every write to it wakes it: the login event
+  // of a command that may last (subscription, upload) travels while the command runs, and
+  // the others' login goes with the logout after the client has its answer, in one write,
+  // so that none of it is on the client's time
+  const loginAt = Date.now();
+  const login = lastingCommand(req.value.command) ? opts.events?.send({ kind: 'login', value: endpoint }) : undefined;
   const client = new FramedConn(socket);
   const total = opts.totalTimeoutMs ?? limits.totalTimeoutMs;
   let timedOut = false;
@@ -92,8 +94,12 @@ export async function handleSecureConnection(socket: tls.TLSSocket, cfg: TlsConf
   const result = timedOut ? `cut off at the ${total} ms connection deadline` : outcome.result;
   await closeGently(socket);
   (outcome.replied ? opts.log.info : opts.log.error).call(opts.log, `logout ${peer}: ${what}: ${result}`);
-  await login;
-  await opts.events?.send({ kind: 'logout', value: endpoint });
+  if (login !== undefined) {
+    await login;
+    await opts.events?.send({ kind: 'logout', value: endpoint });
+  } else {
+    await opts.events?.sendAll([{ event: { kind: 'login', value: endpoint }, timestamp: loginAt }, { event: { kind: 'logout', value: endpoint }, timestamp: Date.now() }]);
+  }
   return outcome.replied && !timedOut;
 }
 

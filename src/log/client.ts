@@ -10,6 +10,7 @@ import { WIRE_VERSION } from '../core/wire/common.js';
 import type { SinceCount } from '../core/wire/console.js';
 import { type LogEntry, type LogEvent, decodeLogWire, encodeLogWire, logEventName, logMessage } from '../core/wire/log.js';
 import { FramedConn, connectUnix } from '../transport/conn.js';
+import { frame } from '../core/frame.js';
 
 export const logSocketPath = (tmpdir: string): string => join(tmpdir, 'util', 'log.sock');
 
@@ -91,26 +92,44 @@ export class LogSender {
 
   /** Sends one event and waits for the daemon's acknowledgement. */
   send(event: LogEvent, timestamp: Time = Date.now()): Promise<Result<void>> {
-    const p = this.chain.then(() => this.sendNow(event, timestamp));
+    return this.sendAll([{ event, timestamp }]);
+  }
+
+  /** Sends events in one write (one wake-up of the daemon) and waits for each acknowledgement. */
+  sendAll(events: readonly { event: LogEvent; timestamp: Time }[]): Promise<Result<void>> {
+    const p = this.chain.then(() => this.sendNow(events));
     this.chain = p;
     return p;
   }
 
-  private async sendNow(event: LogEvent, timestamp: Time): Promise<Result<void>> {
+  private async sendNow(events: readonly { event: LogEvent; timestamp: Time }[]): Promise<Result<void>> {
     if (this.conn === undefined || this.conn.isClosed) {
       const c = await connectUnix(logSocketPath(this.tmpdir));
       if (!c.ok) return c;
       this.conn = c.value;
     }
     const conn = this.conn;
-    const name: Name = logEventName(event) ?? { path: [] };
-    const seq = this.seq++;
+    const first = this.seq;
+    const frames = events.map(({ event, timestamp }) => {
+      const name: Name = logEventName(event) ?? { path: [] };
+      return frame(encodeLogWire(logMessage.data({ version: WIRE_VERSION, sequence: this.seq++, name }, timestamp, event)));
+    });
     try {
-      await conn.write(encodeLogWire(logMessage.data({ version: WIRE_VERSION, sequence: seq, name }, timestamp, event)));
+      await conn.writeBytes(frames.length === 1 ? frames[0] : Buffer.concat(frames));
     } catch (e) {
       this.drop();
       return err(`vmmd_log: ${(e as Error).message}`);
     }
+    // every answer is read, also after a refusal: the next send must not find one
+    let result: Result<void> = ok(undefined);
+    for (let seq = first; seq < this.seq && !conn.isClosed; seq++) {
+      const r = await this.ack(conn, seq);
+      if (result.ok && !r.ok) result = r;
+    }
+    return result;
+  }
+
+  private async ack(conn: FramedConn, seq: bigint): Promise<Result<void>> {
     const r = await conn.read(30_000);
     if (r.kind !== 'frame') {
       this.drop();

@@ -154,13 +154,42 @@ export function serverOf(cfg: TlsConfig, extra: tls.TlsOptions = {}): Result<tls
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
-/** Is `der` among the certificates the client sent (its leaf and its list, as sent)? */
-function sentCertificate(socket: tls.TLSSocket, der: Uint8Array): boolean {
-  let n = 0;
-  for (let c = socket.getPeerX509Certificate(); c !== undefined && n <= limits.maxChainLength + 2; c = c.issuerCertificate, n++) {
-    if (sameBytes(c.raw, der)) return true;
+/** The trust anchor as an X509Certificate, parsed once per process (it is the same for every connection). */
+const anchors = new WeakMap<Uint8Array, X509Certificate>();
+const anchorOf = (caDer: Uint8Array): X509Certificate => {
+  let a = anchors.get(caDer);
+  if (a === undefined) {
+    a = new X509Certificate(caDer);
+    anchors.set(caDer, a);
   }
-  return false;
+  return a;
+};
+
+/**
+ * The client's certificates as it sent them (leaf first, at most maxChainLength + 2), and
+ * the chain node's getPeerCertificate(true) reports, built the same way without its cost:
+ * from the leaf, each next certificate is the first remaining sent one that
+ * X509_check_issued names as the issuer (checkIssued), and the trust anchor ends the
+ * chain when it issued the last one. The objects come from OpenSSL's own copies
+ * (getPeerX509Certificate, read once: node takes the list apart as it reads it), so no
+ * certificate is parsed again.
+ */
+function peerCertificates(socket: tls.TLSSocket, anchor: X509Certificate): { sent: X509Certificate[]; chain: X509Certificate[] } {
+  const sent: X509Certificate[] = [];
+  for (let c = socket.getPeerX509Certificate(); c !== undefined && sent.length <= limits.maxChainLength + 2; c = c.issuerCertificate) sent.push(c);
+  if (sent.length === 0) return { sent, chain: [] };
+  const chain = [sent[0]];
+  const rest = sent.slice(1);
+  for (;;) {
+    const last = chain[chain.length - 1];
+    const i = rest.findIndex((r) => last.checkIssued(r));
+    if (i >= 0) {
+      chain.push(rest.splice(i, 1)[0]);
+      continue;
+    }
+    if (!last.checkIssued(last) && last.checkIssued(anchor)) chain.push(anchor);
+    return { sent, chain };
+  }
 }
 
 /**
@@ -171,35 +200,32 @@ function sentCertificate(socket: tls.TLSSocket, der: Uint8Array): boolean {
  * from certificates whose signatures were checked.
  */
 export function clientChain(socket: tls.TLSSocket, caDer: Uint8Array, crlPresent?: string[]): Result<Uint8Array[]> {
-  const ders: Uint8Array[] = [];
-  const peerChain = (): void => {
-    let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-    while (c !== undefined && c.raw !== undefined && ders.length <= limits.maxChainLength + 2) {
-      ders.push(new Uint8Array(c.raw));
-      if (c.issuerCertificate === undefined || c.issuerCertificate === c || sameBytes(c.issuerCertificate.raw, c.raw)) break;
-      c = c.issuerCertificate;
-    }
-  };
+  let anchor: X509Certificate;
+  let peer: { sent: X509Certificate[]; chain: X509Certificate[] };
+  try {
+    anchor = anchorOf(caDer);
+    peer = peerCertificates(socket, anchor);
+  } catch (e) {
+    return err(`client certificate refused: ${(e as Error).message}`);
+  }
+  const ders: Uint8Array[] = peer.chain.map((c) => new Uint8Array(c.raw.buffer, c.raw.byteOffset, c.raw.byteLength));
   if (!socket.authorized) {
     const why = socket.authorizationError === undefined ? 'not authorized' : String(socket.authorizationError);
     // node has no name for X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION: say which one it was
     if (why === 'UNSPECIFIED' || why === 'UNHANDLED_CRITICAL_EXTENSION') {
-      peerChain();
       const crit = unhandledCriticalExtension(ders);
       if (crit !== undefined) return err(`client certificate refused: ${crit}`);
     }
     return err(`client certificate refused: ${why}`);
   }
-  peerChain();
   if (ders.length === 0) return err('client certificate refused: no certificate');
   // node ends the chain with the trust anchor whether or not the client sent it; the
   // path counted (CERTS.md §3) includes the root only when the client sent it
   if (sameBytes(ders[ders.length - 1], caDer)) ders.pop();
   if (ders.length === 0) return err('client certificate refused: the client presented the CA certificate itself');
-  if (ders.length + (sentCertificate(socket, caDer) ? 1 : 0) >= limits.maxChainLength) return err('certificate chain too long');
+  if (ders.length + (peer.sent.some((c) => sameBytes(c.raw, caDer)) ? 1 : 0) >= limits.maxChainLength) return err('certificate chain too long');
   try {
-    const certs = ders.map((d) => new X509Certificate(d));
-    const anchor = new X509Certificate(caDer);
+    const certs = peer.chain.slice(0, ders.length);
     for (let i = 0; i < certs.length; i++) {
       const parent = i + 1 < certs.length ? certs[i + 1] : anchor;
       if (!certs[i].checkIssued(parent) || !certs[i].verify(parent.publicKey)) {
