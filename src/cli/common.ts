@@ -54,6 +54,8 @@ export interface OptionSpec {
   arg?: string;
   default?: string | number | boolean;
   help: string;
+  /** A boolean that may also be given a value, `--json=wire`: these are the values allowed (the option is then that string). */
+  values?: string[];
 }
 
 export interface CliSpec {
@@ -70,6 +72,17 @@ export interface CliSpec {
 
 export type Opts = Record<string, unknown> & { _: string[] };
 
+/** `--json` of the clients: documents of SEMANTICS.md §11.4, or `--json=wire` for the messages as vmmc_inspect shows them. */
+export const JSON_OPTION: OptionSpec = {
+  name: 'json', type: 'boolean', values: ['wire'],
+  help: 'print JSON: one document per command, or per line for console, stats and log (README: JSON output); =wire prints each message in its wire form.',
+};
+
+/** The --json mode chosen: none, the documented documents, or the wire form. */
+export function jsonMode(o: Record<string, unknown>): 'none' | 'doc' | 'wire' {
+  return o.json === 'wire' ? 'wire' : o.json === true ? 'doc' : 'none';
+}
+
 export class UsageError extends Error {}
 
 export function helpText(spec: CliSpec): string {
@@ -80,7 +93,7 @@ export function helpText(spec: CliSpec): string {
   if (spec.options.length > 0) {
     lines.push('OPTIONS');
     for (const o of spec.options) {
-      const flag = `${o.alias ? `-${o.alias}, ` : ''}--${o.name}${o.type === 'boolean' ? '' : `=${o.arg ?? o.type.replace(/s$/, '').toUpperCase()}`}`;
+      const flag = `${o.alias ? `-${o.alias}, ` : ''}--${o.name}${o.type === 'boolean' ? (o.values ? `[=${o.values.join('|')}]` : '') : `=${o.arg ?? o.type.replace(/s$/, '').toUpperCase()}`}`;
       const def = o.default !== undefined ? ` (default: ${String(o.default)})` : '';
       const rep = o.type === 'strings' || o.type === 'numbers' ? ' (repeatable)' : '';
       lines.push(`  ${flag}\n      ${o.help}${rep}${def}`);
@@ -106,6 +119,18 @@ export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)):
     process.stdout.write(helpText(spec));
     process.exit(0);
   }
+  // `--json=wire`: a boolean with a value; minimist would read it as true
+  const valued: Record<string, string> = {};
+  const end = argv.indexOf('--');
+  argv = argv.map((a, i) => {
+    if (end >= 0 && i > end) return a;
+    const m = /^--([^=]+)=(.*)$/.exec(a);
+    const o = m === null ? undefined : spec.options.find((x) => x.values !== undefined && x.name === m[1]);
+    if (m === null || o === undefined) return a;
+    if (!(o.values as string[]).includes(m[2])) throw new UsageError(`--${o.name}: expected --${o.name} or --${o.name}=${(o.values as string[]).join('|')}, got ${JSON.stringify(m[2])}`);
+    valued[o.name] = m[2];
+    return `--${o.name}`;
+  });
   const string: string[] = [];
   const boolean: string[] = [];
   const alias: Record<string, string> = {};
@@ -142,7 +167,7 @@ export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)):
     const v = raw[o.name];
     switch (o.type) {
       case 'boolean':
-        out[o.name] = v === undefined ? (o.default ?? false) : Boolean(v);
+        out[o.name] = valued[o.name] ?? (v === undefined ? (o.default ?? false) : Boolean(v));
         break;
       case 'string':
         if (Array.isArray(v)) throw new UsageError(`--${o.name} given more than once`);

@@ -4,7 +4,7 @@
  * runs it at the TLS endpoint.
  */
 import * as fs from 'node:fs';
-import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, JSON_OPTION, jsonMode, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
@@ -35,7 +35,7 @@ const spec: CliSpec = {
     { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca; `vmmp_ca generate NAME` writes NAME.key.' },
     { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
     { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
-    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block: write the data to FILE.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
     ...COMMAND_OPTIONS.filter((x) => x.name !== 'file'),
@@ -97,7 +97,7 @@ async function main(): Promise<number> {
   }
 
   const session: SessionOptions = {
-    binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
+    binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
     endpoint: true, classify: classifyReadError,
   };

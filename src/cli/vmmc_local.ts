@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
-import { type CliSpec, EXIT, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, JSON_OPTION, jsonMode, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
 import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, type Step, buildRequest, fixAddName } from '../client/commands.js';
 import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
-import { type InfoStatus, type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
+import { type InfoStatus, type Style, describeLogMessage, docText, logDoc, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
 import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 import { connectUnix } from '../transport/conn.js';
 import { type Command, command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
@@ -29,8 +29,9 @@ const spec: CliSpec = {
   description: [
     'Sends SUBCOMMAND to the daemon that handles it, over its socket in DIR/util (vmmd.sock,',
     'console.sock, stat.sock, log.sock), and prints the answers: tables for info, policy and',
-    'block, console lines with non-printable characters escaped, one JSON document per message',
-    'with --json. console, stats and log print until the connection ends. get and dump-block',
+    'block, console lines with non-printable characters escaped; with --json one JSON document',
+    'per command (per line for console, stats, log), --json=wire the wire form. console, stats',
+    'and log print until the connection ends (--no-follow: what is there). get and dump-block',
     'write to $TMPDIR/<name>.<time>, e.g. dept_web.20240131T120000Z (or --output).',
     '--socket - prints the encoded message instead.',
     '',
@@ -40,7 +41,7 @@ const spec: CliSpec = {
   options: [
     { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default.' },
     { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
-    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
     { name: 'dbdir', type: 'string', arg: 'DIR', default: DEFAULT_DBDIR, help: 'inspect-dump, extract-dump: directory of the state file.' },
     { name: 'color', type: 'string', arg: 'WHEN', default: 'auto', help: 'auto, always or never.' },
@@ -89,7 +90,8 @@ async function main(): Promise<number> {
   const colourOpt = String(o.color);
   if (!['auto', 'always', 'never'].includes(colourOpt)) throw new UsageError('--color: expected auto, always or never');
   const style: Style = { colour: colourOpt === 'always' || (colourOpt === 'auto' && useColour(process.stdout)) };
-  const json = o.json === true;
+  const json = jsonMode(o) !== 'none';
+  const jsonWire = jsonMode(o) === 'wire';
 
   let image: Uint8Array | undefined;
   if (sub === 'create' && args.length >= 2) {
@@ -185,7 +187,12 @@ async function main(): Promise<number> {
           process.stderr.write(`${BINARY}: ${describeLogMessage(style, m.value)}`);
           return CODE.remoteFailed;
         }
-        process.stdout.write(json ? logMessageJson(m.value) : describeLogMessage(style, m.value));
+        if (!json) process.stdout.write(describeLogMessage(style, m.value));
+        else if (jsonWire) process.stdout.write(logMessageJson(m.value));
+        else {
+          const doc = logDoc(m.value);
+          if (doc !== undefined) process.stdout.write(docText(doc));
+        }
       }
     }
     case 'commands':
@@ -211,7 +218,7 @@ async function main(): Promise<number> {
     if (e !== undefined) die(BINARY, e.code, e.message);
   }
   const session: SessionOptions = {
-    binary: BINARY, style, json, stdout: process.stdout, stderr: process.stderr, progress: process.stderr.isTTY === true,
+    binary: BINARY, style, json, jsonWire, stdout: process.stdout, stderr: process.stderr, progress: process.stderr.isTTY === true,
     outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
   };
   if (sub === 'info') {

@@ -2,7 +2,7 @@
  * vmmc_remote: executes the command of an existing certificate at a TLS endpoint
  * (upstream's `albatross-client certificate CERT KEY`, CERTS.md §7.7).
  */
-import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, JSON_OPTION, jsonMode, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import type { Step } from '../client/commands.js';
 import { classifyReadError, connectTls, keyMatches, parseDestination, validateOwnChain } from '../client/remote.js';
@@ -28,7 +28,7 @@ const spec: CliSpec = {
     { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
     { name: 'data', type: 'string', arg: 'FILE', help: 'bulk data to send after the handshake (block set, create with an empty image).' },
     { name: 'compression-level', type: 'number', arg: 'N', help: 'zlib level for --data when the command says compressed (9).' },
-    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, block dump: write the data to FILE instead of $TMPDIR/<name>.<time>.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
   ],
@@ -96,7 +96,7 @@ async function main(): Promise<number> {
   const conn = await connectTls(dest.value.host, dest.value.port, chainPem, keyPem, caPem, (o.timeout as number) * 1000);
   if (!conn.ok) fail(conn.error.code, conn.error.message);
   const session: SessionOptions = {
-    binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
+    binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
     endpoint: true, classify: classifyReadError,
   };

@@ -12,7 +12,7 @@ import type { FramedConn } from '../transport/conn.js';
 import { type Command, type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
 import type { Name } from '../core/name.js';
 import type { Step } from './commands.js';
-import { type InfoStatus, type Style, describeMessage, downloadFileName, messageJson, statusJson } from './output.js';
+import { type Doc, type InfoStatus, type Style, describeMessage, docText, downloadFileName, messageDoc, messageJson, statusJson } from './output.js';
 import { Progress } from './progress.js';
 
 /** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
@@ -22,6 +22,8 @@ export interface SessionOptions {
   binary: string;
   style: Style;
   json: boolean;
+  /** With json: print the wire form (`--json=wire`) instead of the documents of SEMANTICS.md §11.4. */
+  jsonWire?: boolean;
   stdout: Writable;
   stderr: Writable;
   /** Show a progress bar on stderr (it is a terminal). */
@@ -178,6 +180,11 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
 export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
   const show = (w: Wire): void => {
+    if (o.json && !o.jsonWire) {
+      const d = messageDoc(w, o.command, o.status);
+      if (d !== undefined) say(o, docText(d));
+      return;
+    }
     say(o, o.json ? messageJson(w) : describeMessage(o.style, w, o.command, o.status));
     if (o.json && o.status !== undefined && w.payload.kind === 'reply' && w.payload.value.kind === 'unikernel_info') say(o, statusJson(o.status));
   };
@@ -216,7 +223,7 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
     const p = w.payload;
     if (p.kind === 'failure') {
       await download?.abort();
-      if (o.json) say(o, messageJson(w));
+      if (o.json) say(o, o.jsonWire ? messageJson(w) : docText(messageDoc(w) as Doc));
       else o.stderr.write(`${o.binary}: ${describeMessage(o.style, w)}`);
       return CODE.remoteFailed;
     }
