@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { type CliSpec, EXIT, JSON_OPTION, jsonMode, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, subcommandSpecs, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
 import { oneShotCertificate } from '../client/oneshot.js';
@@ -25,10 +25,9 @@ const spec: CliSpec = {
     '--ca first. With --destination - the chain is printed instead.',
     'The CA key must be readable here: whoever can read it can act as that CA. Prefer',
     'vmmp_request, vmmp_ca sign on the CA\'s machine, and vmmc_remote.',
-    '',
-    'Subcommands:',
-    ...subs.map((s) => `  ${`${s} ${SUBCOMMANDS[s].args.join(' ')}`.padEnd(30)}${SUBCOMMANDS[s].help}`),
   ].join('\n'),
+  subcommands: subcommandSpecs(subs, 'remote', { get: ['output'], 'dump-block': ['output'] }, (e) => `${e} -d albatross.example.org`),
+  common: ['destination', 'ca', 'ca-key', 'server-ca', 'key-type', 'json', 'timeout'],
   options: [
     { name: 'destination', alias: 'd', type: 'string', arg: 'HOST[:PORT]', help: 'the TLS endpoint (port 1025 if absent); "-" prints the chain.' },
     { name: 'ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'the signing CA certificate (and its chain); `vmmp_ca generate NAME` writes cacert.pem.' },
@@ -99,7 +98,7 @@ async function main(): Promise<number> {
   const session: SessionOptions = {
     binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    endpoint: true, classify: classifyReadError,
+    endpoint: true, classify: classifyReadError, follow: o.follow !== false,
   };
   for (const step of req.value.steps) {
     const cn = certificateCn(step.name, step.command);

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
 import { type CliSpec, EXIT, JSON_OPTION, jsonMode, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, type Step, buildRequest, fixAddName } from '../client/commands.js';
-import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, subcommandSpecs, type Request, type Step, buildRequest, fixAddName } from '../client/commands.js';
+import { type SessionOptions, CODE, NO_CONSOLE_EXIT, NO_FOLLOW_QUIET_MS, checkReadable, runStep } from '../client/session.js';
 import { type InfoStatus, type Style, describeLogMessage, docText, logDoc, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
 import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 import { connectUnix } from '../transport/conn.js';
@@ -34,10 +34,11 @@ const spec: CliSpec = {
     'and log print until the connection ends (--no-follow: what is there). get and dump-block',
     'write to $TMPDIR/<name>.<time>, e.g. dept_web.20240131T120000Z (or --output).',
     '--socket - prints the encoded message instead.',
-    '',
-    'Subcommands:',
-    ...Object.entries(SUBCOMMANDS).map(([s, d]) => `  ${`${s} ${d.args.join(' ')}`.padEnd(30)}${d.help}`),
   ].join('\n'),
+  subcommands: subcommandSpecs(Object.keys(SUBCOMMANDS), 'local', {
+    get: ['output'], 'dump-block': ['output'], 'extract-dump': ['output', 'dbdir'], 'inspect-dump': ['dbdir'],
+  }),
+  common: ['tmpdir', 'socket', 'json', 'color'],
   options: [
     { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default.' },
     { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
@@ -57,9 +58,9 @@ const spec: CliSpec = {
   ],
   more: [
     'EXIT STATUS',
-    '  0 success; 117 the daemon answered with a failure; 121 communication failure (also: the daemon',
-    '  closed the connection without an answer);',
-    '  122 cannot connect (the message names the socket); 123 other errors; 124 command line error;',
+    '  0 success; 117 the daemon answered with a failure; 121 communication failure',
+    '  (also: the daemon closed the connection without an answer); 122 cannot connect',
+    '  (the message names the socket); 123 other errors; 124 command line error;',
     '  125 internal error.',
     '',
   ].join('\n'),
@@ -176,13 +177,32 @@ async function main(): Promise<number> {
       }
       // vmmd_log answers a subscription with a reply first: an end before any message is a
       // daemon that went away, not an empty log
+      // --no-follow: the history comes right after the reply; it is over when nothing more
+      // arrives for a moment, or at the first event stamped after the reply
+      const follow = o.follow !== false;
+      let repliedAt: number | undefined;
+      let events = 0;
       for (let seen = 0; ; seen++) {
-        const r = await conn.read();
+        const quiet = !follow && repliedAt !== undefined;
+        const r = await conn.read(quiet ? NO_FOLLOW_QUIET_MS : undefined);
+        const over = quiet && r.kind === 'error' && r.error === `timed out after ${NO_FOLLOW_QUIET_MS} ms`;
         if (r.kind === 'end' && seen === 0) die(BINARY, EXIT.communication, 'communication failure: the daemon closed the connection without an answer');
-        if (r.kind === 'end') return EXIT.ok;
+        if (r.kind === 'end' || over) {
+          conn.close();
+          if (!follow && events === 0 && o.name !== undefined) die(BINARY, NO_CONSOLE_EXIT, `no log entries for ${nameToString(req.name)}`);
+          return EXIT.ok;
+        }
         if (r.kind === 'error') die(BINARY, EXIT.communication, `communication failure: ${r.error}`);
         const m = decodeLogWire(r.body);
         if (!m.ok) die(BINARY, EXIT.communication, `communication failure: ${m.error}`);
+        if (seen === 0) repliedAt = Date.now();
+        if (m.value.payload.kind === 'data') {
+          if (!follow && repliedAt !== undefined && m.value.payload.value.timestamp > repliedAt) {
+            conn.close();
+            return EXIT.ok;
+          }
+          events++;
+        }
         if (m.value.payload.kind === 'failure') {
           process.stderr.write(`${BINARY}: ${describeLogMessage(style, m.value)}`);
           return CODE.remoteFailed;
@@ -224,6 +244,17 @@ async function main(): Promise<number> {
   if (sub === 'info') {
     const st = await askStatus(socketOpt ?? path.join(util, SOCKET.vmmd), req.steps[0].name);
     if (st !== undefined) session.status = st;
+  }
+  session.follow = o.follow !== false;
+  if (sub === 'stats' && socketOpt === undefined) {
+    // which unikernels are there to report on: none, and stats would wait for ever
+    const names = await runningNames(path.join(util, SOCKET.vmmd), req.steps[0].name);
+    if (names !== undefined && names.size === 0) {
+      const what = req.steps[0].name.label === undefined ? `no unikernel below ${nameToString(req.steps[0].name)} is running` : `no unikernel ${nameToString(req.steps[0].name)} is running`;
+      if (!session.follow) die(BINARY, NO_CONSOLE_EXIT, what);
+      process.stderr.write(`${BINARY}: note: ${what}; waiting for statistics (--no-follow exits instead)\n`);
+    }
+    if (names !== undefined) session.statsNames = names;
   }
   for (const s of req.steps) {
     const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
@@ -285,6 +316,24 @@ async function pathHint(sock: string, name: Name, cmd: Command): Promise<void> {
 }
 
 const MB = 1024 * 1024;
+
+/** The names vmmd's info lists at or below `name` (as the stats daemon names them), or undefined if it cannot be asked. */
+async function runningNames(sock: string, name: Name): Promise<Set<string> | undefined> {
+  const c = await connectUnix(sock);
+  if (!c.ok) return undefined;
+  try {
+    await c.value.writeMessage(command(name, { kind: 'unikernel', value: { kind: 'info', value: null } }));
+    const m = await c.value.readMessage(30_000);
+    if (m.kind !== 'message' || m.wire.payload.kind !== 'reply') return undefined;
+    const r = m.wire.payload.value;
+    if (r.kind !== 'unikernel_info' && r.kind !== 'unikernel_info_v5' && r.kind !== 'unikernel_info_v4') return undefined;
+    return new Set(r.value.map((x) => nameToString(x.name)));
+  } catch {
+    return undefined;
+  } finally {
+    c.value.close();
+  }
+}
 
 /**
  * vmmd's status of the unikernels at or below `name` (WIRE.md §8.2), asked beside the info

@@ -31,6 +31,7 @@ const spec: CliSpec = {
     JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, block dump: write the data to FILE instead of $TMPDIR/<name>.<time>.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
+    { name: 'follow', type: 'boolean', default: true, help: 'console, stats: keep printing what arrives (--no-follow: print what is there and exit).' },
   ],
   examples: [`${BINARY} hello.pem hello.key --server-ca cacert.pem -d albatross.example.org:1025`],
   more: REMOTE_EXIT_STATUS,
@@ -98,7 +99,7 @@ async function main(): Promise<number> {
   const session: SessionOptions = {
     binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    endpoint: true, classify: classifyReadError,
+    endpoint: true, classify: classifyReadError, follow: !process.argv.slice(2).includes('--no-follow'),
   };
   const code = await runStep(conn.value, step, session, false);
   conn.value.close();

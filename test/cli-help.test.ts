@@ -1,0 +1,75 @@
+/**
+ * The clients' help pages and shell completion, from the real binaries: `BINARY
+ * SUBCOMMAND --help` is that subcommand's page, every page fits the width, and the bash
+ * completion script completes subcommands and options from the binaries' own tables.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { optionHelpFor, wrap } from '../src/cli/common.js';
+
+const cli = (b: string): string => path.join(__dirname, '..', 'src', 'cli', `${b}.js`);
+interface Out { code: number; stdout: string; stderr: string }
+function run(b: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Out> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli(b), ...args], { env: { ...process.env, ...env } }, (e, stdout, stderr) => {
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('vmmc_local create --help prints the page of create: synopsis, its options with their create meaning, an example; not the manual', async () => {
+  const r = await run('vmmc_local', ['create', '--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^NAME\n  vmmc_local create - create a unikernel\n/);
+  assert.match(r.stdout, /SYNOPSIS\n  vmmc_local create NAME IMAGE \[--mem MB\]/);
+  assert.match(r.stdout, /  --mem=MB\n      memory \(32\)\.\n/, 'the create part of --mem\'s help, not add-policy\'s');
+  assert.match(r.stdout, /\[--no-add-name\]/);
+  assert.match(r.stdout, /EXAMPLES\n  vmmc_local create hello hello.hvt/);
+  for (const other of ['SUBCOMMANDS', 'add-policy', '--path', '--vmmdev', 'EXIT STATUS']) assert.ok(!r.stdout.includes(other), `${other} is not on create's page`);
+  // after other options, and -h too
+  const h = await run('vmmc_local', ['--tmpdir', '/x', 'console', 'hello', '-h']);
+  assert.match(h.stdout, /^NAME\n  vmmc_local console - console output/);
+  assert.match(h.stdout, /--no-follow/);
+});
+
+test('vmmc_bistro, vmmp_request and vmmp_ca SUBCOMMAND --help; the manual lists the subcommands', async () => {
+  let r = await run('vmmc_bistro', ['info', '--help']);
+  assert.match(r.stdout, /^NAME\n  vmmc_bistro info - information about unikernels\n/);
+  assert.match(r.stdout, /COMMON OPTIONS\n  --destination, /);
+  r = await run('vmmp_request', ['create', '--help']);
+  assert.match(r.stdout, /^NAME\n  vmmp_request create - create a unikernel\n/);
+  assert.match(r.stdout, /--image-later/);
+  r = await run('vmmp_request', ['set-block', '--help']);
+  assert.match(r.stdout, /SYNOPSIS\n  vmmp_request set-block NAME \[--compression-level N\]/, 'a request carries no FILE');
+  r = await run('vmmp_ca', ['sign', '--help']);
+  assert.match(r.stdout, /SYNOPSIS\n  vmmp_ca sign CACERT DB CAKEY CSR \[--days N\]\n/);
+  assert.match(r.stdout, /--days=N\n      validity in days \(generate: 3650; sign: 365/, 'a help with a parenthesis is kept whole');
+  r = await run('vmmc_local', ['--help']);
+  assert.match(r.stdout, /SUBCOMMANDS \(vmmc_local SUBCOMMAND --help for one\)\n  info +information about unikernels\n/);
+  assert.match(r.stdout, /\n  replace-policy PATH UNIKERNELS\n {32}replace a policy/, 'a wide left cell puts its help on the next line');
+});
+
+test('every help page fits the width: COLUMNS, else 80 columns', async () => {
+  const pages: [string, string[]][] = [];
+  for (const b of ['vmmc_local', 'vmmc_remote', 'vmmc_bistro', 'vmmp_request', 'vmmp_ca']) pages.push([b, ['--help']]);
+  for (const s of ['create', 'add-policy', 'stats-add', 'restart']) pages.push(['vmmc_local', [s, '--help']]);
+  for (const [width, env] of [[80, {}], [60, { COLUMNS: '60' }]] as const) {
+    for (const [b, args] of pages) {
+      const r = await run(b, args, env);
+      assert.equal(r.code, 0);
+      const long = r.stdout.split('\n').filter((l) => l.length > width && !/^\s*\S+$/.test(l));
+      assert.deepEqual(long, [], `${b} ${args.join(' ')} at ${width}`);
+    }
+  }
+});
+
+test('optionHelpFor picks the part for a subcommand; wrap keeps words whole', () => {
+  const h = 'create, restart: memory (32); add-policy: memory allowed (512).';
+  assert.equal(optionHelpFor(h, 'create'), 'memory (32).');
+  assert.equal(optionHelpFor(h, 'add-policy'), 'memory allowed (512).');
+  assert.equal(optionHelpFor('info, log: the name; a trailing ":" makes it a path.', 'log'), 'the name; a trailing ":" makes it a path.');
+  assert.equal(wrap('aaa bbb ccc', 2, 9), '  aaa bbb\n  ccc');
+  assert.equal(wrap('aaa bbb ccc', 2, 9, 4), '  aaa bbb\n    ccc');
+});
