@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { optionHelpFor, wrap } from '../src/cli/common.js';
 
@@ -72,4 +73,48 @@ test('optionHelpFor picks the part for a subcommand; wrap keeps words whole', ()
   assert.equal(optionHelpFor('info, log: the name; a trailing ":" makes it a path.', 'log'), 'the name; a trailing ":" makes it a path.');
   assert.equal(wrap('aaa bbb ccc', 2, 9), '  aaa bbb\n  ccc');
   assert.equal(wrap('aaa bbb ccc', 2, 9, 4), '  aaa bbb\n    ccc');
+});
+
+const repo = path.join(__dirname, '..', '..');
+const script = path.join(repo, 'packaging', 'completion', 'albatross.bash');
+
+/** What the completion function of BINARY offers for the words (the last one is being completed), run by bash. */
+function complete(words: string[]): string[] {
+  const bash = [
+    'set -u',
+    `source ${JSON.stringify(script)}`,
+    'f=$(complete -p "$1" | sed -n "s/.*-F \\([^ ]*\\) .*/\\1/p")',
+    'COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=()',
+    '"$f"',
+    'printf "%s\\n" "${COMPREPLY[@]}"',
+  ].join('\n');
+  const r = spawnSync('bash', ['-c', bash, 'bash', ...words], { encoding: 'utf8', cwd: repo });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+test('the completion script is what the binaries\' option tables generate (scripts/completion.mjs)', () => {
+  const r = spawnSync(process.execPath, [path.join(repo, 'scripts', 'completion.mjs'), '--stdout'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(fs.readFileSync(script, 'utf8'), r.stdout, 'packaging/completion/albatross.bash is stale: run node scripts/completion.mjs');
+});
+
+test('bash completion: complete -p names a function for each client; subcommands, their options and option values', () => {
+  const r = spawnSync('bash', ['-c', `source ${JSON.stringify(script)}; complete -p vmmc_local vmmc_remote vmmc_bistro vmmp_request vmmp_ca`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, 5);
+  assert.match(r.stdout, /^complete -F _albatross_vmmc_local vmmc_local$/m);
+  assert.deepEqual(complete(['vmmc_local', 'cr']), ['create', 'create-block']);
+  assert.deepEqual(complete(['vmmc_local', 'create', 'hello', 'hello.hvt', '--re']), ['--restart-on-fail', '--restart']);
+  assert.deepEqual(complete(['vmmc_local', '--tmpdir', '/run/x', 'console', 'hello', '--no']), ['--no-follow'], 'an option\'s value is not the subcommand');
+  assert.deepEqual(complete(['vmmc_local', 'info', '--js']), ['--json', '--json=wire']);
+  assert.deepEqual(complete(['vmmc_local', 'info', '--color', '']), ['auto', 'always', 'never']);
+  assert.deepEqual(complete(['vmmc_local', 'create', 'x', '--mem', '']), [], 'a number completes to nothing');
+  assert.deepEqual(complete(['vmmc_local', 'info', '--pa']), [], '--path is not an option of info');
+  assert.deepEqual(complete(['vmmc_remote', '--ti']), ['--timeout']);
+  assert.deepEqual(complete(['vmmc_bistro', 'create', '--key-type', 'rsa']), ['rsa2048', 'rsa4096']);
+  assert.deepEqual(complete(['vmmp_request', 'console', 'x', '--no']), [], 'a request has no --no-follow');
+  assert.deepEqual(complete(['vmmp_ca', 's']), ['sign']);
+  assert.deepEqual(complete(['vmmp_ca', 'generate', 'ca', 'db', '--k']), ['--key-type']);
+  assert.ok(complete(['vmmc_local', 'create', 'hello', 'pack']).includes('package.json'), 'positionals complete as files');
 });

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import minimist from 'minimist';
 import { answerVersion } from './stub.js';
+import { completionTable } from './completion.js';
 
 /**
  * The runtime directory when `--tmpdir` is not given: `$ALBATROSS_TMPDIR` if set and not
@@ -56,6 +57,8 @@ export interface OptionSpec {
   help: string;
   /** A boolean that may also be given a value, `--json=wire`: these are the values allowed (the option is then that string). */
   values?: string[];
+  /** The values the shell completion offers (the option's parser checks them). */
+  choices?: string[];
 }
 
 /** One subcommand of a binary: what `BINARY SUBCOMMAND --help` and the shell completion show. */
@@ -269,6 +272,11 @@ const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(
  */
 export function parseCli(spec: CliSpec, argv: string[] = process.argv.slice(2)): Opts {
   answerVersion(spec.binary, argv);
+  // hidden: the table the bash completion is generated from (src/cli/completion.ts)
+  if (argv.length === 1 && argv[0] === '--completion-table') {
+    process.stdout.write(`${JSON.stringify(completionTable(spec))}\n`);
+    process.exit(0);
+  }
   const helpAt = argv.findIndex((a) => a === '--help' || a === '-h');
   if (helpAt >= 0 && (argv.indexOf('--') < 0 || helpAt < argv.indexOf('--'))) {
     const sub = subcommandOf(spec, argv);

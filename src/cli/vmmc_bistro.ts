@@ -33,7 +33,7 @@ const spec: CliSpec = {
     { name: 'ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'the signing CA certificate (and its chain); `vmmp_ca generate NAME` writes cacert.pem.' },
     { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca; `vmmp_ca generate NAME` writes NAME.key.' },
     { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
-    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    { name: 'key-type', type: 'string', choices: ['ed25519', 'rsa2048', 'rsa4096', 'p256', 'p384', 'p521'], arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block: write the data to FILE.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },

@@ -45,7 +45,7 @@ const spec: CliSpec = {
     JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
     { name: 'dbdir', type: 'string', arg: 'DIR', default: DEFAULT_DBDIR, help: 'inspect-dump, extract-dump: directory of the state file.' },
-    { name: 'color', type: 'string', arg: 'WHEN', default: 'auto', help: 'auto, always or never.' },
+    { name: 'color', type: 'string', choices: ['auto', 'always', 'never'], arg: 'WHEN', default: 'auto', help: 'auto, always or never.' },
     ...COMMAND_OPTIONS,
   ],
   examples: [

@@ -41,7 +41,7 @@ const spec: CliSpec = {
     { name: 'days', type: 'number', arg: 'N', help: 'validity in days (generate: 3650; sign: 365 for CAs and servers, 1 for commands).' },
     { name: 'server', type: 'string', arg: 'NAME', default: 'server', help: 'generate: CN and file name of the server certificate.' },
     { name: 'server-days', type: 'number', arg: 'N', default: 365, help: 'generate: validity of the server certificate in days.' },
-    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'generate: type of new keys: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    { name: 'key-type', type: 'string', choices: ['ed25519', 'rsa2048', 'rsa4096', 'p256', 'p384', 'p521'], arg: 'TYPE', default: 'ed25519', help: 'generate: type of new keys: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'crl-days', type: 'number', arg: 'N', default: 30, help: 'revoke: days until the CRL must be renewed (nextUpdate).' },
   ],
   examples: [

@@ -25,7 +25,7 @@ const spec: CliSpec = {
   subcommands: subcommandSpecs(subs, 'csr', { create: ['image-later'] }),
   common: ['key-type', 'new-key'],
   options: [
-    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of a new key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    { name: 'key-type', type: 'string', choices: ['ed25519', 'rsa2048', 'rsa4096', 'p256', 'p384', 'p521'], arg: 'TYPE', default: 'ed25519', help: 'type of a new key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'new-key', type: 'boolean', help: 'replace an existing NAME.key by a new key.' },
     { name: 'image-later', type: 'boolean', help: 'create: check IMAGE but leave it out of the request; vmmc_remote --data IMAGE sends it after the handshake (for images too big for a certificate).' },
     ...COMMAND_OPTIONS.filter((o) => o.name !== 'file' && o.name !== 'follow'),

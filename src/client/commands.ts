@@ -50,7 +50,7 @@ export const COMMAND_OPTIONS: OptionSpec[] = [
   { name: 'network', type: 'strings', arg: 'NAME', help: 'add-policy: bridge allowed (as --bridge).' },
   { name: 'net', type: 'strings', arg: 'SPEC', help: 'create, restart: network device [name:]bridge[@mac].' },
   { name: 'arg', type: 'strings', arg: 'ARG', help: 'create, restart: boot argument.' },
-  { name: 'typ', type: 'string', arg: 'solo5|bhyve', help: 'create: unikernel type (solo5).' },
+  { name: 'typ', type: 'string', choices: ['solo5', 'bhyve'], arg: 'solo5|bhyve', help: 'create: unikernel type (solo5).' },
   { name: 'force', alias: 'f', type: 'boolean', help: 'create: replace a unikernel of the same name (force-create).' },
   { name: 'startup', type: 'number', arg: 'N', help: 'create, restart: start priority, lower first (50 if absent).' },
   { name: 'add-name', type: 'boolean', default: true, help: 'create, restart: pass --name=<label> to the unikernel (--no-add-name to disable).' },
