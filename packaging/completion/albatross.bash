@@ -67,14 +67,14 @@ complete -F _albatross_vmmc_local vmmc_local
 
 _albatross_vmmc_remote() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} opts
-    local _albatross_valued="-d --destination --server-ca --data --compression-level -o --output --timeout"
+    local _albatross_valued="-r --remote -d --destination --server-ca --data --compression-level -o --output --timeout"
     COMPREPLY=()
     case $prev in
-        -d|--destination|--compression-level|--timeout) :; return ;;
+        -r|--remote|-d|--destination|--compression-level|--timeout) :; return ;;
         --server-ca|--data|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "--destination --server-ca --data --compression-level --json --json=wire --output --timeout --no-follow --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "--remote --destination --server-ca --data --compression-level --json --json=wire --output --timeout --no-follow --help --version" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
@@ -83,10 +83,10 @@ complete -F _albatross_vmmc_remote vmmc_remote
 
 _albatross_vmmc_bistro() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} opts
-    local _albatross_valued="-d --destination --ca --ca-key --server-ca --key-type -o --output --timeout -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ --startup --compression-level --exit-code --cpus --linux-boot --data --since --count --vmmdev"
+    local _albatross_valued="-r --remote -d --destination --ca --ca-key --server-ca --key-type -o --output --timeout -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ --startup --compression-level --exit-code --cpus --linux-boot --data --since --count --vmmdev"
     COMPREPLY=()
     case $prev in
-        -d|--destination|--timeout|-n|--name|-p|--path|--mem|--cpu|--block|--size|--bridge|--network|--net|--arg|--startup|--compression-level|--exit-code|--cpus|--linux-boot|--since|--count|--vmmdev) :; return ;;
+        -r|--remote|-d|--destination|--timeout|-n|--name|-p|--path|--mem|--cpu|--block|--size|--bridge|--network|--net|--arg|--startup|--compression-level|--exit-code|--cpus|--linux-boot|--since|--count|--vmmdev) :; return ;;
         --ca|--ca-key|--server-ca|-o|--output|--data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --key-type) COMPREPLY=($(compgen -W "ed25519 rsa2048 rsa4096 p256 p384 p521" -- "$cur")); return ;;
         --typ) COMPREPLY=($(compgen -W "solo5 bhyve" -- "$cur")); return ;;
@@ -94,26 +94,26 @@ _albatross_vmmc_bistro() {
     _albatross_find_sub "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block"
     if [[ $cur == -* ]]; then
         case $_albatross_sub in
-            info) opts="--name --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            get) opts="--compression-level --output --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            create) opts="--mem --cpu --block --net --arg --startup --no-add-name --restart-on-fail --restart --exit-code --cpus --linux-boot --typ --force --compression-level --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            destroy) opts="--destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            restart) opts="--mem --cpu --block --net --arg --startup --no-add-name --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            console) opts="--since --count --no-follow --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            inactive-consoles) opts="--path --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            stats) opts="--name --no-follow --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            stats-add) opts="--name --vmmdev --bridge --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            stats-remove) opts="--name --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            policy) opts="--path --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            add-policy) opts="--mem --cpu --block --size --bridge --network --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            replace-policy) opts="--mem --cpu --block --size --bridge --network --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            remove-policy) opts="--path --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            block) opts="--name --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            create-block) opts="--data --compression-level --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            set-block) opts="--compression-level --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            dump-block) opts="--compression-level --output --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            destroy-block) opts="--destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
-            *) opts="-d --destination --ca --ca-key --server-ca --key-type --json --json=wire -o --output --timeout -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ -f --force --startup --no-add-name --compression-level --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --data --since --count --no-follow --vmmdev --help --version" ;;
+            info) opts="--name --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            get) opts="--compression-level --output --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            create) opts="--mem --cpu --block --net --arg --startup --no-add-name --restart-on-fail --restart --exit-code --cpus --linux-boot --typ --force --compression-level --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            destroy) opts="--remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            restart) opts="--mem --cpu --block --net --arg --startup --no-add-name --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            console) opts="--since --count --no-follow --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            inactive-consoles) opts="--path --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            stats) opts="--name --no-follow --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            stats-add) opts="--name --vmmdev --bridge --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            stats-remove) opts="--name --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            policy) opts="--path --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            add-policy) opts="--mem --cpu --block --size --bridge --network --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            replace-policy) opts="--mem --cpu --block --size --bridge --network --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            remove-policy) opts="--path --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            block) opts="--name --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            create-block) opts="--data --compression-level --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            set-block) opts="--compression-level --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            dump-block) opts="--compression-level --output --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            destroy-block) opts="--remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            *) opts="-r --remote -d --destination --ca --ca-key --server-ca --key-type --json --json=wire -o --output --timeout -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ -f --force --startup --no-add-name --compression-level --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --data --since --count --no-follow --vmmdev --help --version" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [[ -z $_albatross_sub ]]; then

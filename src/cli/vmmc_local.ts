@@ -17,6 +17,7 @@ import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
 import { decodeState } from '../core/wire/state.js';
 import { type Name, nameEqual, nameToString } from '../core/name.js';
 import { stateToJson } from '../inspect/inspect.js';
+import { configTmpdir } from './remotes.js';
 import { formatPolicy } from '../core/policy.js';
 
 const BINARY = 'vmmc_local';
@@ -40,7 +41,7 @@ const spec: CliSpec = {
   }),
   common: ['tmpdir', 'socket', 'json', 'color'],
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default.' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default, else tmpdir of the config file (README: Named remotes).' },
     { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
     JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
@@ -88,6 +89,11 @@ async function main(): Promise<number> {
   const o = fixAddName(parseCli(spec, argv), argv);
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
+  // the config file's tmpdir, when neither --tmpdir nor ALBATROSS_TMPDIR chose one
+  if (!process.env.ALBATROSS_TMPDIR && !argv.some((a) => a === '--tmpdir' || a.startsWith('--tmpdir='))) {
+    const t = configTmpdir(BINARY);
+    if (t !== undefined) o.tmpdir = t;
+  }
   const colourOpt = String(o.color);
   if (!['auto', 'always', 'never'].includes(colourOpt)) throw new UsageError('--color: expected auto, always or never');
   const style: Style = { colour: colourOpt === 'always' || (colourOpt === 'auto' && useColour(process.stdout)) };
