@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { optionHelpFor, wrap } from '../src/cli/common.js';
 
@@ -32,13 +33,14 @@ test('vmmc_local create --help prints the page of create: synopsis, its options 
   // after other options, and -h too
   const h = await run('vmmc_local', ['--tmpdir', '/x', 'console', 'hello', '-h']);
   assert.match(h.stdout, /^NAME\n  vmmc_local console - console output/);
-  assert.match(h.stdout, /--no-follow/);
+  assert.match(h.stdout, /\[--no-follow\]/);
+  assert.match(h.stdout, /\n  --\[no-\]follow\n      keep printing what arrives/);
 });
 
 test('vmmc_bistro, vmmp_request and vmmp_ca SUBCOMMAND --help; the manual lists the subcommands', async () => {
   let r = await run('vmmc_bistro', ['info', '--help']);
   assert.match(r.stdout, /^NAME\n  vmmc_bistro info - information about unikernels\n/);
-  assert.match(r.stdout, /COMMON OPTIONS\n  --destination, /);
+  assert.match(r.stdout, /COMMON OPTIONS\n  --remote, --destination, /);
   r = await run('vmmp_request', ['create', '--help']);
   assert.match(r.stdout, /^NAME\n  vmmp_request create - create a unikernel\n/);
   assert.match(r.stdout, /--image-later/);
@@ -79,7 +81,7 @@ const repo = path.join(__dirname, '..', '..');
 const script = path.join(repo, 'packaging', 'completion', 'albatross.bash');
 
 /** What the completion function of BINARY offers for the words (the last one is being completed), run by bash. */
-function complete(words: string[]): string[] {
+function complete(words: string[], env: NodeJS.ProcessEnv = {}): string[] {
   const bash = [
     'set -u',
     `source ${JSON.stringify(script)}`,
@@ -88,7 +90,7 @@ function complete(words: string[]): string[] {
     '"$f"',
     'printf "%s\\n" "${COMPREPLY[@]}"',
   ].join('\n');
-  const r = spawnSync('bash', ['-c', bash, 'bash', ...words], { encoding: 'utf8', cwd: repo });
+  const r = spawnSync('bash', ['-c', bash, 'bash', ...words], { encoding: 'utf8', cwd: repo, env: { ...process.env, ...env } });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter((l) => l !== '');
 }
@@ -117,4 +119,11 @@ test('bash completion: complete -p names a function for each client; subcommands
   assert.deepEqual(complete(['vmmp_ca', 's']), ['sign']);
   assert.deepEqual(complete(['vmmp_ca', 'generate', 'ca', 'db', '--k']), ['--key-type']);
   assert.ok(complete(['vmmc_local', 'create', 'hello', 'pack']).includes('package.json'), 'positionals complete as files');
+
+  // --remote NAME: the sections of the config file
+  const cfg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'completion-')), 'remotes');
+  fs.writeFileSync(cfg, 'tmpdir = /run/x\n[prod]\ndestination = a.example\n  [prod-eu] ; second\n[test]\n');
+  assert.deepEqual(complete(['vmmc_bistro', 'info', '--remote', 'pr'], { ALBATROSS_CONFIG: cfg }), ['prod', 'prod-eu']);
+  assert.deepEqual(complete(['vmmc_remote', '-r', ''], { ALBATROSS_CONFIG: cfg }), ['prod', 'prod-eu', 'test']);
+  fs.rmSync(path.dirname(cfg), { recursive: true });
 });

@@ -3,6 +3,12 @@
 
 # _albatross_complete SUBCOMMANDS: reads COMP_WORDS/COMP_CWORD, the function of the binary
 # has set the arrays; finds the subcommand (the first word that is not an option or its value).
+# the [NAME] sections of the config file of named remotes (src/client/config.ts)
+_albatross_remotes() {
+    local f=${ALBATROSS_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/albatross/remotes}
+    [[ -r $f ]] && sed -n 's/^[[:space:]]*\[\([^]]*\)\].*/\1/p' "$f"
+}
+
 _albatross_find_sub() {
     local i w skip=
     _albatross_sub=
@@ -70,7 +76,8 @@ _albatross_vmmc_remote() {
     local _albatross_valued="-r --remote -d --destination --server-ca --data --compression-level -o --output --timeout"
     COMPREPLY=()
     case $prev in
-        -r|--remote|-d|--destination|--compression-level|--timeout) :; return ;;
+        -r|--remote) COMPREPLY=($(compgen -W "$(_albatross_remotes)" -- "$cur")); return ;;
+        -d|--destination|--compression-level|--timeout) :; return ;;
         --server-ca|--data|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     if [[ $cur == -* ]]; then
@@ -86,7 +93,8 @@ _albatross_vmmc_bistro() {
     local _albatross_valued="-r --remote -d --destination --ca --ca-key --server-ca --key-type -o --output --timeout -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ --startup --compression-level --exit-code --cpus --linux-boot --data --since --count --vmmdev"
     COMPREPLY=()
     case $prev in
-        -r|--remote|-d|--destination|--timeout|-n|--name|-p|--path|--mem|--cpu|--block|--size|--bridge|--network|--net|--arg|--startup|--compression-level|--exit-code|--cpus|--linux-boot|--since|--count|--vmmdev) :; return ;;
+        -r|--remote) COMPREPLY=($(compgen -W "$(_albatross_remotes)" -- "$cur")); return ;;
+        -d|--destination|--timeout|-n|--name|-p|--path|--mem|--cpu|--block|--size|--bridge|--network|--net|--arg|--startup|--compression-level|--exit-code|--cpus|--linux-boot|--since|--count|--vmmdev) :; return ;;
         --ca|--ca-key|--server-ca|-o|--output|--data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --key-type) COMPREPLY=($(compgen -W "ed25519 rsa2048 rsa4096 p256 p384 p521" -- "$cur")); return ;;
         --typ) COMPREPLY=($(compgen -W "solo5 bhyve" -- "$cur")); return ;;

@@ -170,6 +170,7 @@ export function twoColumns(rows: [string, string][], indent: number, left: numbe
 
 /** The option's flag as help shows it: `-n, --name=NAME`, `--json[=wire]`. */
 export function optionFlag(o: OptionSpec): string {
+  if (o.type === 'boolean' && o.default === true) return `${o.alias ? `-${o.alias}, ` : ''}--[no-]${o.name}`;
   return `${o.alias ? `-${o.alias}, ` : ''}--${o.name}${o.type === 'boolean' ? (o.values ? `[=${o.values.join('|')}]` : '') : `=${o.arg ?? o.type.replace(/s$/, '').toUpperCase()}`}`;
 }
 
@@ -192,7 +193,7 @@ export function optionHelpFor(help: string, sub: string): string {
 }
 
 function optionLines(o: OptionSpec, help: string, width: number): string {
-  const def = o.default !== undefined ? ` (default: ${String(o.default)})` : '';
+  const def = o.default !== undefined && !(o.type === 'boolean' && o.default === true) ? ` (default: ${String(o.default)})` : '';
   const rep = o.type === 'strings' || o.type === 'numbers' ? ' (repeatable)' : '';
   return `  ${optionFlag(o)}\n${wrap(`${help}${rep}${def}`, 6, width)}`;
 }

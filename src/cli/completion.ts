@@ -52,6 +52,12 @@ export function completionScript(tables: CompletionTable[]): string {
     '',
     '# _albatross_complete SUBCOMMANDS: reads COMP_WORDS/COMP_CWORD, the function of the binary',
     '# has set the arrays; finds the subcommand (the first word that is not an option or its value).',
+    '# the [NAME] sections of the config file of named remotes (src/client/config.ts)',
+    '_albatross_remotes() {',
+    '    local f=${ALBATROSS_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/albatross/remotes}',
+    '    [[ -r $f ]] && sed -n \'s/^[[:space:]]*\\[\\([^]]*\\)\\].*/\\1/p\' "$f"',
+    '}',
+    '',
     '_albatross_find_sub() {',
     '    local i w skip=',
     '    _albatross_sub=',
@@ -79,7 +85,8 @@ export function completionScript(tables: CompletionTable[]): string {
     out.push('    case $prev in');
     const actions = new Map<string, string[]>();
     for (const o of t.options.filter((x) => x.value)) {
-      const how = o.choices ? `COMPREPLY=($(compgen -W "${words(o.choices)}" -- "$cur"))` : o.files === 'file' ? 'COMPREPLY=($(compgen -f -- "$cur"))' : o.files === 'dir' ? 'COMPREPLY=($(compgen -d -- "$cur"))' : ':';
+      const how = o.flags.includes('--remote') ? 'COMPREPLY=($(compgen -W "$(_albatross_remotes)" -- "$cur"))'
+        : o.choices ? `COMPREPLY=($(compgen -W "${words(o.choices)}" -- "$cur"))` : o.files === 'file' ? 'COMPREPLY=($(compgen -f -- "$cur"))' : o.files === 'dir' ? 'COMPREPLY=($(compgen -d -- "$cur"))' : ':';
       actions.set(how, [...(actions.get(how) ?? []), ...o.flags]);
     }
     for (const [how, fl] of actions) out.push(`        ${fl.join('|')}) ${how}; return ;;`);
