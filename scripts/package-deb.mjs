@@ -9,6 +9,7 @@
 //   /usr/lib/tmpfiles.d/albatross-ts.conf  /run/albatross/{util,fifo}, /var/lib/albatross/block, /var/log/albatross
 //   /etc/albatross/README                  where the CA certificate, server certificate and key go
 //   /usr/share/doc/albatross-ts/           README.md, examples/inetd.conf.example
+//   /usr/share/bash-completion/completions/<client>  packaging/completion/albatross.bash, under each client's name
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,6 +118,10 @@ try {
   put('DEBIAN/conffiles', '/etc/albatross/README\n');
   copy('README.md', 'usr/share/doc/albatross-ts/README.md', 0o644);
   put('usr/share/doc/albatross-ts/examples/inetd.conf.example', installedPaths(readFileSync(join(root, 'inetd.conf.example'), 'utf8')));
+  // bash-completion loads completions/<command> when <command> is first completed
+  for (const b of ['vmmc_local', 'vmmc_remote', 'vmmc_bistro', 'vmmp_request', 'vmmp_ca']) {
+    copy('packaging/completion/albatross.bash', `usr/share/bash-completion/completions/${b}`, 0o644);
+  }
 
   // maintainer scripts: the user, group and directories at once (not only at the next boot)
   // DPKG_ROOT: dpkg --root=DIR --force-script-chrootless runs this for a tree at DIR (the tests do)

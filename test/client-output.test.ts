@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { describeMessage, downloadFileName, escapeLine, hexdump, messageJson, table } from '../src/client/output.js';
+import { describeMessage, docText, downloadFileName, escapeLine, hexdump, logDoc, messageDoc, messageJson, table } from '../src/client/output.js';
 import { decodeWire, makeHeader } from '../src/core/wire/wire.js';
 import { parseName } from '../src/core/name.js';
 import { unwrap } from '../src/core/result.js';
@@ -83,4 +83,28 @@ test('destinations: host, host:port, [v6]:port, default port 1025', () => {
   assert.deepEqual(parseDestination('::1'), { ok: true, value: { host: '::1', port: 1025 } });
   assert.equal(parseDestination('host:port').ok, false);
   assert.equal(parseDestination(':1').ok, false);
+});
+
+test('--json documents: every recorded upstream reply gives one line of JSON without wire CHOICE objects', () => {
+  for (const f of readdirSync(FIX).filter((x) => x.endsWith('.rep.der'))) {
+    const w = unwrap(decodeWire(new Uint8Array(readFileSync(join(FIX, f)))));
+    const d = messageDoc(w);
+    if (d === undefined) continue;
+    const text = docText(d);
+    assert.equal(text.split('\n').length, 2, f);
+    const j = JSON.parse(text) as unknown;
+    assert.ok(!/"(solo5|quit|restart)":null/.test(text), `${f}: ${text.slice(0, 200)}`);
+    assert.equal(typeof j, 'object', f);
+  }
+});
+
+test('--json documents: 64-bit counters as plain numbers; log stops name the signal; actions as strings', () => {
+  assert.equal(docText({ a: 2n ** 63n - 1n, b: undefined, c: [1, 'x'] }), '{"a":9223372036854775807,"c":[1,"x"]}\n');
+  const hello = unwrap(parseName('hello'));
+  const stop = (status: { kind: 'exit' | 'signal' | 'stopped'; value: number }) =>
+    logDoc({ header: makeHeader(hello), payload: { kind: 'data', value: { timestamp: Date.UTC(2024, 0, 31, 12), event: { kind: 'unikernel_stop', value: { name: hello, pid: 42, status } } } } } as never);
+  assert.deepEqual(stop({ kind: 'signal', value: -11 }), { time: '2024-01-31T12:00:00Z', event: 'stop', name: ':hello', pid: 42, signal: 'SIGTERM' });
+  assert.deepEqual(stop({ kind: 'exit', value: 3 }), { time: '2024-01-31T12:00:00Z', event: 'stop', name: ':hello', pid: 42, exit_code: 3 });
+  const add = logDoc({ header: makeHeader(hello), payload: { kind: 'data', value: { timestamp: 0, event: { kind: 'action', value: { name: hello, action: { kind: 'block_add', value: 10 } } } } } } as never);
+  assert.deepEqual(add, { time: '1970-01-01T00:00:00Z', event: 'block-add', name: ':hello', size_mb: 10 });
 });

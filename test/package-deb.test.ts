@@ -57,7 +57,7 @@ test('contents: launchers 0755 under /usr/lib/albatross-ts, relative symlinks in
     assert.deepEqual(listing.get(`/usr/bin/${b}`), { mode: 'lrwxrwxrwx', owner: 'root/root', link: `../lib/albatross-ts/${file}` }, b);
     assert.deepEqual(listing.get(`/usr/lib/albatross-ts/${file}`), { mode: '-rwxr-xr-x', owner: 'root/root' }, file);
   }
-  for (const f of ['/usr/lib/albatross-ts/lib/launch.cjs', '/usr/lib/albatross-ts/lib/alias.cjs', '/usr/lib/albatross-ts/dist/vmmd.js', '/usr/lib/albatross-ts/dist/upstream.js', '/usr/lib/albatross-ts/dist/vmmd_tls_inetd.jsc', '/usr/lib/sysusers.d/albatross-ts.conf', '/usr/lib/tmpfiles.d/albatross-ts.conf', '/etc/albatross/README', '/usr/share/doc/albatross-ts/examples/inetd.conf.example', '/usr/lib/systemd/system/vmmd.service', '/usr/lib/systemd/system/vmmd_tls_inetd@.service', '/usr/lib/systemd/system/vmmd_web.service', '/usr/lib/albatross-ts/web/app.js']) {
+  for (const f of ['/usr/lib/albatross-ts/lib/launch.cjs', '/usr/lib/albatross-ts/lib/alias.cjs', '/usr/lib/albatross-ts/dist/vmmd.js', '/usr/lib/albatross-ts/dist/upstream.js', '/usr/lib/albatross-ts/dist/vmmd_tls_inetd.jsc', '/usr/lib/sysusers.d/albatross-ts.conf', '/usr/lib/tmpfiles.d/albatross-ts.conf', '/etc/albatross/README', '/usr/share/doc/albatross-ts/examples/inetd.conf.example', '/usr/lib/systemd/system/vmmd.service', '/usr/lib/systemd/system/vmmd_tls_inetd@.service', '/usr/lib/systemd/system/vmmd_web.service', '/usr/lib/albatross-ts/web/app.js', '/usr/share/bash-completion/completions/vmmc_local', '/usr/share/bash-completion/completions/vmmp_ca']) {
     assert.deepEqual(listing.get(f), { mode: '-rw-r--r--', owner: 'root/root' }, f);
   }
   for (const [p, e] of listing) if (e.owner !== 'root/root') assert.fail(`${p} is owned by ${e.owner}`);

@@ -16,7 +16,8 @@ test('vmmd_log\'s default --logfile is the file of vmmd_log.service, inside its 
   const logsDirectory = /^LogsDirectory=(\S+)$/m.exec(unit)?.[1];
   assert.equal(path.dirname(logfile ?? ''), `/var/log/${logsDirectory}`);
   const help = execFileSync(process.execPath, [path.join(repoRoot, 'build', 'src', 'cli', 'vmmd_log.js'), '--help'], { encoding: 'utf8' });
-  const fallback = /--logfile=FILE\n.*\(default: (\S+)\)/.exec(help)?.[1];
+  // the help of an option may wrap over several lines (to the width)
+  const fallback = /--logfile=FILE\n(?: {6}.*\n)*? {6}.*\(default: (\S+)\)/.exec(help)?.[1];
   assert.equal(fallback, logfile);
   const rc = fs.readFileSync(path.join(repoRoot, 'packaging', 'rc.d', 'vmmd_log'), 'utf8');
   assert.match(rc, new RegExp(`vmmd_log_file:="${logfile}"`));

@@ -89,10 +89,25 @@ test('create, info, console, get, restart and destroy a unikernel', async () => 
   assert.match(r.stdout, /^NAME +TYPE/);
   assert.match(r.stdout, /\n:hello +solo5 +0 +32 +\S+ +quit +running pid \d+, up \d+s +block storage=storage; args /);
   r = await L(['info', '--json']);
+  assert.equal(r.stdout.trim().split('\n').length, 1, 'info --json is one document, the state folded in');
+  const j = JSON.parse(r.stdout) as { unikernels: Record<string, unknown>[] };
+  assert.equal(j.unikernels.length, 1);
+  const u = j.unikernels[0];
+  assert.deepEqual(
+    { ...u, pid: typeof u.pid, since: typeof u.since, started: typeof u.started, digest: typeof u.digest },
+    {
+      name: ':hello', state: 'running', pid: 'number', since: 'string', failures: 0, type: 'solo5', started: 'string', cpuids: [0], cpus: 1,
+      memory_mb: 32, startup: null, on_exit: 'quit', blocks: [{ name: 'storage', host_device: 'storage', sector_size: 512, size_mb: 4 }], networks: [],
+      arguments: ['--solo5:quiet', '--lines=3', '--sleep'], digest: 'string',
+    },
+  );
+  assert.match(String(u.since), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  r = await L(['info', '--json=wire']);
   const [reply, status] = r.stdout.trim().split('\n');
-  const j = JSON.parse(reply) as { payload: { reply: { unikernel_info: { name: string }[] } } };
-  assert.equal(j.payload.reply.unikernel_info[0].name, ':hello');
-  assert.match(status, /^\{"status":\[\{"name":":hello","state":"running","pid":\d+,/, "vmmd's status follows the reply");
+  const w = JSON.parse(reply) as { payload: { reply: { unikernel_info: { name: string; info: { typ: unknown } }[] } } };
+  assert.equal(w.payload.reply.unikernel_info[0].name, ':hello');
+  assert.deepEqual(w.payload.reply.unikernel_info[0].info.typ, { solo5: null }, '--json=wire keeps the wire form');
+  assert.match(status, /^\{"status":\[\{"name":":hello","state":"running","pid":\d+,/, "--json=wire: vmmd's status follows the reply");
 
   {
     const c = spawn(process.execPath, [CLIENT, 'console', 'hello', '--count', '10', '--tmpdir', d.tmpdir], { env: { ...process.env, NO_COLOR: '1' } });
@@ -239,7 +254,7 @@ test('ALBATROSS_TMPDIR sets the default runtime directory (--tmpdir still wins);
     st.kill();
   }
   const h = await client(['--help'], { ALBATROSS_TMPDIR: '/srv/alb' });
-  assert.match(h.stdout, /--tmpdir=DIR\n.*\(default: \/srv\/alb\)/);
+  assert.match(h.stdout, /--tmpdir=DIR\n(?: {6}.*\n)*? {6}.*\(default: \/srv\/alb\)/);
 });
 
 test('usage errors help: a mistyped subcommand or option gets a suggestion; --arg --x says to write --arg=--x', async () => {

@@ -237,3 +237,76 @@ test('vmmc_bistro: a 5-minute leaf under --ca, checked against its policy; - pri
   assert.equal(r.code, 123);
   assert.match(r.stderr, /Public key of certificate doesn't match private key/);
 });
+
+function runEnv(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<Out> {
+  return new Promise((resolve) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, TMPDIR: dir };
+    delete e.ALBATROSS_TMPDIR;
+    Object.assign(e, env);
+    execFile(process.execPath, [path.join(CLI, `${bin}.js`), ...args], { cwd: os.tmpdir(), timeout: 30_000, env: e }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('named remotes: vmmc_remote --remote and vmmc_bistro --remote take destination, server CA, certificate and keys from the config file', async () => {
+  behaviour = async (c) => {
+    await c.writeMessage(reply('answered'));
+  };
+  const cfgDir = path.join(dir, 'cfg');
+  fs.mkdirSync(cfgDir, { recursive: true });
+  const cfg = path.join(cfgDir, 'remotes');
+  // relative paths are relative to the config file's directory
+  fs.writeFileSync(cfg, [
+    '# remotes of the tests',
+    'tmpdir = /nonexistent-albatross-run',
+    '',
+    '[test]',
+    `destination = 127.0.0.1:${port}`,
+    'server-ca = ../cacert.pem   ; the root',
+    'cert = ../hello.pem',
+    'key = ../hello.key',
+    'ca = ../user.pem',
+    'ca-key = ../user.key',
+    '[other]',
+    'destination = 192.0.2.1',
+    '',
+  ].join('\n'), { mode: 0o600 });
+  fs.chmodSync(cfg, 0o600);
+  const env = { ALBATROSS_CONFIG: cfg };
+  seen.length = 0;
+  let r = await runEnv('vmmc_remote', ['--remote', 'test'], env);
+  assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'answered\n', ''], 'run from another directory: no repeated flags');
+  assert.equal(seen[0].cn, 'hello');
+  r = await runEnv('vmmc_bistro', ['info', '-n', 'web', '--remote', 'test'], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'answered\n');
+  assert.deepEqual(seen[1].chain.map((c) => c.subject), ['CN=web', 'CN=user', 'CN=ca'], 'signed with the ca and ca-key of the remote');
+  r = await runEnv('vmmc_remote', ['--remote', 'nosuch'], env);
+  assert.deepEqual([r.code, r.stderr], [123, `vmmc_remote: --remote nosuch: no remote of that name in ${cfg} (there: test, other)\n`]);
+  r = await runEnv('vmmc_local', ['info'], env);
+  assert.equal(r.code, 122);
+  assert.match(r.stderr, /\/nonexistent-albatross-run\/util\/vmmd\.sock/, "vmmc_local's tmpdir comes from the config file");
+  r = await runEnv('vmmc_local', ['info'], { ...env, ALBATROSS_TMPDIR: '/nonexistent-env' });
+  assert.match(r.stderr, /\/nonexistent-env\/util\/vmmd\.sock/, 'ALBATROSS_TMPDIR wins over the config file');
+
+  // refused: a config file others may write, inline PEM, a key file others may read
+  fs.chmodSync(cfg, 0o666);
+  r = await runEnv('vmmc_remote', ['--remote', 'test'], env);
+  assert.deepEqual([r.code, r.stderr], [123, `vmmc_remote: the config file ${cfg} may be written by anyone (mode 0666): it chooses keys and trusted servers; chmod go-w ${cfg}\n`]);
+  fs.chmodSync(cfg, 0o620);
+  r = await runEnv('vmmc_bistro', ['info', '--remote', 'test'], env);
+  assert.match(r.stderr, /may be written by its group \(mode 0620\)/);
+  fs.chmodSync(cfg, 0o600);
+  const key = path.join(dir, 'hello.key');
+  fs.chmodSync(key, 0o644);
+  r = await runEnv('vmmc_remote', ['--remote', 'test'], env);
+  assert.deepEqual([r.code, r.stderr], [123, `vmmc_remote: the key ${key} (from ${cfg}) is readable by anyone (mode 0644): chmod 600 ${key}\n`]);
+  fs.chmodSync(key, 0o600);
+  fs.appendFileSync(cfg, '[inline]\nkey = -----BEGIN PRIVATE KEY-----\n');
+  r = await runEnv('vmmc_remote', ['--remote', 'test'], env);
+  assert.equal(r.code, 123);
+  assert.match(r.stderr, /line 14: PEM text \(a key or a certificate\): the file names files only; put it in a file/);
+  r = await runEnv('vmmc_remote', ['--remote', 'test'], { ALBATROSS_CONFIG: path.join(dir, 'absent') });
+  assert.deepEqual([r.code, r.stderr], [123, `vmmc_remote: cannot read the config file ${path.join(dir, 'absent')}: no such file\n`]);
+});

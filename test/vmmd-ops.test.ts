@@ -186,13 +186,12 @@ test('vmmc_local info shows running unikernels with pid and uptime, and those wa
 
   const j = await vmmc(['info', '-n', 'st:', '--json']);
   assert.equal(j.code, 0, j.stderr);
-  const [reply, status] = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  const infos = (reply as { payload: { reply: { unikernel_info: { name: string }[] } } }).payload.reply.unikernel_info;
-  assert.deepEqual(infos.map((x) => x.name), [':up'], 'the info reply lists running unikernels, as upstream');
-  const st = (status as { status: Array<Record<string, unknown>> }).status;
+  const docs = j.stdout.trim().split('\n');
+  assert.equal(docs.length, 1, 'info --json is one document');
+  const st = (JSON.parse(docs[0]) as { unikernels: Array<Record<string, unknown>> }).unikernels;
   assert.equal(st.length, 2);
-  assert.deepEqual({ ...st[0], due: typeof st[0].due }, { name: ':down', state: 'restarting', failures: 2, due: 'string' });
-  assert.deepEqual({ ...st[1], pid: typeof st[1].pid, started: typeof st[1].started }, { name: ':up', state: 'running', pid: 'number', started: 'string', failures: 0 });
+  assert.deepEqual({ ...st[0], next_start: typeof st[0].next_start }, { name: ':down', state: 'restarting', failures: 2, next_start: 'string' });
+  assert.deepEqual([st[1].name, st[1].state, typeof st[1].pid, typeof st[1].since, st[1].failures, st[1].type], [':up', 'running', 'number', 'string', 0, 'solo5']);
 
   // the wire's info reply (what upstream's client gets) still has the running one only
   const ws = await request(v.sock, 'st:', info);

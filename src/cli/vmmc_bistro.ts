@@ -4,11 +4,12 @@
  * runs it at the TLS endpoint.
  */
 import * as fs from 'node:fs';
-import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
+import { type CliSpec, EXIT, JSON_OPTION, jsonMode, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, subcommandSpecs, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
 import { oneShotCertificate } from '../client/oneshot.js';
+import { configKey, namedRemote } from './remotes.js';
 import { loadPrivateKey, parseKeyType } from '../provision/keys.js';
 import { parseCertificates } from '../provision/certs.js';
 
@@ -18,7 +19,10 @@ const subs = commandSubcommands().filter((s) => s !== 'stats-add' && s !== 'stat
 
 const spec: CliSpec = {
   binary: BINARY,
-  synopsis: [`${BINARY} SUBCOMMAND ARGS... --destination HOST[:PORT]|- [--ca FILE] [--ca-key FILE] [--server-ca FILE] [OPTIONS]`],
+  synopsis: [
+    `${BINARY} SUBCOMMAND ARGS... --destination HOST[:PORT]|- [--ca FILE] [--ca-key FILE] [--server-ca FILE] [OPTIONS]`,
+    `${BINARY} SUBCOMMAND ARGS... --remote NAME [OPTIONS]`,
+  ],
   description: [
     'Runs one command at the TLS endpoint without a prior signing step: a fresh key and a',
     'certificate valid for 5 minutes carrying the command, signed with --ca/--ca-key, presented',
@@ -26,17 +30,17 @@ const spec: CliSpec = {
     '--ca first. With --destination - the chain is printed instead.',
     'The CA key must be readable here: whoever can read it can act as that CA. Prefer',
     'vmmp_request, vmmp_ca sign on the CA\'s machine, and vmmc_remote.',
-    '',
-    'Subcommands:',
-    ...subs.map((s) => `  ${`${s} ${SUBCOMMANDS[s].args.join(' ')}`.padEnd(30)}${SUBCOMMANDS[s].help}`),
   ].join('\n'),
+  subcommands: subcommandSpecs(subs, 'remote', { get: ['output'], 'dump-block': ['output'] }, (e) => `${e} -d albatross.example.org`),
+  common: ['remote', 'destination', 'ca', 'ca-key', 'server-ca', 'key-type', 'json', 'timeout'],
   options: [
+    { name: 'remote', alias: 'r', type: 'string', arg: 'NAME', help: 'a remote of the config file (README: Named remotes): its destination, ca, ca-key and server-ca unless given here.' },
     { name: 'destination', alias: 'd', type: 'string', arg: 'HOST[:PORT]', help: 'the TLS endpoint (port 1025 if absent); "-" prints the chain.' },
-    { name: 'ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'the signing CA certificate (and its chain); `vmmp_ca generate NAME` writes cacert.pem.' },
-    { name: 'ca-key', type: 'string', arg: 'FILE', default: 'ca.key', help: 'the private key of --ca; `vmmp_ca generate NAME` writes NAME.key.' },
-    { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
-    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
-    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    { name: 'ca', type: 'string', arg: 'FILE', help: 'the signing CA certificate (and its chain); `vmmp_ca generate NAME` writes cacert.pem (cacert.pem).' },
+    { name: 'ca-key', type: 'string', arg: 'FILE', help: 'the private key of --ca; `vmmp_ca generate NAME` writes NAME.key (ca.key).' },
+    { name: 'server-ca', type: 'string', arg: 'FILE', help: 'CA certificate that the server\'s certificate must chain to (cacert.pem).' },
+    { name: 'key-type', type: 'string', choices: ['ed25519', 'rsa2048', 'rsa4096', 'p256', 'p384', 'p521'], arg: 'TYPE', default: 'ed25519', help: 'type of the throw-away key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block: write the data to FILE.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
     ...COMMAND_OPTIONS.filter((x) => x.name !== 'file'),
@@ -59,8 +63,13 @@ async function main(): Promise<number> {
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
   if (SUBCOMMANDS[sub] !== undefined && !subs.includes(sub)) throw new UsageError(`${sub} cannot run remotely (one of ${subs.join(', ')})`);
-  const destArg = o.destination as string | undefined;
-  if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT])');
+  const remote = namedRemote(BINARY, o.remote as string | undefined);
+  if (o['ca-key'] === undefined && remote?.['ca-key'] !== undefined) configKey(BINARY, remote['ca-key'], 'the CA key');
+  o.ca ??= remote?.ca ?? 'cacert.pem';
+  o['ca-key'] ??= remote?.['ca-key'] ?? 'ca.key';
+  o['server-ca'] ??= remote?.['server-ca'] ?? 'cacert.pem';
+  const destArg = (o.destination as string | undefined) ?? remote?.destination;
+  if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT], or --remote NAME)');
   const dest = destArg === '-' ? undefined : parseDestination(destArg);
   if (dest !== undefined && !dest.ok) throw new UsageError(`--destination: ${dest.error}`);
   const kt = parseKeyType(String(o['key-type']));
@@ -98,9 +107,9 @@ async function main(): Promise<number> {
   }
 
   const session: SessionOptions = {
-    binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
+    binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    endpoint: true, classify: classifyReadError,
+    endpoint: true, classify: classifyReadError, follow: o.follow !== false,
   };
   for (const step of req.value.steps) {
     const cn = certificateCn(step.name, step.command);

@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
-import { type CliSpec, EXIT, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, type Request, type Step, buildRequest, fixAddName } from '../client/commands.js';
-import { type SessionOptions, CODE, checkReadable, runStep } from '../client/session.js';
-import { type InfoStatus, type Style, describeLogMessage, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
+import { type CliSpec, EXIT, JSON_OPTION, jsonMode, UsageError, defaultTmpdir, die, parseCli, runMain, useColour } from './common.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, subcommandSpecs, type Request, type Step, buildRequest, fixAddName } from '../client/commands.js';
+import { type SessionOptions, CODE, NO_CONSOLE_EXIT, NO_FOLLOW_QUIET_MS, checkReadable, runStep } from '../client/session.js';
+import { type InfoStatus, type Style, describeLogMessage, docText, logDoc, downloadFileName, hexdump, logMessageJson } from '../client/output.js';
 import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
 import { connectUnix } from '../transport/conn.js';
 import { type Command, command, commandEndpoint, encodeWire, makeHeader } from '../core/wire/wire.js';
@@ -17,6 +17,7 @@ import { decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
 import { decodeState } from '../core/wire/state.js';
 import { type Name, nameEqual, nameToString } from '../core/name.js';
 import { stateToJson } from '../inspect/inspect.js';
+import { configTmpdir } from './remotes.js';
 import { formatPolicy } from '../core/policy.js';
 
 const BINARY = 'vmmc_local';
@@ -29,21 +30,23 @@ const spec: CliSpec = {
   description: [
     'Sends SUBCOMMAND to the daemon that handles it, over its socket in DIR/util (vmmd.sock,',
     'console.sock, stat.sock, log.sock), and prints the answers: tables for info, policy and',
-    'block, console lines with non-printable characters escaped, one JSON document per message',
-    'with --json. console, stats and log print until the connection ends. get and dump-block',
+    'block, console lines with non-printable characters escaped; with --json one JSON document',
+    'per command (per line for console, stats, log), --json=wire the wire form. console, stats',
+    'and log print until the connection ends (--no-follow: what is there). get and dump-block',
     'write to $TMPDIR/<name>.<time>, e.g. dept_web.20240131T120000Z (or --output).',
     '--socket - prints the encoded message instead.',
-    '',
-    'Subcommands:',
-    ...Object.entries(SUBCOMMANDS).map(([s, d]) => `  ${`${s} ${d.args.join(' ')}`.padEnd(30)}${d.help}`),
   ].join('\n'),
+  subcommands: subcommandSpecs(Object.keys(SUBCOMMANDS), 'local', {
+    get: ['output'], 'dump-block': ['output'], 'extract-dump': ['output', 'dbdir'], 'inspect-dump': ['dbdir'],
+  }),
+  common: ['tmpdir', 'socket', 'json', 'color'],
   options: [
-    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default.' },
+    { name: 'tmpdir', type: 'string', arg: 'DIR', default: defaultTmpdir(), help: 'runtime directory of the daemons (sockets in DIR/util); ALBATROSS_TMPDIR sets the default, else tmpdir of the config file (README: Named remotes).' },
     { name: 'socket', type: 'string', arg: 'PATH', help: 'socket to connect to instead of the daemon\'s; "-" prints the message.' },
-    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, dump-block, extract-dump: write the data to FILE.' },
     { name: 'dbdir', type: 'string', arg: 'DIR', default: DEFAULT_DBDIR, help: 'inspect-dump, extract-dump: directory of the state file.' },
-    { name: 'color', type: 'string', arg: 'WHEN', default: 'auto', help: 'auto, always or never.' },
+    { name: 'color', type: 'string', choices: ['auto', 'always', 'never'], arg: 'WHEN', default: 'auto', help: 'auto, always or never.' },
     ...COMMAND_OPTIONS,
   ],
   examples: [
@@ -56,9 +59,9 @@ const spec: CliSpec = {
   ],
   more: [
     'EXIT STATUS',
-    '  0 success; 117 the daemon answered with a failure; 121 communication failure (also: the daemon',
-    '  closed the connection without an answer);',
-    '  122 cannot connect (the message names the socket); 123 other errors; 124 command line error;',
+    '  0 success; 117 the daemon answered with a failure; 121 communication failure',
+    '  (also: the daemon closed the connection without an answer); 122 cannot connect',
+    '  (the message names the socket); 123 other errors; 124 command line error;',
     '  125 internal error.',
     '',
   ].join('\n'),
@@ -86,10 +89,16 @@ async function main(): Promise<number> {
   const o = fixAddName(parseCli(spec, argv), argv);
   const [sub, ...args] = (o as { _: string[] })._;
   if (sub === undefined) throw new UsageError('missing SUBCOMMAND');
+  // the config file's tmpdir, when neither --tmpdir nor ALBATROSS_TMPDIR chose one
+  if (!process.env.ALBATROSS_TMPDIR && !argv.some((a) => a === '--tmpdir' || a.startsWith('--tmpdir='))) {
+    const t = configTmpdir(BINARY);
+    if (t !== undefined) o.tmpdir = t;
+  }
   const colourOpt = String(o.color);
   if (!['auto', 'always', 'never'].includes(colourOpt)) throw new UsageError('--color: expected auto, always or never');
   const style: Style = { colour: colourOpt === 'always' || (colourOpt === 'auto' && useColour(process.stdout)) };
-  const json = o.json === true;
+  const json = jsonMode(o) !== 'none';
+  const jsonWire = jsonMode(o) === 'wire';
 
   let image: Uint8Array | undefined;
   if (sub === 'create' && args.length >= 2) {
@@ -174,18 +183,42 @@ async function main(): Promise<number> {
       }
       // vmmd_log answers a subscription with a reply first: an end before any message is a
       // daemon that went away, not an empty log
+      // --no-follow: the history comes right after the reply; it is over when nothing more
+      // arrives for a moment, or at the first event stamped after the reply
+      const follow = o.follow !== false;
+      let repliedAt: number | undefined;
+      let events = 0;
       for (let seen = 0; ; seen++) {
-        const r = await conn.read();
+        const quiet = !follow && repliedAt !== undefined;
+        const r = await conn.read(quiet ? NO_FOLLOW_QUIET_MS : undefined);
+        const over = quiet && r.kind === 'error' && r.error === `timed out after ${NO_FOLLOW_QUIET_MS} ms`;
         if (r.kind === 'end' && seen === 0) die(BINARY, EXIT.communication, 'communication failure: the daemon closed the connection without an answer');
-        if (r.kind === 'end') return EXIT.ok;
+        if (r.kind === 'end' || over) {
+          conn.close();
+          if (!follow && events === 0 && o.name !== undefined) die(BINARY, NO_CONSOLE_EXIT, `no log entries for ${nameToString(req.name)}`);
+          return EXIT.ok;
+        }
         if (r.kind === 'error') die(BINARY, EXIT.communication, `communication failure: ${r.error}`);
         const m = decodeLogWire(r.body);
         if (!m.ok) die(BINARY, EXIT.communication, `communication failure: ${m.error}`);
+        if (seen === 0) repliedAt = Date.now();
+        if (m.value.payload.kind === 'data') {
+          if (!follow && repliedAt !== undefined && m.value.payload.value.timestamp > repliedAt) {
+            conn.close();
+            return EXIT.ok;
+          }
+          events++;
+        }
         if (m.value.payload.kind === 'failure') {
           process.stderr.write(`${BINARY}: ${describeLogMessage(style, m.value)}`);
           return CODE.remoteFailed;
         }
-        process.stdout.write(json ? logMessageJson(m.value) : describeLogMessage(style, m.value));
+        if (!json) process.stdout.write(describeLogMessage(style, m.value));
+        else if (jsonWire) process.stdout.write(logMessageJson(m.value));
+        else {
+          const doc = logDoc(m.value);
+          if (doc !== undefined) process.stdout.write(docText(doc));
+        }
       }
     }
     case 'commands':
@@ -211,12 +244,23 @@ async function main(): Promise<number> {
     if (e !== undefined) die(BINARY, e.code, e.message);
   }
   const session: SessionOptions = {
-    binary: BINARY, style, json, stdout: process.stdout, stderr: process.stderr, progress: process.stderr.isTTY === true,
+    binary: BINARY, style, json, jsonWire, stdout: process.stdout, stderr: process.stderr, progress: process.stderr.isTTY === true,
     outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
   };
   if (sub === 'info') {
     const st = await askStatus(socketOpt ?? path.join(util, SOCKET.vmmd), req.steps[0].name);
     if (st !== undefined) session.status = st;
+  }
+  session.follow = o.follow !== false;
+  if (sub === 'stats' && socketOpt === undefined) {
+    // which unikernels are there to report on: none, and stats would wait for ever
+    const names = await runningNames(path.join(util, SOCKET.vmmd), req.steps[0].name);
+    if (names !== undefined && names.size === 0) {
+      const what = req.steps[0].name.label === undefined ? `no unikernel below ${nameToString(req.steps[0].name)} is running` : `no unikernel ${nameToString(req.steps[0].name)} is running`;
+      if (!session.follow) die(BINARY, NO_CONSOLE_EXIT, what);
+      process.stderr.write(`${BINARY}: note: ${what}; waiting for statistics (--no-follow exits instead)\n`);
+    }
+    if (names !== undefined) session.statsNames = names;
   }
   for (const s of req.steps) {
     const sock = socketOpt ?? path.join(util, SOCKET[commandEndpoint(s.command).daemon]);
@@ -278,6 +322,24 @@ async function pathHint(sock: string, name: Name, cmd: Command): Promise<void> {
 }
 
 const MB = 1024 * 1024;
+
+/** The names vmmd's info lists at or below `name` (as the stats daemon names them), or undefined if it cannot be asked. */
+async function runningNames(sock: string, name: Name): Promise<Set<string> | undefined> {
+  const c = await connectUnix(sock);
+  if (!c.ok) return undefined;
+  try {
+    await c.value.writeMessage(command(name, { kind: 'unikernel', value: { kind: 'info', value: null } }));
+    const m = await c.value.readMessage(30_000);
+    if (m.kind !== 'message' || m.wire.payload.kind !== 'reply') return undefined;
+    const r = m.wire.payload.value;
+    if (r.kind !== 'unikernel_info' && r.kind !== 'unikernel_info_v5' && r.kind !== 'unikernel_info_v4') return undefined;
+    return new Set(r.value.map((x) => nameToString(x.name)));
+  } catch {
+    return undefined;
+  } finally {
+    c.value.close();
+  }
+}
 
 /**
  * vmmd's status of the unikernels at or below `name` (WIRE.md §8.2), asked beside the info

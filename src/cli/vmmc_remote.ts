@@ -2,8 +2,9 @@
  * vmmc_remote: executes the command of an existing certificate at a TLS endpoint
  * (upstream's `albatross-client certificate CERT KEY`, CERTS.md §7.7).
  */
-import { type CliSpec, EXIT, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
+import { type CliSpec, EXIT, JSON_OPTION, jsonMode, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
+import { configKey, namedRemote } from './remotes.js';
 import type { Step } from '../client/commands.js';
 import { classifyReadError, connectTls, keyMatches, parseDestination, validateOwnChain } from '../client/remote.js';
 import { certFacts, pemBlocksStrict, toPem } from '../core/x509.js';
@@ -14,7 +15,10 @@ const BINARY = 'vmmc_remote';
 
 const spec: CliSpec = {
   binary: BINARY,
-  synopsis: [`${BINARY} CERT KEY --destination HOST[:PORT] [--server-ca FILE] [--data FILE] [--json] [--output FILE]`],
+  synopsis: [
+    `${BINARY} CERT KEY --destination HOST[:PORT] [--server-ca FILE] [--data FILE] [--json] [--output FILE]`,
+    `${BINARY} [CERT KEY] --remote NAME [OPTIONS]`,
+  ],
   description: [
     'Presents the chain in CERT (leaf first, as `vmmp_ca sign` writes it) and KEY to the TLS',
     'endpoint and prints the answers to the command in the leaf certificate. The server is',
@@ -24,13 +28,15 @@ const spec: CliSpec = {
     'create whose certificate carries an empty image (compressed when the certificate says so).',
   ].join('\n'),
   options: [
+    { name: 'remote', alias: 'r', type: 'string', arg: 'NAME', help: 'a remote of the config file (README: Named remotes): its destination, server-ca, cert and key unless given here.' },
     { name: 'destination', alias: 'd', type: 'string', arg: 'HOST[:PORT]', help: 'the TLS endpoint (port 1025 if absent).' },
-    { name: 'server-ca', type: 'string', arg: 'FILE', default: 'cacert.pem', help: 'CA certificate that the server\'s certificate must chain to.' },
+    { name: 'server-ca', type: 'string', arg: 'FILE', help: 'CA certificate that the server\'s certificate must chain to (cacert.pem).' },
     { name: 'data', type: 'string', arg: 'FILE', help: 'bulk data to send after the handshake (block set, create with an empty image).' },
     { name: 'compression-level', type: 'number', arg: 'N', help: 'zlib level for --data when the command says compressed (9).' },
-    { name: 'json', type: 'boolean', help: 'print each message as one JSON document per line.' },
+    JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, block dump: write the data to FILE instead of $TMPDIR/<name>.<time>.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
+    { name: 'follow', type: 'boolean', default: true, help: 'console, stats: keep printing what arrives (--no-follow: print what is there and exit).' },
   ],
   examples: [`${BINARY} hello.pem hello.key --server-ca cacert.pem -d albatross.example.org:1025`],
   more: REMOTE_EXIT_STATUS,
@@ -44,10 +50,17 @@ const read = (file: string, what: string): string => readTextOrDie(BINARY, file,
 
 async function main(): Promise<number> {
   const o = parseCli(spec);
-  if (o._.length !== 2) throw new UsageError('expected CERT KEY');
-  const [certFile, keyFile] = o._;
-  const destArg = o.destination as string | undefined;
-  if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT])');
+  const remote = namedRemote(BINARY, o.remote as string | undefined);
+  let certFile: string;
+  let keyFile: string;
+  if (o._.length === 2) [certFile, keyFile] = o._;
+  else if (o._.length === 0 && remote?.cert !== undefined && remote.key !== undefined) {
+    [certFile, keyFile] = [remote.cert, remote.key];
+    configKey(BINARY, keyFile, 'the key');
+  } else throw new UsageError(o._.length === 0 && remote !== undefined ? `expected CERT KEY (remote ${remote.name} has no cert and key)` : 'expected CERT KEY');
+  const destArg = (o.destination as string | undefined) ?? remote?.destination;
+  if (destArg === undefined) throw new UsageError('no destination provided (--destination HOST[:PORT], or --remote NAME)');
+  o['server-ca'] ??= remote?.['server-ca'] ?? 'cacert.pem';
   const dest = parseDestination(destArg);
   if (!dest.ok) throw new UsageError(`--destination: ${dest.error}`);
 
@@ -96,9 +109,9 @@ async function main(): Promise<number> {
   const conn = await connectTls(dest.value.host, dest.value.port, chainPem, keyPem, caPem, (o.timeout as number) * 1000);
   if (!conn.ok) fail(conn.error.code, conn.error.message);
   const session: SessionOptions = {
-    binary: BINARY, style: { colour: useColour(process.stdout) }, json: o.json === true, stdout: process.stdout, stderr: process.stderr,
+    binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    endpoint: true, classify: classifyReadError,
+    endpoint: true, classify: classifyReadError, follow: !process.argv.slice(2).includes('--no-follow'),
   };
   const code = await runStep(conn.value, step, session, false);
   conn.value.close();

@@ -23,22 +23,25 @@ const spec: CliSpec = {
     `${BINARY} revoke CACERT DB CAKEY CERT [--crl-days 30]`,
   ],
   description: [
-    'generate  NAME.key (created if missing) and a self-signed CA certificate cacert.pem with CN=NAME;',
-    '          then SERVER.key and SERVER.pem, a server certificate signed by it (recorded in DB).',
-    'sign      signs a request: with a "policy add" command an intermediate CA (365 days; the policy',
-    '          must be usable and within the policy of CACERT), with another command a client',
-    '          certificate (1 day; a create must fit the policy of CACERT), without albatross',
-    '          extension a server certificate (365 days). Appends "<serial hex> <CN>" to DB and',
-    '          writes <CN>.pem, followed by CACERT when CACERT is not self-signed.',
-    'revoke    adds the serial of CERT to DB.revoked and writes <CA CN>.crl, a PEM CRL signed by',
-    '          the CA with every serial revoked so far (for vmmd_tls --crl).',
+    'generate: NAME.key (created if missing) and a self-signed CA certificate cacert.pem with',
+    'CN=NAME; then SERVER.key and SERVER.pem, a server certificate signed by it (recorded in DB).',
+    '',
+    'sign: signs a request: with a "policy add" command an intermediate CA (365 days; the policy',
+    'must be usable and within the policy of CACERT), with another command a client',
+    'certificate (1 day; a create must fit the policy of CACERT), without albatross',
+    'extension a server certificate (365 days). Appends "<serial hex> <CN>" to DB and',
+    'writes <CN>.pem, followed by CACERT when CACERT is not self-signed.',
+    '',
+    'revoke: adds the serial of CERT to DB.revoked and writes <CA CN>.crl, a PEM CRL signed by',
+    'the CA with every serial revoked so far (for vmmd_tls --crl).',
+    '',
     'Files are written in the current directory.',
   ].join('\n'),
   options: [
     { name: 'days', type: 'number', arg: 'N', help: 'validity in days (generate: 3650; sign: 365 for CAs and servers, 1 for commands).' },
     { name: 'server', type: 'string', arg: 'NAME', default: 'server', help: 'generate: CN and file name of the server certificate.' },
     { name: 'server-days', type: 'number', arg: 'N', default: 365, help: 'generate: validity of the server certificate in days.' },
-    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'generate: type of new keys: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    { name: 'key-type', type: 'string', choices: ['ed25519', 'rsa2048', 'rsa4096', 'p256', 'p384', 'p521'], arg: 'TYPE', default: 'ed25519', help: 'generate: type of new keys: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'crl-days', type: 'number', arg: 'N', default: 30, help: 'revoke: days until the CRL must be renewed (nextUpdate).' },
   ],
   examples: [
@@ -48,6 +51,11 @@ const spec: CliSpec = {
     `${BINARY} revoke cacert.pem db ca.key user.pem`,
   ],
   more: 'EXIT STATUS\n  0 on success; 123 on an error (one line on standard error says why);\n  124 on a command line error; 125 on an internal error.\n',
+  subcommands: {
+    generate: { args: ['NAME', 'DB'], help: 'a root CA (NAME.key, cacert.pem) and a server certificate', options: ['days', 'server', 'server-days', 'key-type'], examples: ['generate ca db'] },
+    sign: { args: ['CACERT', 'DB', 'CAKEY', 'CSR'], help: 'sign a request of vmmp_request', options: ['days'], examples: ['sign cacert.pem db ca.key user.req'] },
+    revoke: { args: ['CACERT', 'DB', 'CAKEY', 'CERT'], help: 'revoke a certificate and write the CRL', options: ['crl-days'], examples: ['revoke cacert.pem db ca.key user.pem'] },
+  },
 };
 
 const fail = (msg: string): never => die(BINARY, EXIT.other, msg);

@@ -3,7 +3,7 @@
  * `albatross-client SUBCOMMAND ... --csr`, CERTS.md §7.3).
  */
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName, subcommandArgs } from '../client/commands.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName, subcommandSpecs } from '../client/commands.js';
 import { parseKeyType } from '../provision/keys.js';
 import { makeCsr } from '../provision/certs.js';
 import { loadOrCreateKey, readBytes, writeDurable } from '../provision/files.js';
@@ -21,15 +21,14 @@ const spec: CliSpec = {
     'NAME is the label of the unikernel or block device, or the path for policy commands.',
     'A CA signs the request with `vmmp_ca sign`; the result is used with vmmc_remote.',
     'Images of create are checked against their manifest and compressed (level 9 unless given).',
-    '',
-    'Subcommands:',
-    ...subs.map((s) => `  ${s} ${subcommandArgs(s, 'csr').join(' ')}`.padEnd(36) + SUBCOMMANDS[s].help),
   ].join('\n'),
+  subcommands: subcommandSpecs(subs, 'csr', { create: ['image-later'] }),
+  common: ['key-type', 'new-key'],
   options: [
-    { name: 'key-type', type: 'string', arg: 'TYPE', default: 'ed25519', help: 'type of a new key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
+    { name: 'key-type', type: 'string', choices: ['ed25519', 'rsa2048', 'rsa4096', 'p256', 'p384', 'p521'], arg: 'TYPE', default: 'ed25519', help: 'type of a new key: ed25519, rsa2048, rsa4096, p256, p384, p521.' },
     { name: 'new-key', type: 'boolean', help: 'replace an existing NAME.key by a new key.' },
     { name: 'image-later', type: 'boolean', help: 'create: check IMAGE but leave it out of the request; vmmc_remote --data IMAGE sends it after the handshake (for images too big for a certificate).' },
-    ...COMMAND_OPTIONS.filter((o) => o.name !== 'file'),
+    ...COMMAND_OPTIONS.filter((o) => o.name !== 'file' && o.name !== 'follow'),
   ],
   examples: [
     `${BINARY} add-policy user 16 --mem 1024 --cpu 0 --cpu 1 --bridge service`,

@@ -4,7 +4,7 @@
  * stream after a command. Pure: the image is read by the caller and passed in.
  */
 import * as zlib from 'node:zlib';
-import { type OptionSpec, suggestion } from '../cli/common.js';
+import { type OptionSpec, type SubcommandSpec, suggestion } from '../cli/common.js';
 import { type Name, type Path, parseName, parsePath, root } from '../core/name.js';
 import { type Result, ok, err } from '../core/result.js';
 import type { BlockDevice, FailBehaviour, NetDevice, Policy, UnikernelArgs, UnikernelConfig } from '../core/wire/common.js';
@@ -50,7 +50,7 @@ export const COMMAND_OPTIONS: OptionSpec[] = [
   { name: 'network', type: 'strings', arg: 'NAME', help: 'add-policy: bridge allowed (as --bridge).' },
   { name: 'net', type: 'strings', arg: 'SPEC', help: 'create, restart: network device [name:]bridge[@mac].' },
   { name: 'arg', type: 'strings', arg: 'ARG', help: 'create, restart: boot argument.' },
-  { name: 'typ', type: 'string', arg: 'solo5|bhyve', help: 'create: unikernel type (solo5).' },
+  { name: 'typ', type: 'string', choices: ['solo5', 'bhyve'], arg: 'solo5|bhyve', help: 'create: unikernel type (solo5).' },
   { name: 'force', alias: 'f', type: 'boolean', help: 'create: replace a unikernel of the same name (force-create).' },
   { name: 'startup', type: 'number', arg: 'N', help: 'create, restart: start priority, lower first (50 if absent).' },
   { name: 'add-name', type: 'boolean', default: true, help: 'create, restart: pass --name=<label> to the unikernel (--no-add-name to disable).' },
@@ -64,6 +64,7 @@ export const COMMAND_OPTIONS: OptionSpec[] = [
   { name: 'data', type: 'string', arg: 'FILE', help: 'create-block: initial content of the block device.' },
   { name: 'since', type: 'string', arg: 'TIME', help: 'console, log: entries at or after an RFC 3339 time (a bare date means its midnight UTC).' },
   { name: 'count', type: 'number', arg: 'N', help: 'console, log: the last N entries (20; ignored with --since).' },
+  { name: 'follow', type: 'boolean', default: true, help: 'console, stats, log: keep printing what arrives (--no-follow: print what is there and exit).' },
   { name: 'vmmdev', type: 'string', arg: 'DEV', help: 'stats-add: FreeBSD vmm device (empty on Linux).' },
   { name: 'file', type: 'string', arg: 'FILE', help: 'inspect-dump, extract-dump: state file (a bare name is looked up in --dbdir).' },
 ];
@@ -76,9 +77,9 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
   create: { args: ['NAME', 'IMAGE'], opts: [...CONFIG_OPTS, 'typ', 'force', 'compression-level'], help: 'create a unikernel' },
   destroy: { args: ['NAME'], opts: [], help: 'destroy a unikernel' },
   restart: { args: ['NAME'], opts: [...CONFIG_OPTS, 'replace-arguments'], help: 'restart a unikernel' },
-  console: { args: ['NAME'], opts: ['since', 'count'], help: 'console output of a unikernel' },
+  console: { args: ['NAME'], opts: ['since', 'count', 'follow'], help: 'console output of a unikernel' },
   'inactive-consoles': { args: [], opts: ['path'], help: 'consoles of unikernels that are not running' },
-  stats: { args: [], opts: ['name'], help: 'statistics of unikernels' },
+  stats: { args: [], opts: ['name', 'follow'], help: 'statistics of unikernels' },
   'stats-add': { args: ['PID'], opts: ['name', 'vmmdev', 'bridge'], help: 'add a process to statistics gathering' },
   'stats-remove': { args: [], opts: ['name'], help: 'remove a unikernel from statistics gathering' },
   policy: { args: [], opts: ['path'], help: 'active policies' },
@@ -90,10 +91,52 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
   'set-block': { args: ['NAME', 'FILE'], opts: ['compression-level'], help: 'overwrite the content of a block device' },
   'dump-block': { args: ['NAME'], opts: ['compression-level'], help: 'download the content of a block device' },
   'destroy-block': { args: ['NAME'], opts: [], help: 'destroy a block device' },
-  log: { args: [], opts: ['name', 'since', 'count'], help: 'event log (vmmd_log)' },
+  log: { args: [], opts: ['name', 'since', 'count', 'follow'], help: 'event log (vmmd_log)' },
   'inspect-dump': { args: [], opts: ['file'], help: 'print the state file of vmmd' },
   'extract-dump': { args: ['NAME'], opts: ['file'], help: 'write the image of one unikernel from the state file' },
 };
+
+/** An example command line of each subcommand (without the binary), for its help page. */
+export const SUBCOMMAND_EXAMPLES: Record<string, string[]> = {
+  info: ['info', 'info -n dept: --json'],
+  get: ['get hello --output hello.hvt'],
+  create: ['create hello hello.hvt --net service:br0 --mem 64 --arg=--hello=world', 'create dept:web web.hvt --block storage --restart-on-fail --force'],
+  destroy: ['destroy hello'],
+  restart: ['restart hello', 'restart hello --replace-arguments --mem 128'],
+  console: ['console hello --since 2024-01-31', 'console hello --count 50'],
+  'inactive-consoles': ['inactive-consoles -p dept'],
+  stats: ['stats -n hello'],
+  'stats-add': ['stats-add 4711 -n hello --bridge service:tap0'],
+  'stats-remove': ['stats-remove -n hello'],
+  policy: ['policy -p dept'],
+  'add-policy': ['add-policy dept 3 --mem 256 --cpu 0 --cpu 1 --bridge br0 --size 100'],
+  'replace-policy': ['replace-policy dept 4 --mem 512 --cpu 0 --bridge br0'],
+  'remove-policy': ['remove-policy -p dept'],
+  block: ['block', 'block -n storage'],
+  'create-block': ['create-block storage 100', 'create-block storage 100 --data disk.img'],
+  'set-block': ['set-block storage disk.img --compression-level 6'],
+  'dump-block': ['dump-block storage --output disk.img'],
+  'destroy-block': ['destroy-block storage'],
+  log: ['log --count 50', 'log -n hello --since 2024-01-31'],
+  'inspect-dump': ['inspect-dump', 'inspect-dump --file state.bak'],
+  'extract-dump': ['extract-dump hello --output hello.hvt'],
+};
+
+/**
+ * The subcommand table of a binary's CliSpec (help pages, completion): `subs` with their
+ * positionals for `dest`, their options of COMMAND_OPTIONS, and `extra` options of the
+ * binary that belong to some of them (e.g. `--output` to get and dump-block).
+ */
+export function subcommandSpecs(
+  subs: string[], dest: Destination, extra: Record<string, string[]> = {}, example: (e: string) => string = (e) => e,
+): Record<string, SubcommandSpec> {
+  const out: Record<string, SubcommandSpec> = {};
+  for (const sub of subs) {
+    const d = SUBCOMMANDS[sub];
+    out[sub] = { args: subcommandArgs(sub, dest), help: d.help, options: [...d.opts, ...(extra[sub] ?? [])], examples: (SUBCOMMAND_EXAMPLES[sub] ?? []).map(example) };
+  }
+  return out;
+}
 
 /**
  * The positional arguments of a subcommand for a destination: a request (`csr`) carries
@@ -117,7 +160,7 @@ const flag = (o: Opts, k: string): boolean => o[k] === true;
 
 function given(o: Opts, k: string): boolean {
   const v = o[k];
-  if (k === 'add-name') return v === false;
+  if (k === 'add-name' || k === 'follow') return v === false;
   if (v === undefined || v === false) return false;
   return !(Array.isArray(v) && v.length === 0);
 }
@@ -329,7 +372,7 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
     return usage(`unknown subcommand ${JSON.stringify(sub)}${hint || ` (one of ${Object.keys(SUBCOMMANDS).join(', ')})`}`);
   }
   for (const k of COMMAND_OPTIONS.map((x) => x.name)) {
-    if (given(o, k) && !spec.opts.includes(k)) return usage(`--${k === 'add-name' ? 'no-add-name' : k} does not apply to ${sub}`);
+    if (given(o, k) && !spec.opts.includes(k)) return usage(`--${k === 'add-name' || k === 'follow' ? `no-${k}` : k} does not apply to ${sub}`);
   }
   const want = subcommandArgs(sub, dest);
   if (args.length < want.length) return usage(`${sub}: missing argument ${want[args.length]}`);
@@ -500,16 +543,18 @@ export function certificateCn(name: Name, cmd: Command): Result<string> {
 }
 
 /**
- * parseCli for a client binary: minimist cannot tell `--no-add-name` from "not given" for
- * a boolean, so the flag is read from argv here.
+ * parseCli for a client binary: minimist cannot tell `--no-add-name` (`--no-follow`) from
+ * "not given" for a boolean, so these flags are read from argv here.
  */
 export function fixAddName(o: Opts, argv: readonly string[]): Opts {
-  let addName = true;
-  for (const a of argv) {
-    if (a === '--') break;
-    if (a === '--no-add-name') addName = false;
-    if (a === '--add-name') addName = true;
+  for (const k of ['add-name', 'follow']) {
+    let v = true;
+    for (const a of argv) {
+      if (a === '--') break;
+      if (a === `--no-${k}`) v = false;
+      if (a === `--${k}`) v = true;
+    }
+    o[k] = v;
   }
-  o['add-name'] = addName;
   return o;
 }

@@ -310,3 +310,219 @@ export function hexdump(bytes: Uint8Array): string {
   }
   return `out:\n${lines.join('\n')}\n`;
 }
+
+// ------------------------------------------------------------------ --json
+
+/**
+ * A JSON value of the `--json` documents: like Json, with bigint for the 64-bit counters
+ * (written as plain digits, so jq reads a number).
+ */
+export type Doc = string | number | bigint | boolean | null | Doc[] | { [k: string]: Doc | undefined };
+
+/** One line of JSON; bigint as digits, undefined fields left out. */
+export function docText(d: Doc): string {
+  const enc = (v: Doc | undefined): string => {
+    if (typeof v === 'bigint') return v.toString();
+    if (v === null || typeof v !== 'object') return JSON.stringify(v);
+    if (Array.isArray(v)) return `[${v.map(enc).join(',')}]`;
+    return `{${Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${JSON.stringify(k)}:${enc(x)}`).join(',')}}`;
+  };
+  return `${enc(d)}\n`;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const seconds = (t: { seconds: bigint; microseconds: number }): number => Number(t.seconds) + t.microseconds / 1e6;
+
+/** State fields of a unikernel from vmmd's status (SEMANTICS.md §11.4). */
+function stateDoc(st: UnikernelStatus['state']): { [k: string]: Doc } {
+  return st.kind === 'running'
+    ? { state: 'running', pid: st.value.pid, since: rfc3339(st.value.started), failures: st.value.failures }
+    : { state: 'restarting', failures: st.value.failures, next_start: rfc3339(st.value.due) };
+}
+
+/** One unikernel of an info reply, with its state folded in when vmmd's status is known. */
+function unikernelDoc({ name, info: i }: NamedInfo, st: UnikernelStatus['state'] | undefined): { [k: string]: Doc | undefined } {
+  return {
+    name: nameToString(name),
+    ...(st === undefined ? { state: 'running' } : stateDoc(st)),
+    type: i.typ,
+    started: rfc3339(i.started),
+    cpuids: i.cpuids,
+    cpus: i.cpus,
+    memory_mb: i.memory,
+    startup: i.startup ?? null,
+    on_exit: i.failBehaviour.kind,
+    restart_on: i.failBehaviour.kind === 'restart' ? i.failBehaviour.value : undefined,
+    blocks: i.blocks.map((b) => ({ name: b.unikernelDevice, host_device: b.hostDevice, sector_size: b.sectorSize, size_mb: b.blockSize })),
+    networks: i.bridges.map((n) => ({ name: n.unikernelDevice, host_device: n.hostDevice, mac: formatMac(n.mac) })),
+    arguments: i.arguments ?? [],
+    linux_boot_partition: i.linuxBootPartition,
+    digest: i.typ === 'solo5' ? hex(i.digest) : Buffer.from(i.digest).toString('latin1'),
+  };
+}
+
+/** `{"unikernels":[...]}`: the info reply, and the unikernels only vmmd's status knows (waiting to restart). */
+export function infoDoc(xs: NamedInfo[], status?: InfoStatus): Doc {
+  const byName = new Map((status?.list ?? []).map((x) => [nameToString(x.name), x.state]));
+  const out = xs.map((x) => {
+    const key = nameToString(x.name);
+    const st = byName.get(key);
+    byName.delete(key);
+    return unikernelDoc(x, st);
+  });
+  for (const [key, st] of byName) if (st.kind === 'restarting') out.push({ name: key, ...stateDoc(st) });
+  out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
+  return { unikernels: out };
+}
+
+function statsDoc(name: Name, d: StatsData, now: number): Doc {
+  const r = d.resourceUsage;
+  return {
+    name: nameToString(name),
+    time: rfc3339(now),
+    utime_s: seconds(r.utime),
+    stime_s: seconds(r.stime),
+    maxrss_pages: r.maxrss,
+    rss_pages: d.kinfoMem?.rss,
+    vsize_bytes: d.kinfoMem?.vsize,
+    interfaces: d.ifdata.map((i) => ({
+      bridge: i.bridge, mtu: i.mtu, in_packets: i.inputPackets, in_bytes: i.inputBytes, in_errors: i.inputErrors, in_drops: i.inputDropped,
+      out_packets: i.outputPackets, out_bytes: i.outputBytes, out_errors: i.outputErrors, out_drops: i.outputDropped,
+    })),
+    vmm: d.vmmStats === undefined ? undefined : Object.fromEntries(d.vmmStats.map((v) => [v.key, v.value])),
+  };
+}
+
+/**
+ * The `--json` document of one message (SEMANTICS.md §11.4), or undefined for what is not
+ * printed: the reply that opens a subscription (console, stats) carries nothing to read.
+ * `now` stamps statistics, which carry no time on the wire.
+ */
+export function messageDoc(w: Wire, cmd?: Command, status?: InfoStatus, now = Date.now()): Doc | undefined {
+  const p = w.payload;
+  switch (p.kind) {
+    case 'failure':
+      return { result: 'failure', message: p.value };
+    case 'command':
+      return { result: 'failure', message: 'unexpected command from the daemon' };
+    case 'reply': {
+      const r = p.value;
+      switch (r.kind) {
+        case 'empty':
+        case 'string':
+          if (cmd !== undefined && (cmd.kind === 'console' || cmd.kind === 'stats') && cmd.value.kind === 'subscribe') return undefined;
+          return r.kind === 'empty' ? { result: 'success' } : { result: 'success', message: r.value };
+        case 'policies':
+          return {
+            policies: r.value.map(({ name, policy: q }) => ({
+              path: nameToString(name), unikernels: q.unikernels, cpuids: cpuidSet(q.cpuids), memory_mb: q.memory, block_mb: q.block ?? null,
+              bridges: stringSet(q.bridges),
+            })),
+          };
+        case 'block_devices':
+          return { block_devices: r.value.map((b) => ({ name: nameToString(b.name), size_mb: b.size, in_use: b.active })) };
+        case 'unikernel_info':
+        case 'unikernel_info_v5':
+        case 'unikernel_info_v4':
+          return infoDoc(r.value, status);
+        case 'consoles':
+          return { inactive_consoles: r.value.map(nameToString) };
+        case 'unikernel_image':
+        case 'old_block_device_image':
+          return { image_bytes: r.value.image.length, compressed: r.value.compressed };
+        case 'block_device_image':
+          return { result: 'success', compressed: r.value };
+        default: {
+          const never: never = r;
+          return never;
+        }
+      }
+    }
+    case 'data': {
+      const d = p.value;
+      switch (d.kind) {
+        case 'console':
+          return { name: nameToString(w.header.name), time: rfc3339(d.value.timestamp), line: d.value.line };
+        case 'statistics':
+          return statsDoc(w.header.name, d.value, now);
+        case 'block':
+          return d.value.kind === 'eof' ? { block_data: 'eof' } : { block_data_bytes: d.value.value.length };
+        default: {
+          const never: never = d;
+          return never;
+        }
+      }
+    }
+    default: {
+      const never: never = p;
+      return never;
+    }
+  }
+}
+
+/** The fields of one log event (SEMANTICS.md §11.4): `event` names it, `name` what it is about. */
+function eventDoc(e: LogEvent): { [k: string]: Doc | undefined } {
+  switch (e.kind) {
+    case 'startup':
+    case 'hup':
+      return { event: e.kind };
+    case 'login':
+    case 'logout':
+      return { event: e.kind, name: nameToString(e.value.name), address: `${e.value.ip.join('.')}:${e.value.port}` };
+    case 'unikernel_start':
+      return {
+        event: 'start', name: nameToString(e.value.name), pid: e.value.pid, digest: hex(e.value.digest),
+        taps: e.value.taps.map((t) => ({ bridge: t.bridge, tap: t.tap })), blocks: e.value.blocks.map((b) => ({ name: b.name, device: nameToString(b.device) })),
+      };
+    case 'unikernel_start_old0':
+      return { event: 'start', name: nameToString(e.value.name), pid: e.value.pid, taps: e.value.taps.map((t) => ({ tap: t })) };
+    case 'unikernel_start_old1':
+      return {
+        event: 'start', name: nameToString(e.value.name), pid: e.value.pid,
+        taps: e.value.taps.map((t) => ({ bridge: t.bridge, tap: t.tap })), blocks: e.value.blocks.map((b) => ({ name: b.name, device: b.device })),
+      };
+    case 'unikernel_stop': {
+      const st = e.value.status;
+      const how = st.kind === 'exit' ? { exit_code: st.value } : st.kind === 'signal' ? { signal: describeSignal(st.value) } : { stopped_by: describeSignal(st.value) };
+      return { event: 'stop', name: nameToString(e.value.name), pid: e.value.pid, ...how };
+    }
+    case 'action': {
+      const a = e.value.action;
+      const base = { event: a.kind.replace('_', '-'), name: nameToString(e.value.name) };
+      switch (a.kind) {
+        case 'exec':
+          return { ...base, pid: a.value.pid, argv: a.value.argv, taps: a.value.taps.map((t) => ({ bridge: t.bridge, tap: t.tap })) };
+        case 'block_add':
+          return { ...base, size_mb: a.value };
+        case 'login':
+        case 'logout':
+          return { ...base, address: a.value };
+        default:
+          return base;
+      }
+    }
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
+}
+
+/** The `--json` document of a message of vmmd_log, or undefined for the reply that opens the subscription. */
+export function logDoc(m: LogWire): Doc | undefined {
+  const p = m.payload;
+  switch (p.kind) {
+    case 'reply':
+      return undefined;
+    case 'failure':
+      return { result: 'failure', message: p.value };
+    case 'data':
+      return { time: rfc3339(p.value.timestamp), ...eventDoc(p.value.event) };
+    case 'command':
+      return { result: 'failure', message: 'unexpected command from the log daemon' };
+    default: {
+      const never: never = p;
+      return never;
+    }
+  }
+}

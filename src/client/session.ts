@@ -10,9 +10,9 @@ import * as zlib from 'node:zlib';
 import type { Writable } from 'node:stream';
 import type { FramedConn } from '../transport/conn.js';
 import { type Command, type Mode, type Wire, command, commandEndpoint } from '../core/wire/wire.js';
-import type { Name } from '../core/name.js';
+import { type Name, nameToString } from '../core/name.js';
 import type { Step } from './commands.js';
-import { type InfoStatus, type Style, describeMessage, downloadFileName, messageJson, statusJson } from './output.js';
+import { type Doc, type InfoStatus, type Style, describeMessage, docText, downloadFileName, messageDoc, messageJson, statusJson } from './output.js';
 import { Progress } from './progress.js';
 
 /** Exit codes of upstream's client (SEMANTICS.md §11.2), as used here. */
@@ -25,6 +25,8 @@ export interface SessionOptions {
   binary: string;
   style: Style;
   json: boolean;
+  /** With json: print the wire form (`--json=wire`) instead of the documents of SEMANTICS.md §11.4. */
+  jsonWire?: boolean;
   stdout: Writable;
   stderr: Writable;
   /** Show a progress bar on stderr (it is a terminal). */
@@ -43,7 +45,20 @@ export interface SessionOptions {
   classify?: (error: string) => { code: number; message: string } | undefined;
   /** vmmd's status of the unikernels, shown with an info reply (vmmc_local info). */
   status?: InfoStatus;
+  /** false (`--no-follow`): a console subscription prints what is there and ends (readAnswers). */
+  follow?: boolean;
+  /** Stats with --no-follow: the names expected (vmmd's unikernels); the round ends when each was seen or one comes again. */
+  statsNames?: Set<string>;
 }
+
+/**
+ * `--no-follow`: the history a daemon sends right after its reply is over when nothing more
+ * arrives for this long, or (on a local socket) at the first entry stamped after the reply.
+ */
+export const NO_FOLLOW_QUIET_MS = 500;
+
+/** Exit code of `console --no-follow` for a name without a console (vmmd_console's `waiting for VM`). */
+export const NO_CONSOLE_EXIT = 1;
 
 /** `$TMPDIR/<name>.<time>` (downloadFileName: no colons) unless --output was given. */
 export function downloadPath(o: SessionOptions, name: Name): string {
@@ -181,12 +196,26 @@ export async function upload(conn: FramedConn, file: string, level: number, prog
 export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: SessionOptions, uploading?: () => boolean): Promise<number> {
   let download: Download | undefined;
   const show = (w: Wire): void => {
+    if (o.json && !o.jsonWire) {
+      const d = messageDoc(w, o.command, o.status);
+      if (d !== undefined) say(o, docText(d));
+      return;
+    }
     say(o, o.json ? messageJson(w) : describeMessage(o.style, w, o.command, o.status));
     if (o.json && o.status !== undefined && w.payload.kind === 'reply' && w.payload.value.kind === 'unikernel_info') say(o, statusJson(o.status));
   };
   let seen = 0;
+  const cmd = o.command;
+  const consoleSub = cmd?.kind === 'console' && cmd.value.kind === 'subscribe';
+  const statsSub = cmd?.kind === 'stats' && cmd.value.kind === 'subscribe';
+  // --no-follow: after the reply, what comes at once is the history
+  const stopEarly = o.follow === false && mode === 'read' && (consoleSub || statsSub);
+  let repliedAt: number | undefined;
+  const statsSeen = new Set<string>();
   for (;;) {
-    const m = await conn.readMessage();
+    const quiet = stopEarly && consoleSub && repliedAt !== undefined;
+    const m = await conn.readMessage(quiet ? NO_FOLLOW_QUIET_MS : undefined);
+    if (quiet && m.kind === 'error' && m.error === `timed out after ${NO_FOLLOW_QUIET_MS} ms`) return CODE.ok;
     if (m.kind === 'message') seen++;
     // every command is answered at least once (subscriptions first with a reply): a
     // connection that ends before that is a daemon that died or refused, never a success
@@ -221,7 +250,7 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
       await download?.abort();
       // our endpoint's answer to a chain that OpenSSL refused: upstream's client sees a TLS alert there (119)
       const chainRefused = o.endpoint === true && seen === 1 && p.value.startsWith(CHAIN_REFUSED);
-      if (o.json) say(o, messageJson(w));
+      if (o.json) say(o, o.jsonWire ? messageJson(w) : docText(messageDoc(w) as Doc));
       else if (chainRefused) complain(o, `the server refused our certificate (${p.value.slice(CHAIN_REFUSED.length)})`);
       else o.stderr.write(`${o.binary}: ${describeMessage(o.style, w)}`);
       return chainRefused ? CODE.certificateRefused : CODE.remoteFailed;
@@ -265,6 +294,28 @@ export async function readAnswers(conn: FramedConn, name: Name, mode: Mode, o: S
       }
       say(o, o.json ? `${JSON.stringify({ wrote: download.target, bytes: download.bytes })}\n` : `wrote ${download.target} (${download.bytes} bytes)\n`);
       return CODE.ok;
+    }
+    if (seen === 1 && p.kind === 'reply' && (consoleSub || statsSub)) {
+      repliedAt = Date.now();
+      if (consoleSub && p.value.kind === 'string' && p.value.value === 'waiting for VM') {
+        // vmmd_console has no console of that name: it would wait for the unikernel to start
+        if (o.follow === false) {
+          complain(o, `no console for ${nameToString(name)}`);
+          return NO_CONSOLE_EXIT;
+        }
+        complain(o, `note: no console for ${nameToString(name)} yet; waiting for the unikernel to start (--no-follow exits instead)`);
+      }
+    }
+    if (stopEarly && p.kind === 'data') {
+      if (p.value.kind === 'console' && !o.endpoint && repliedAt !== undefined && p.value.value.timestamp > repliedAt) return CODE.ok;
+      if (p.value.kind === 'statistics') {
+        const key = nameToString(w.header.name);
+        if (statsSeen.has(key)) return CODE.ok;
+        statsSeen.add(key);
+        show(w);
+        if (o.statsNames !== undefined && [...o.statsNames].every((n) => statsSeen.has(n))) return CODE.ok;
+        continue;
+      }
     }
     show(w);
     if (mode === 'single') return CODE.ok;
