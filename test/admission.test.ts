@@ -1,11 +1,11 @@
 /**
- * The admission of TLS connections (src/inetd/admission.ts): the caps on connections in
+ * The admission of TLS connections (src/core/admission.ts): the caps on connections in
  * the handshake, in all and per address, eviction of the busiest address's oldest when
  * full, and the cap on authenticated connections.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Admission, addressKey, perWorker } from '../src/inetd/admission.js';
+import { Admission, addressKey, perWorker } from '../src/core/admission.js';
 
 const admitted = (a: ReturnType<Admission['arrive']>) => {
   assert.equal(a.kind, 'admitted');
@@ -70,7 +70,8 @@ test('cap on connections past the handshake', () => {
   assert.equal(a.secured(t3), undefined);
 });
 
-test('perWorker divides the caps, at least 1 each', () => {
-  assert.deepEqual(perWorker({ handshakes: 128, handshakesPerAddress: 16, connections: 64 }, 4), { handshakes: 32, handshakesPerAddress: 4, connections: 16 });
+test('perWorker divides the totals, at least 1 each, and keeps the cap per address (within the share of handshakes)', () => {
+  assert.deepEqual(perWorker({ handshakes: 128, handshakesPerAddress: 16, connections: 64 }, 4), { handshakes: 32, handshakesPerAddress: 16, connections: 16 });
+  assert.deepEqual(perWorker({ handshakes: 16, handshakesPerAddress: 16, connections: 64 }, 4), { handshakes: 4, handshakesPerAddress: 4, connections: 16 });
   assert.deepEqual(perWorker({ handshakes: 2, handshakesPerAddress: 1, connections: 1 }, 4), { handshakes: 1, handshakesPerAddress: 1, connections: 1 });
 });

@@ -2,7 +2,7 @@
  * vmmd_tls: the remote endpoint as a long-running daemon (upstream's
  * albatross-tls-endpoint): listens on TCP, and runs the same per-connection code as
  * vmmd_tls_inetd for each client, in-process, with bounds on concurrent connections
- * (inetd/admission.ts: those in the handshake apart from authenticated ones).
+ * (core/admission.ts: those in the handshake apart from authenticated ones).
  *
  * With --workers N > 1 (the default on a machine with several CPUs) the process is a
  * supervisor (node:cluster): it checks the configuration, starts N workers, accepts on
@@ -18,7 +18,7 @@ import { limits } from '../core/limits.js';
 import { CRL_MODES, type CrlMode, loadTlsConfig, serverOf } from '../transport/tls.js';
 import { createHandlerServer } from '../inetd/tls-handler.js';
 import { EventLog, interleaveSequence } from '../inetd/proxy.js';
-import { Admission, type AdmissionLimits, perWorker } from '../inetd/admission.js';
+import { Admission, type AdmissionLimits, perWorker } from '../core/admission.js';
 import { UploadBudget } from '../inetd/upload.js';
 import { type ClosableLogger, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 

@@ -10,7 +10,7 @@ import { CRL_MODES, type CrlMode, loadTlsConfig } from '../transport/tls.js';
 import { createHandlerServer, type HandlerOptions } from '../inetd/tls-handler.js';
 import { handleLocalConnection } from '../inetd/local-handler.js';
 import { EventLog } from '../inetd/proxy.js';
-import { Admission } from '../inetd/admission.js';
+import { Admission } from '../core/admission.js';
 import { type ClosableLogger, fdIsSocket, fileLogger, quietLogger, stderrLogger, syslogLogger } from '../inetd/log.js';
 
 const binary = 'vmmd_tls_inetd';

@@ -7,7 +7,7 @@
  */
 import * as tls from 'node:tls';
 import type * as net from 'node:net';
-import { type Admission, type Ticket, addressKey } from './admission.js';
+import { type Admission, type Ticket, addressKey } from '../core/admission.js';
 import { commandOfChain, describeChainCommand } from '../core/certs.js';
 import { limits } from '../core/limits.js';
 import { type TlsConfig, clientChain, serverOf } from '../transport/tls.js';

@@ -53,10 +53,17 @@ export function addressKey(address: string | undefined): string {
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
-/** Caps for one of `workers` processes that share a listening socket. */
+/**
+ * Caps for one of `workers` processes that share a listening socket: the totals divided (at
+ * least 1 each), so that their sums never exceed the caps. The cap per address is not
+ * divided: node hands connections to whichever worker is free, not strictly in turn, so a
+ * burst of one client could land unevenly and be refused by one worker while another had
+ * room. One address may so hold up to `workers` times its cap in all, still within each
+ * worker's share of `handshakes`, where the busiest address is the one evicted.
+ */
 export function perWorker(l: AdmissionLimits, workers: number): AdmissionLimits {
   const share = (n: number): number => Math.max(1, Math.floor(n / workers));
-  return { handshakes: share(l.handshakes), handshakesPerAddress: share(l.handshakesPerAddress), connections: share(l.connections) };
+  return { handshakes: share(l.handshakes), handshakesPerAddress: Math.min(l.handshakesPerAddress, share(l.handshakes)), connections: share(l.connections) };
 }
 
 export class Admission {
