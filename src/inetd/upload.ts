@@ -177,9 +177,9 @@ export function spliceDer(der: Uint8Array, at: number, len: number, size: number
  * Writes `w`, whose command carries the 16-octet placeholder `mark` as its image, to
  * `conn` as one frame whose image is the held file: the octets around the image from
  * memory, the image copied from the file piece by piece (each written before the next
- * is read).
+ * is read). The image is `size` octets of the file from `start` (default 0).
  */
-export async function writeWithHeldImage(conn: FramedConn, w: Wire, mark: Uint8Array, image: HeldImage): Promise<void> {
+export async function writeWithHeldImage(conn: FramedConn, w: Wire, mark: Uint8Array, image: { file: FileHandle; size: number; start?: number }): Promise<void> {
   const der = encodeWire(w);
   const at = Buffer.from(der.buffer, der.byteOffset, der.byteLength).indexOf(mark);
   const parts = at < 0 ? undefined : spliceDer(der, at, mark.length, image.size);
@@ -191,7 +191,7 @@ export async function writeWithHeldImage(conn: FramedConn, w: Wire, mark: Uint8A
   await conn.writeBytes(concat([head, parts.prefix]));
   for (let off = 0; off < image.size;) {
     const buf = Buffer.allocUnsafe(Math.min(PIECE, image.size - off));
-    const { bytesRead } = await image.file.read(buf, 0, buf.length, off);
+    const { bytesRead } = await image.file.read(buf, 0, buf.length, (image.start ?? 0) + off);
     if (bytesRead === 0) throw new Error('the temporary file of the image upload is shorter than written');
     await conn.writeBytes(buf.subarray(0, bytesRead));
     off += bytesRead;

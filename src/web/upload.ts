@@ -9,10 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_WIRE_FRAME } from '../core/frame.js';
-import { type Wire, encodeWire } from '../core/wire/wire.js';
+import type { Wire } from '../core/wire/wire.js';
 import type { FramedConn } from '../transport/conn.js';
-import { spliceDer } from '../inetd/upload.js';
+import { writeWithHeldImage } from '../inetd/upload.js';
 import { HttpError } from './http.js';
 
 /** Octets read or written per piece: what one upload holds in memory at a time. */
@@ -189,21 +188,7 @@ export async function sparseImage(h: Held): Promise<Uint8Array> {
  * Writes `w`, whose command carries the placeholder `mark` as its image, as one frame whose
  * image is the held range: the octets around it from memory, the image copied piece by piece.
  */
-export async function writeHeldCommand(conn: FramedConn, w: Wire, mark: Uint8Array, image: Held): Promise<void> {
-  const der = encodeWire(w);
-  const at = Buffer.from(der.buffer, der.byteOffset, der.byteLength).indexOf(mark);
-  const parts = at < 0 ? undefined : spliceDer(der, at, mark.length, image.size);
-  if (parts === undefined) throw new Error('the image placeholder was not found in the encoded command');
-  const total = parts.prefix.length + image.size + parts.suffix.length;
-  if (total > MAX_WIRE_FRAME) throw new Error(`a command of ${total} bytes does not fit into a frame`);
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(total);
-  await conn.writeBytes(Buffer.concat([head, parts.prefix]));
-  // one buffer for every piece: each is handed to the socket (its write completed) before the next is read
-  const piece = Buffer.allocUnsafe(PIECE);
-  for (let off = 0; off < image.size; off += PIECE) await conn.writeBytes(await readRange(image, off, PIECE, piece));
-  await conn.writeBytes(parts.suffix);
-}
+export const writeHeldCommand = (conn: FramedConn, w: Wire, mark: Uint8Array, image: Held): Promise<void> => writeWithHeldImage(conn, w, mark, image);
 
 /** Writes the held range as raw chunks (a block set's data) and the end marker; stops when `stop` says so. */
 export async function writeHeldChunks(conn: FramedConn, data: Held, stop: () => boolean, chunk: number): Promise<void> {
