@@ -17,6 +17,7 @@ import { type Stack, type WebProcess, call, startStack, startWeb } from './helpe
 import { solo5Image } from './helpers/image.js';
 import { repoRoot, until } from './helpers/vmmd.js';
 import { limits } from '../src/core/limits.js';
+import { REMOTE_CONNECT_TIMEOUT_MS } from '../src/web/remote.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (Debian package chromium); the browser test is skipped`;
@@ -371,6 +372,37 @@ t('administrator: a user\'s path on one instance is shown, set and cleared on th
   await page.waitForURL(/\/login$/);
   r = await api('DELETE', '/instances/local/unikernels/acme:keep', { token: admin });
   assert.equal(r.status, 200, r.body.toString());
+});
+
+t('unikernels page: a host that is down is shown as down without holding up the rows of the others', async () => {
+  // a host that accepts connections and never answers: only the connect timeout ends a try
+  const held: net.Socket[] = [];
+  const silent = net.createServer((c) => held.push(c)).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const pki = path.join(s.d.root, 'pki');
+  const r = await api('POST', '/instances', { token: admin, json: {
+    name: 'silent', destination: `127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+    ca: path.join(pki, 'team.pem'), caKey: path.join(pki, 'team.key'), serverCa: path.join(pki, 'cacert.pem'), path: 'team',
+  } });
+  assert.equal(r.status, 201, r.body.toString());
+  try {
+    await login('admin', web.adminPassword as string);
+    await page.goto(new URL('/#/', web.url).href);
+    await page.waitForSelector('#unikernels-local');
+    // the local rows are shown while the silent host is still being tried
+    assert.match(await page.textContent('#unikernels-local'), /other:secret/);
+    assert.equal(await page.getAttribute('section[data-instance="silent"]', 'class'), 'loading');
+    assert.match(await page.textContent('section[data-instance="silent"]'), /^silent loading…$/);
+    await page.waitForSelector('section[data-instance="silent"] .down', { timeout: 3 * REMOTE_CONNECT_TIMEOUT_MS });
+    assert.equal(await page.textContent('section[data-instance="silent"] .down'), 'down');
+    assert.match(await page.textContent('section[data-instance="silent"] .error'), new RegExp(`^silent: .*no TLS handshake within ${REMOTE_CONNECT_TIMEOUT_MS / 1000} s`));
+    await page.click('#logout button');
+    await page.waitForURL(/\/login$/);
+  } finally {
+    assert.equal((await api('DELETE', '/instances/silent', { token: admin })).status, 200);
+    for (const c of held) c.destroy();
+    silent.close();
+  }
 });
 
 t(`the login rate limit: after ${limits.webLoginFailures} failures from one address, even the right password waits`, async () => {

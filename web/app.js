@@ -84,15 +84,22 @@ function stream(url, handlers) {
 const fmtTime = (t) => (t ? t.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '');
 const lines = (s) => s.split('\n').map((x) => x.trim()).filter((x) => x !== '');
 
-/** Runs f for every instance at once: a host that is down is shown as down without holding up the others. */
-async function forEachInstance(f) {
-  return Promise.all(instances.map(async (inst) => {
-    try {
-      return await f(inst);
-    } catch (e) {
-      return h('section', { 'data-instance': inst.name }, h('h2', {}, `${inst.name} `, h('span', { class: 'down' }, e.status === 502 ? 'down' : 'unavailable')), errorBox(e));
-    }
-  }));
+/**
+ * Runs f for every instance at once and returns a section per instance at once: a placeholder
+ * (class loading) that f's section, or the error, replaces when it comes. So a host that is down
+ * (up to its connect timeout) is shown as down without holding up the others' rows.
+ */
+function forEachInstance(f) {
+  return instances.map((inst) => {
+    const slot = h('section', { 'data-instance': inst.name, class: 'loading' }, h('h2', {}, `${inst.name} `, h('span', { class: 'muted' }, 'loading…')));
+    const done = (node) => {
+      node.setAttribute('data-instance', inst.name);
+      slot.replaceWith(node);
+    };
+    (async () => f(inst))().then(done, (e) =>
+      done(h('section', {}, h('h2', {}, `${inst.name} `, h('span', { class: 'down' }, e.status === 502 ? 'down' : 'unavailable')), errorBox(e))));
+    return slot;
+  });
 }
 
 /**
@@ -116,7 +123,7 @@ function stateCell(st, started) {
 // ------------------------------------------------------------------ pages
 
 async function pageList() {
-  const sections = await forEachInstance(async (inst) => {
+  const sections = forEachInstance(async (inst) => {
     const us = await api('GET', `/instances/${enc(inst.name)}/unikernels`);
     const rows = us.map((u) => u.state && u.state.kind === 'restarting'
       // waiting out a restart back-off: only its name and state are known
@@ -330,7 +337,7 @@ function pageDeploy() {
 
 async function pageBlocks() {
   const status = h('div', { role: 'status', id: 'blocks-status' });
-  const sections = await forEachInstance(async (inst) => {
+  const sections = forEachInstance(async (inst) => {
     const bs = await api('GET', `/instances/${enc(inst.name)}/blocks`);
     return h('section', {}, h('h2', {}, inst.name),
       bs.length === 0 ? h('p', { class: 'muted' }, 'No block devices.') :
@@ -383,7 +390,7 @@ function usageBar(label, used, max, unit) {
 }
 
 async function pagePolicies() {
-  const sections = await forEachInstance(async (inst) => {
+  const sections = forEachInstance(async (inst) => {
     const ps = await api('GET', `/instances/${enc(inst.name)}/policies`);
     return h('section', {}, h('h2', {}, inst.name),
       ps.length === 0 ? h('p', { class: 'muted' }, 'No policies at or below your path.') :
