@@ -41,8 +41,8 @@ const daemons = [
   { name: 'vmmd', socket: join(util, 'vmmd.sock'), args: ['--tmpdir', tmpdir, '--dbdir', dbdir] },
   { name: 'vmmd_stats', socket: join(util, 'stat.sock'), args: ['--tmpdir', tmpdir] },
   // the web console on loopback; ready once it prints its URL (and, at the first start, the
-  // administrator's generated password)
-  { name: 'vmmd_web', readyLine: /url: (\S+)/, args: ['--http', `127.0.0.1:${webPort}`, '--tmpdir', tmpdir, '--state', webState] },
+  // administrator's generated password: printed, though its standard output is our pipe)
+  { name: 'vmmd_web', readyLine: /url: (\S+)/, args: ['--http', `127.0.0.1:${webPort}`, '--tmpdir', tmpdir, '--state', webState, '--print-admin-password'] },
 ];
 
 /** How long a daemon may take to create its socket. */

@@ -39,8 +39,14 @@ after(async () => {
   await s?.stop();
 });
 
-test('first start: an administrator with a generated password printed once; the state file is 0600 and keeps only hashes', async () => {
+test('first start, standard output not a terminal: the generated password is not printed but written to a file of mode 0600 that lets the administrator log in; the state file is 0600 and keeps only hashes', async () => {
+  const pwFile = path.join(path.dirname(state), 'state.admin-password');
+  assert.equal(web.adminPasswordFile, pwFile, web.stdout());
   assert.ok(web.adminPassword !== undefined && web.adminPassword.length >= 16, web.stdout());
+  const first = web.adminPassword;
+  assert.ok(!web.stdout().includes(web.adminPassword) && !web.stderr().includes(web.adminPassword), 'the password is not on stdout or stderr');
+  assert.match(web.stdout(), /created .*state\.json with the administrator "admin"; its password is in .*state\.admin-password \(mode 0600, deleted once the password is changed\)/);
+  assert.equal(fs.statSync(pwFile).mode & 0o777, 0o600);
   assert.equal(fs.statSync(state).mode & 0o777, 0o600);
   const r = await api('POST', '/tokens', { json: { user: 'admin', password: web.adminPassword, label: 'tests' } });
   assert.equal(r.status, 201, r.body.toString());
@@ -56,6 +62,12 @@ test('first start: an administrator with a generated password printed once; the 
   web = await startWeb(s.d.tmpdir, state, ['--max-upload', '1']);
   assert.equal(web.adminPassword, undefined);
   assert.equal((await api('GET', '/whoami', { token: adminToken })).json.user, 'admin');
+  assert.match(web.stderr(), /state\.admin-password still holds the administrator's first password: log in as admin and change it \(the file is then deleted\)/);
+  // the administrator changes its password: the file goes
+  const c = await api('PUT', '/users/admin/password', { token: adminToken, json: { current: first, password: 'admin-password-2' } });
+  assert.equal(c.status, 200, c.body.toString());
+  assert.ok(!fs.existsSync(pwFile), 'the password file is deleted');
+  assert.equal((await api('POST', '/tokens', { json: { user: 'admin', password: 'admin-password-2' } })).status, 201);
 });
 
 test('the administrator creates users bound to paths; each gets a token from its password', async () => {

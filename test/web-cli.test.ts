@@ -63,3 +63,41 @@ test('HTTPS with the given certificate and key; the login form\'s cookie is Secu
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('first start on a terminal, and with --print-admin-password (npm start): the password is printed and no password file is left', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmmd-web-'));
+  const started = (p: ReturnType<typeof spawn>, out: () => string): Promise<void> => until('url', () => {
+    if (p.exitCode !== null) throw new Error(`vmmd_web exited: ${out()}`);
+    return /url: http:\/\//.test(out());
+  });
+  try {
+    // a stale file of an earlier state is removed
+    fs.writeFileSync(path.join(dir, 's.admin-password'), 'old\n', { mode: 0o600 });
+    const p = spawn(process.execPath, [WEB, '--http', '127.0.0.1:0', '--state', path.join(dir, 's.json'), '--tmpdir', dir, '--print-admin-password'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await started(p, () => out);
+    } finally {
+      p.kill();
+    }
+    assert.match(out, /created .*s\.json with the administrator "admin", password: \S{16,}\n/);
+    assert.ok(!fs.existsSync(path.join(dir, 's.admin-password')));
+    // standard output a terminal (script(1) gives it a pseudo-terminal)
+    const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+    if (script.status !== 0) return;
+    const cmd = [process.execPath, WEB, '--http', '127.0.0.1:0', '--state', path.join(dir, 't.json'), '--tmpdir', dir].map((a) => `'${a}'`).join(' ');
+    const t = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let tout = '';
+    t.stdout?.on('data', (b: Buffer) => (tout += b.toString()));
+    try {
+      await started(t, () => tout);
+    } finally {
+      process.kill(-(t.pid as number), 'SIGTERM');
+    }
+    assert.match(tout, /created .*t\.json with the administrator "admin", password: \S{16,}\r?\n/);
+    assert.ok(!fs.existsSync(path.join(dir, 't.admin-password')));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -2,7 +2,8 @@
  * vmmd_web's web UI in headless Chromium (Debian's chromium, driven by playwright-core) against
  * the real local stack: log in, deploy with an uploaded image, console lines arriving live,
  * statistics chart, restart, destroy, block devices, policies, event log, a tenant that cannot
- * see another path, CSRF, logout and the login rate limit. Screenshots go to
+ * see another path, a user's path on one instance set by the administrator, CSRF, logout and
+ * the login rate limit. Screenshots go to
  * build/test-output/web-ui/. Skipped, saying why, when chromium is not installed.
  */
 import { test, before, after } from 'node:test';
@@ -16,6 +17,7 @@ import { type Stack, type WebProcess, call, startStack, startWeb } from './helpe
 import { solo5Image } from './helpers/image.js';
 import { repoRoot, until } from './helpers/vmmd.js';
 import { limits } from '../src/core/limits.js';
+import { REMOTE_CONNECT_TIMEOUT_MS } from '../src/web/remote.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (Debian package chromium); the browser test is skipped`;
@@ -302,6 +304,105 @@ t('administrator: add remote instances with the connection test shown, reset a u
   assert.equal((await api('POST', '/tokens', { json: { user: 'bob', password: pw } })).status, 201);
   await page.click('#logout button');
   await page.waitForURL(/\/login$/);
+});
+
+const login = async (user: string, password: string): Promise<void> => {
+  await page.goto(new URL('/login', web.url).href);
+  await page.fill('#user', user);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector(`#who:has-text("${user}")`);
+};
+
+t('administrator: a user\'s path on one instance is shown, set and cleared on the users page; the tenant then sees only the new path', async () => {
+  // a unikernel at alice's own path, which she must no longer see once bound to `other` on local
+  let r = await api('POST', '/instances/local/unikernels/acme:keep?arg=--solo5:quiet&arg=--sleep', { token: admin, body: solo5Image() });
+  assert.equal(r.status, 201, r.body.toString());
+  await login('admin', web.adminPassword as string);
+  await page.goto(new URL('/#/users', web.url).href);
+  const cell = '#user-paths tr[data-user="alice"] td[data-instance="local"]';
+  await page.waitForSelector(cell);
+  assert.equal(await page.textContent(cell), 'acme (default)');
+  assert.equal(await page.textContent('#user-paths tr[data-user="alice"] td[data-instance="far"]'), 'acme (default)');
+  // the form carries the CSRF token; a malformed path is refused by the API's check (src/core/name.ts), shown and marked
+  assert.equal(await page.inputValue('#user-path input[name=csrf]'), (await page.evaluate('fetch("/session").then((r) => r.json())')).csrf);
+  await page.selectOption('#p-user', 'alice');
+  await page.selectOption('#p-instance', 'local');
+  await page.fill('#p-path', 'other:no space');
+  await page.click('#user-path-set');
+  await page.waitForSelector('#user-path-status .error');
+  assert.equal(await page.textContent('#user-path-status'), 'paths: local: invalid path: invalid label (only [a-zA-Z0-9-.] allowed, 1 to 63 chars)');
+  assert.equal(await page.getAttribute('#p-path', 'class'), 'invalid');
+  assert.deepEqual((await api('GET', '/users', { token: admin })).json.find((u: { name: string }) => u.name === 'alice').paths, {});
+  await page.fill('#p-path', 'other');
+  await page.click('#user-path-set');
+  await page.waitForSelector('#user-path-status .ok');
+  assert.equal(await page.textContent('#user-path-status'), 'alice is at other on local.');
+  assert.equal(await page.textContent(cell), 'other');
+  await shot('13-user-paths');
+  assert.deepEqual((await api('GET', '/users', { token: admin })).json.find((u: { name: string }) => u.name === 'alice').paths, { local: 'other' });
+  await page.click('#logout button');
+  await page.waitForURL(/\/login$/);
+
+  // alice now sees other:secret on local, and not acme:keep, which she cannot open either
+  await login('alice', alicePassword);
+  await page.goto(new URL('/#/', web.url).href);
+  await page.waitForSelector('#unikernels-local');
+  const list = await page.textContent('#unikernels-local');
+  assert.match(list, /other:secret/);
+  assert.doesNotMatch(list, /acme:keep/);
+  await page.goto(new URL('/#/u/local/acme%3Akeep', web.url).href);
+  await page.waitForSelector('main .error');
+  assert.equal(await page.textContent('main .error'), 'alice may act only on names whose path is other or below; acme:keep is not');
+  await page.click('#logout button');
+  await page.waitForURL(/\/login$/);
+
+  // cleared: the default path again
+  await login('admin', web.adminPassword as string);
+  await page.goto(new URL('/#/users', web.url).href);
+  await page.waitForSelector('#user-path');
+  await page.selectOption('#p-user', 'alice');
+  await page.selectOption('#p-instance', 'local');
+  await page.click('#user-path-clear');
+  await page.waitForSelector('#user-path-status .ok');
+  assert.equal(await page.textContent('#user-path-status'), 'alice is at acme on local again.');
+  assert.equal(await page.textContent(cell), 'acme (default)');
+  assert.deepEqual((await api('GET', '/users', { token: admin })).json.find((u: { name: string }) => u.name === 'alice').paths, {});
+  await page.click('#logout button');
+  await page.waitForURL(/\/login$/);
+  r = await api('DELETE', '/instances/local/unikernels/acme:keep', { token: admin });
+  assert.equal(r.status, 200, r.body.toString());
+});
+
+t('unikernels page: a host that is down is shown as down without holding up the rows of the others', async () => {
+  // a host that accepts connections and never answers: only the connect timeout ends a try
+  const held: net.Socket[] = [];
+  const silent = net.createServer((c) => held.push(c)).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const pki = path.join(s.d.root, 'pki');
+  const r = await api('POST', '/instances', { token: admin, json: {
+    name: 'silent', destination: `127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+    ca: path.join(pki, 'team.pem'), caKey: path.join(pki, 'team.key'), serverCa: path.join(pki, 'cacert.pem'), path: 'team',
+  } });
+  assert.equal(r.status, 201, r.body.toString());
+  try {
+    await login('admin', web.adminPassword as string);
+    await page.goto(new URL('/#/', web.url).href);
+    await page.waitForSelector('#unikernels-local');
+    // the local rows are shown while the silent host is still being tried
+    assert.match(await page.textContent('#unikernels-local'), /other:secret/);
+    assert.equal(await page.getAttribute('section[data-instance="silent"]', 'class'), 'loading');
+    assert.match(await page.textContent('section[data-instance="silent"]'), /^silent loading…$/);
+    await page.waitForSelector('section[data-instance="silent"] .down', { timeout: 3 * REMOTE_CONNECT_TIMEOUT_MS });
+    assert.equal(await page.textContent('section[data-instance="silent"] .down'), 'down');
+    assert.match(await page.textContent('section[data-instance="silent"] .error'), new RegExp(`^silent: .*no TLS handshake within ${REMOTE_CONNECT_TIMEOUT_MS / 1000} s`));
+    await page.click('#logout button');
+    await page.waitForURL(/\/login$/);
+  } finally {
+    assert.equal((await api('DELETE', '/instances/silent', { token: admin })).status, 200);
+    for (const c of held) c.destroy();
+    silent.close();
+  }
 });
 
 t(`the login rate limit: after ${limits.webLoginFailures} failures from one address, even the right password waits`, async () => {

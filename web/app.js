@@ -84,15 +84,22 @@ function stream(url, handlers) {
 const fmtTime = (t) => (t ? t.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '');
 const lines = (s) => s.split('\n').map((x) => x.trim()).filter((x) => x !== '');
 
-/** Runs f for every instance at once: a host that is down is shown as down without holding up the others. */
-async function forEachInstance(f) {
-  return Promise.all(instances.map(async (inst) => {
-    try {
-      return await f(inst);
-    } catch (e) {
-      return h('section', { 'data-instance': inst.name }, h('h2', {}, `${inst.name} `, h('span', { class: 'down' }, e.status === 502 ? 'down' : 'unavailable')), errorBox(e));
-    }
-  }));
+/**
+ * Runs f for every instance at once and returns a section per instance at once: a placeholder
+ * (class loading) that f's section, or the error, replaces when it comes. So a host that is down
+ * (up to its connect timeout) is shown as down without holding up the others' rows.
+ */
+function forEachInstance(f) {
+  return instances.map((inst) => {
+    const slot = h('section', { 'data-instance': inst.name, class: 'loading' }, h('h2', {}, `${inst.name} `, h('span', { class: 'muted' }, 'loading…')));
+    const done = (node) => {
+      node.setAttribute('data-instance', inst.name);
+      slot.replaceWith(node);
+    };
+    (async () => f(inst))().then(done, (e) =>
+      done(h('section', {}, h('h2', {}, `${inst.name} `, h('span', { class: 'down' }, e.status === 502 ? 'down' : 'unavailable')), errorBox(e))));
+    return slot;
+  });
 }
 
 /**
@@ -116,7 +123,7 @@ function stateCell(st, started) {
 // ------------------------------------------------------------------ pages
 
 async function pageList() {
-  const sections = await forEachInstance(async (inst) => {
+  const sections = forEachInstance(async (inst) => {
     const us = await api('GET', `/instances/${enc(inst.name)}/unikernels`);
     const rows = us.map((u) => u.state && u.state.kind === 'restarting'
       // waiting out a restart back-off: only its name and state are known
@@ -330,7 +337,7 @@ function pageDeploy() {
 
 async function pageBlocks() {
   const status = h('div', { role: 'status', id: 'blocks-status' });
-  const sections = await forEachInstance(async (inst) => {
+  const sections = forEachInstance(async (inst) => {
     const bs = await api('GET', `/instances/${enc(inst.name)}/blocks`);
     return h('section', {}, h('h2', {}, inst.name),
       bs.length === 0 ? h('p', { class: 'muted' }, 'No block devices.') :
@@ -383,7 +390,7 @@ function usageBar(label, used, max, unit) {
 }
 
 async function pagePolicies() {
-  const sections = await forEachInstance(async (inst) => {
+  const sections = forEachInstance(async (inst) => {
     const ps = await api('GET', `/instances/${enc(inst.name)}/policies`);
     return h('section', {}, h('h2', {}, inst.name),
       ps.length === 0 ? h('p', { class: 'muted' }, 'No policies at or below your path.') :
@@ -586,7 +593,57 @@ async function pageUsers() {
             await api('DELETE', `/users/${enc(u.name)}`);
             route();
           } }, 'Delete')))))),
+    h('h2', {}, 'Paths per instance'), userPaths(us),
     h('h2', {}, 'New user'), form, out);
+}
+
+/**
+ * Each user's path on each instance (its own there, or the default), and a form to set or clear
+ * one: the whole `paths` object goes to PUT /users/NAME, checked there as on creation.
+ */
+function userPaths(us) {
+  const names = [...new Set([...instances.map((i) => i.name), ...us.flatMap((u) => Object.keys(u.paths || {}))])];
+  const table = h('table', { id: 'user-paths' }, h('tr', {}, h('th', {}, 'User'), names.map((n) => h('th', {}, n))),
+    us.map((u) => h('tr', { 'data-user': u.name }, h('td', {}, u.name), names.map((n) => {
+      const own = u.paths && Object.prototype.hasOwnProperty.call(u.paths, n);
+      const p = own ? u.paths[n] : u.path;
+      return h('td', { 'data-instance': n, class: own ? 'own' : 'muted' }, p || '(root)', own ? '' : ' (default)');
+    }))));
+  const out = h('div', { role: 'status', id: 'user-path-status' });
+  const form = h('form', { class: 'grid', id: 'user-path' }, csrfField(),
+    h('label', { for: 'p-user' }, 'User'), h('select', { id: 'p-user', name: 'user' }, us.map((u) => h('option', { value: u.name }, u.name))),
+    h('label', { for: 'p-instance' }, 'Instance'), h('select', { id: 'p-instance', name: 'instance' }, names.map((n) => h('option', { value: n }, n))),
+    h('label', { for: 'p-path' }, 'Path there'), h('div', {}, h('input', { id: 'p-path', name: 'path', placeholder: 'globex:acme' }),
+      h('div', { class: 'hint' }, 'the user sees and acts at or below this path on that instance (empty: everything); Clear: the user\'s path again')),
+    h('div', { class: 'full actions' }, h('button', { class: 'primary', type: 'submit', id: 'user-path-set' }, 'Set'),
+      h('button', { type: 'button', id: 'user-path-clear', onclick: () => save(false) }, 'Clear')));
+  async function save(set) {
+    markField(form, undefined);
+    const user = form.elements.user.value;
+    const instance = form.elements.instance.value;
+    const u = us.find((x) => x.name === user);
+    const paths = { ...(u && u.paths) };
+    if (set) paths[instance] = form.elements.path.value.trim();
+    else delete paths[instance];
+    try {
+      const r = await api('PUT', `/users/${enc(user)}`, { paths });
+      await pageUsers();
+      document.getElementById('p-user').value = user;
+      document.getElementById('p-instance').value = instance;
+      const there = Object.prototype.hasOwnProperty.call(r.paths, instance) ? r.paths[instance] : undefined;
+      document.getElementById('user-path-status').replaceChildren(h('p', { class: 'ok' }, there === undefined
+        ? `${user} is at ${r.path || '(root)'} on ${instance} again.` : `${user} is at ${there || '(root)'} on ${instance}.`));
+    } catch (e) {
+      // the API names the field "paths": the path typed here
+      markField(form, e.field === 'paths' ? { field: 'path' } : e);
+      out.replaceChildren(errorBox(e));
+    }
+  }
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    save(true);
+  });
+  return h('div', {}, table, h('p', { class: 'hint muted' }, 'Set a user\'s path on one instance where it differs from the user\'s path (globex:acme on b for a user at acme).'), form, out);
 }
 
 // ------------------------------------------------------------------ routing

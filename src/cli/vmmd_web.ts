@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { type CliSpec, UsageError, parseCli, runMain } from './common.js';
 import { limits } from '../core/limits.js';
 import { stderrLogger, verbosityOf } from '../daemon/server.js';
-import { Store } from '../web/store.js';
+import { writeFileAtomic } from '../io/files.js';
+import { Store, adminPasswordFile } from '../web/store.js';
 import { type Instance, LocalInstance } from '../web/instance.js';
 import { Registry } from '../web/registry.js';
 import { isLoopback, listen, makeServer, parseListen } from '../web/server.js';
@@ -28,7 +29,9 @@ const spec: CliSpec = {
     'Serves a REST API (JSON, bearer tokens) and a web console for the Albatross daemons of',
     'this host (their sockets in DIR/util). Users are bound to a path and see and act only on',
     'names whose path is at or below it. At the first start the state file is created with an',
-    'administrator "admin" whose generated password is printed once on standard output.',
+    'administrator "admin" and a generated password: printed once on standard output when that',
+    'is a terminal (or with --print-admin-password), otherwise written to a file next to the',
+    'state file (web.json: web.admin-password, mode 0600), deleted once the password is changed.',
     'Plain HTTP is served only on a loopback address; otherwise use --https with a certificate.',
   ].join('\n'),
   options: [
@@ -39,6 +42,7 @@ const spec: CliSpec = {
     { name: 'cert', type: 'string', arg: 'FILE', help: 'certificate chain (PEM) for --https.' },
     { name: 'key', type: 'string', arg: 'FILE', help: 'private key (PEM) for --https.' },
     { name: 'name', type: 'string', arg: 'NAME', default: 'local', help: 'the name of the local instance in URLs.' },
+    { name: 'print-admin-password', type: 'boolean', help: 'print the first start\'s administrator password on standard output even when that is not a terminal (npm start does).' },
     { name: 'max-upload', type: 'number', arg: 'MB', help: `largest image or block data accepted (default and maximum ${Math.floor(limits.webMaxUploadBytes / 1048576)} MB).` },
     { name: 'verbose', alias: 'v', type: 'boolean', help: 'log debug messages too.' },
     { name: 'quiet', alias: 'q', type: 'boolean', help: 'log nothing.' },
@@ -87,6 +91,24 @@ runMain(BINARY, async () => {
     return 1;
   }
   const { store, adminPassword } = opened.value;
+  // The first password goes to a terminal or, under a service manager (where standard output
+  // ends in the journal or syslog), to a file of mode 0600 whose path alone is logged.
+  const passwordFile = adminPasswordFile(stateFile);
+  const printPassword = process.stdout.isTTY === true || o['print-admin-password'] === true;
+  if (adminPassword !== undefined && !printPassword) {
+    try {
+      writeFileAtomic(passwordFile, `${adminPassword}\n`, { mode: 0o600 });
+    } catch (e) {
+      // without it nobody could log in: the state file goes too, the next start makes both anew
+      fs.rmSync(stateFile, { force: true });
+      log('error', `cannot write the administrator's password to ${passwordFile}: ${(e as Error).message} (${stateFile} removed)`);
+      return 1;
+    }
+  } else if (adminPassword !== undefined) {
+    fs.rmSync(passwordFile, { force: true }); // an earlier state's, stale
+  } else if (fs.existsSync(passwordFile)) {
+    log('warning', `${passwordFile} still holds the administrator's first password: log in as admin and change it (the file is then deleted)`);
+  }
   const local: Instance[] = [new LocalInstance(name, path.resolve(String(o.tmpdir)))];
   const registry = new Registry(local, store, log);
   await registry.load();
@@ -102,9 +124,11 @@ runMain(BINARY, async () => {
   const host = l.value.host.includes(':') ? `[${l.value.host}]` : l.value.host;
   const url = `${tls ? 'https' : 'http'}://${host}:${l.value.port}/`;
   log('info', `listening on ${url} (state ${stateFile}, local instance "${name}" at ${local[0].where}, ${registry.all().length - 1} remote)`);
-  if (adminPassword !== undefined) {
+  if (adminPassword !== undefined && printPassword) {
     process.stdout.write(`${BINARY}: created ${stateFile} with the administrator "admin", password: ${adminPassword}\n`);
     process.stdout.write(`${BINARY}: this password is shown only now\n`);
+  } else if (adminPassword !== undefined) {
+    process.stdout.write(`${BINARY}: created ${stateFile} with the administrator "admin"; its password is in ${passwordFile} (mode 0600, deleted once the password is changed)\n`);
   }
   process.stdout.write(`${BINARY}: url: ${url}\n`);
   const stop = (): void => {

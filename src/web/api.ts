@@ -30,6 +30,45 @@ import { checkWithin, nameWithin, parseTargetName, pathStrictlyBelow, showPath }
 /** How long a recent-lines read waits for more history before answering. */
 export const QUIET_MS = 200;
 
+/** What a subscription's next message gave: an item, nothing to pass on, or its end (why). */
+type Next<T> = { item: T } | { end: string } | undefined;
+
+/**
+ * The loop of a history-or-live subscription (console lines, log events). With a stream, every
+ * item is sent as `event` until the subscription ends (`end`, with the reason) or fails
+ * (`error`); without, items are collected until QUIET_MS pass without a message or `max` are
+ * held, and a failure is thrown. `start` (inside the loop's error handling) reads what comes
+ * before the items; `next` reads one message, waiting at most the time it is given (none when
+ * live). The connection and the stream are closed at the end either way.
+ */
+async function collectOrStream<T>(conn: { close(): void }, stream: EventStream | undefined, event: string, max: number,
+  next: (waitMs: number | undefined) => Promise<Next<T>>, start?: () => Promise<void>): Promise<T[]> {
+  const items: T[] = [];
+  try {
+    await start?.();
+    for (;;) {
+      const r = await next(stream ? undefined : QUIET_MS);
+      if (r === undefined) continue;
+      if ('end' in r) {
+        stream?.send('end', { reason: r.end });
+        break;
+      }
+      if (stream) stream.send(event, r.item);
+      else {
+        items.push(r.item);
+        if (items.length >= max) break;
+      }
+    }
+  } catch (e) {
+    if (!stream) throw e;
+    stream.send('error', { error: (e as Error).message });
+  } finally {
+    conn.close();
+    stream?.close();
+  }
+  return items;
+}
+
 type FieldType = 'number' | 'numbers' | 'string' | 'strings' | 'boolean';
 const CONFIG_FIELDS: Record<string, FieldType> = {
   mem: 'number', cpu: 'numbers', block: 'strings', net: 'strings', arg: 'strings', startup: 'number', 'add-name': 'boolean',
@@ -474,35 +513,19 @@ export class Api {
     }
     const conn = c.value;
     stream?.onClose(() => conn.close());
-    const lines: { time: string; line: string }[] = [];
-    try {
+    const lines = await collectOrStream(conn, stream, 'line', limits.consoleRingLines, async (waitMs): Promise<Next<{ time: string; line: string }>> => {
+      const m = await conn.readMessage(waitMs);
+      if (m.kind !== 'message') return { end: m.kind === 'error' ? m.error : 'the console daemon ended the subscription' };
+      const d = m.wire.payload;
+      if (d.kind !== 'data' || d.value.kind !== 'console') return undefined;
+      return { item: { time: rfc3339(d.value.value.timestamp), line: d.value.value.line } };
+    }, async () => {
       const first = await conn.readMessage(10_000);
       if (first.kind !== 'message') throw new HttpError(502, `${inst.name}: console: ${first.kind === 'error' ? first.error : 'no answer'}`);
       const p = first.wire.payload;
       if (p.kind === 'failure') throw new HttpError(409, p.value);
       stream?.send('subscribed', { instance: inst.name, name: nameToString(name) });
-      for (;;) {
-        const m = await conn.readMessage(live ? undefined : QUIET_MS);
-        if (m.kind !== 'message') {
-          if (stream) stream.send('end', { reason: m.kind === 'error' ? m.error : 'the console daemon ended the subscription' });
-          break;
-        }
-        const d = m.wire.payload;
-        if (d.kind !== 'data' || d.value.kind !== 'console') continue;
-        const line = { time: rfc3339(d.value.value.timestamp), line: d.value.value.line };
-        if (stream) stream.send('line', line);
-        else {
-          lines.push(line);
-          if (lines.length >= limits.consoleRingLines) break;
-        }
-      }
-    } catch (e) {
-      if (!stream) throw e;
-      stream.send('error', { error: (e as Error).message });
-    } finally {
-      conn.close();
-      stream?.close();
-    }
+    });
     if (!stream) sendJson(res, 200, { instance: inst.name, name: nameToString(name), lines });
   }
 
@@ -555,7 +578,6 @@ export class Api {
     }
     const conn = c.value;
     stream?.onClose(() => conn.close());
-    const events: Record<string, unknown>[] = [];
     const visible = (m: LogWire): boolean => {
       if (m.payload.kind !== 'data') return false;
       const n = logEventName(m.payload.value.event);
@@ -563,31 +585,15 @@ export class Api {
       if (sub.label !== undefined) return nameToString(n) === nameToString(sub);
       return nameWithin(n, a.path);
     };
-    try {
-      for (;;) {
-        const r = await readLog(conn, live ? undefined : QUIET_MS);
-        if (r.kind !== 'message') {
-          stream?.send('end', { reason: r.kind === 'error' ? r.error : 'the log daemon ended the subscription' });
-          break;
-        }
-        if (r.msg.payload.kind === 'failure') throw new HttpError(409, r.msg.payload.value);
-        if (r.msg.payload.kind === 'reply') stream?.send('subscribed', { instance: inst.name, name: nameToString(sub) });
-        if (!visible(r.msg)) continue;
-        const j = logJson(r.msg);
-        if (j === undefined) continue;
-        if (stream) stream.send('event', j);
-        else {
-          events.push(j);
-          if (events.length >= limits.logHistoryEntries) break;
-        }
-      }
-    } catch (e) {
-      if (!stream) throw e;
-      stream.send('error', { error: (e as Error).message });
-    } finally {
-      conn.close();
-      stream?.close();
-    }
+    const events = await collectOrStream(conn, stream, 'event', limits.logHistoryEntries, async (waitMs): Promise<Next<Record<string, unknown>>> => {
+      const r = await readLog(conn, waitMs);
+      if (r.kind !== 'message') return { end: r.kind === 'error' ? r.error : 'the log daemon ended the subscription' };
+      if (r.msg.payload.kind === 'failure') throw new HttpError(409, r.msg.payload.value);
+      if (r.msg.payload.kind === 'reply') stream?.send('subscribed', { instance: inst.name, name: nameToString(sub) });
+      if (!visible(r.msg)) return undefined;
+      const j = logJson(r.msg);
+      return j === undefined ? undefined : { item: j };
+    });
     if (!stream) sendJson(res, 200, { instance: inst.name, events });
   }
 

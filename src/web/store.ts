@@ -5,6 +5,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { writeFileAtomic } from '../io/files.js';
 import { type Path, parsePath } from '../core/name.js';
 import { type Result, ok, err } from '../core/result.js';
@@ -111,6 +112,15 @@ export function checkPassword(s: unknown): Result<string> {
 
 const now = (): string => new Date().toISOString();
 
+/**
+ * Where the first start leaves the administrator's generated password when standard output is
+ * not a terminal: next to the state file (`web.json` -> `web.admin-password`), mode 0600.
+ * Deleted once the administrator's password is changed.
+ */
+export function adminPasswordFile(stateFile: string): string {
+  return path.join(path.dirname(stateFile), `${path.basename(stateFile).replace(/\.json$/, '')}.admin-password`);
+}
+
 export class Store {
   private state: StateFile;
   private byToken = new Map<string, Token>();
@@ -215,6 +225,7 @@ export class Store {
     this.state.tokens = this.state.tokens.filter((t) => t.user !== name);
     this.index();
     this.save();
+    if (name === 'admin') this.forgetAdminPassword();
     return ok(undefined);
   }
 
@@ -237,7 +248,17 @@ export class Store {
     if (u === undefined) return err(`no user ${name}`);
     u.password = await hashPassword(password);
     this.save();
+    if (name === 'admin') this.forgetAdminPassword();
     return ok(undefined);
+  }
+
+  /** The first start's password file, if any, is stale once the administrator's password changed. */
+  private forgetAdminPassword(): void {
+    try {
+      fs.rmSync(adminPasswordFile(this.file), { force: true });
+    } catch {
+      // a read-only directory: the file names a password that no longer works
+    }
   }
 
   /** A new token for `user`: the secret is returned once, only its hash is kept. */

@@ -43,8 +43,13 @@ export async function startStack(): Promise<Stack> {
 export interface WebProcess {
   proc: ChildProcess;
   url: string;
-  /** The administrator's password printed at the first start (undefined on later starts). */
+  /**
+   * The administrator's password of the first start (undefined on later starts): printed, or
+   * read from the file named on standard output (which is a pipe here).
+   */
   adminPassword?: string;
+  /** The file it was read from, when it was not printed. */
+  adminPasswordFile?: string;
   stdout: () => string;
   stderr: () => string;
   stop(): Promise<void>;
@@ -62,9 +67,10 @@ export async function startWeb(tmpdir: string, state: string, extra: string[] = 
     return /url: (\S+)/.test(out);
   }, 20_000);
   const url = (/url: (\S+)/.exec(out) as RegExpExecArray)[1];
-  const pw = /password: (\S+)/.exec(out)?.[1];
+  const file = /its password is in (\S+) /.exec(out)?.[1];
+  const pw = file === undefined ? /password: (\S+)/.exec(out)?.[1] : fs.readFileSync(file, 'utf8').trim();
   return {
-    proc, url, adminPassword: pw, stdout: () => out, stderr: () => err,
+    proc, url, adminPassword: pw, adminPasswordFile: file, stdout: () => out, stderr: () => err,
     stop: () => new Promise((resolve) => {
       if (proc.exitCode !== null) return resolve();
       proc.once('exit', () => resolve());
