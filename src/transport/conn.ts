@@ -159,7 +159,8 @@ export class FramedConn {
     this.timers.clear();
     // a pending read learns of the close (and drops the octets) through pump()
     if (this.waiting === undefined) this.reader.discard();
-    this.stream.end();
+    // ending a stream that has ended (or is destroyed) again makes an error object, stack trace included
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
     this.stream.destroy();
   }
 }
