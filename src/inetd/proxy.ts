@@ -368,7 +368,8 @@ async function observe(
   const socket = isLog ? logSocketPath(opts.tmpdir) : join(opts.tmpdir, 'util', SOCKET_OF_DAEMON.vmmd);
   const c: Result<FramedConn> = await connectUnix(socket);
   if (!c.ok) {
-    const o = await fail(isLog ? `the event log is not available: vmmd_log is not running (${c.error})` : "couldn't reach service");
+    if (isLog) return await fail(`the event log is not available: vmmd_log is not running (${c.error})`);
+    const o = await fail("couldn't reach service");
     return { ...o, result: `${o.result} (${c.error})` };
   }
   const conn = c.value;
