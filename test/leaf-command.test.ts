@@ -155,3 +155,16 @@ test('status and log are refused in an intermediate certificate', async () => {
     assert.equal((r as { error: string }).error, `unexpected wire ${c.kind === 'status' ? 'status' : 'log subscribe'}`);
   }
 });
+
+test('property: mutated and random extension octets never throw in decodeLeafExtension, and what decodes re-encodes byte-exact', () => {
+  const base = VECTORS.map(([, , octets]) => hex(octets));
+  const mutated = fc.tuple(fc.constantFrom(...base), fc.nat(40), fc.integer({ min: 0, max: 255 })).map(([b, i, v]) => {
+    const c = Uint8Array.from(b);
+    c[i % c.length] = v;
+    return c;
+  });
+  fc.assert(fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 40 })), (b) => {
+    const d = decodeLeafExtension(b);
+    if (d.ok) assert.deepEqual(encodeLeafExtension(d.value.command), b);
+  }), { numRuns: 2000, seed: 7 });
+});
