@@ -168,3 +168,13 @@ test('property: mutated and random extension octets never throw in decodeLeafExt
     if (d.ok) assert.deepEqual(encodeLeafExtension(d.value.command), b);
   }), { numRuns: 2000, seed: 7 });
 });
+
+test('vmmc_inspect cert reads the status and log leaves (it refused them as unknown Command [16] / [17])', async () => {
+  const { describeCertificates } = await import('../src/inspect/inspect.js');
+  const root = await makeRoot();
+  for (const [c, want] of [[STATUS, '{"status":{"status":null}}'], [logCount(20), '{"log":{"subscribe":{"count":20}}}']] as const) {
+    const r = describeCertificates((await leafOf(root, 'web', c)).der, false);
+    assert.ok(r.ok, r.ok ? '' : r.error);
+    assert.ok(r.value.includes(`command: ${want}`), r.value);
+  }
+});
