@@ -76,7 +76,6 @@ export const COMMAND_OPTIONS: OptionSpec[] = [
 const CONFIG_OPTS = ['mem', 'cpu', 'block', 'net', 'arg', 'startup', 'add-name', 'restart-on-fail', 'restart', 'exit-code', 'cpus', 'linux-boot'];
 export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help: string }> = {
   info: { args: [], opts: ['name'], help: 'information about unikernels' },
-  status: { args: [], opts: ['name'], help: 'state of unikernels (running: pid, since; restarting: failures, next start)' },
   get: { args: ['NAME'], opts: ['compression-level'], help: 'download the image of a unikernel' },
   create: { args: ['NAME', 'IMAGE'], opts: [...CONFIG_OPTS, 'typ', 'force', 'compression-level'], help: 'create a unikernel' },
   destroy: { args: ['NAME'], opts: [], help: 'destroy a unikernel' },
@@ -96,6 +95,7 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
   'dump-block': { args: ['NAME'], opts: ['compression-level'], help: 'download the content of a block device' },
   'destroy-block': { args: ['NAME'], opts: [], help: 'destroy a block device' },
   log: { args: [], opts: ['name', 'since', 'count', 'follow'], help: 'event log (vmmd_log)' },
+  status: { args: [], opts: ['name'], help: 'state of unikernels (running: pid, since; restarting: failures, next start)' },
   'inspect-dump': { args: [], opts: ['file'], help: 'print the state file of vmmd' },
   'extract-dump': { args: ['NAME'], opts: ['file'], help: 'write the image of one unikernel from the state file' },
 };
@@ -103,7 +103,6 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
 /** An example command line of each subcommand (without the binary), for its help page. */
 export const SUBCOMMAND_EXAMPLES: Record<string, string[]> = {
   info: ['info', 'info -n dept: --json'],
-  status: ['status', 'status -n hello --json'],
   get: ['get hello --output hello.hvt'],
   create: ['create hello hello.hvt --net service:br0 --mem 64 --arg=--hello=world', 'create dept:web web.hvt --block storage --restart-on-fail --force'],
   destroy: ['destroy hello'],
@@ -123,6 +122,7 @@ export const SUBCOMMAND_EXAMPLES: Record<string, string[]> = {
   'dump-block': ['dump-block storage --output disk.img'],
   'destroy-block': ['destroy-block storage'],
   log: ['log --count 50', 'log -n hello --since 2024-01-31'],
+  status: ['status', 'status -n hello --json'],
   'inspect-dump': ['inspect-dump', 'inspect-dump --file state.bak'],
   'extract-dump': ['extract-dump hello --output hello.hvt'],
 };
