@@ -425,3 +425,20 @@ test('--syslog: the lines reach logger(1), tagged with the handler, once the cli
     await sys.close();
   }
 });
+
+test('status and log leaves (vmmd_tls_inetd, the code path of vmmd_tls): a vmmd without the status query and a missing vmmd_log are failures that say so', async () => {
+  const { encodeLeafExtension } = await import('../src/core/wire/leaf.js');
+  const { STATUS_UNKNOWN } = await import('../src/inetd/proxy.js');
+  // the daemon peer is a vmmd without the status query: it closes on a message that is not Wire
+  const status = await issue(org, { cn: 'hello', extValue: encodeLeafExtension({ kind: 'status', value: { kind: 'status', value: null } }) });
+  let r = await run([status, org]);
+  assert.equal(refusal(r.messages), STATUS_UNKNOWN);
+  assert.equal(nameToString(r.messages[0].header.name), 'org:hello');
+  assert.match(r.log, /login .*: org:hello status/);
+  assert.deepEqual(r.sent, [], 'no policy is installed for a status query, and the peer read no Wire command');
+  // no vmmd_log in this run directory
+  const log = await issue(org, { cn: '.', extValue: encodeLeafExtension({ kind: 'log', value: { kind: 'subscribe', value: { kind: 'count', value: 5 } } }) });
+  r = await run([log, org]);
+  assert.match(refusal(r.messages), /^the event log is not available: vmmd_log is not running \(no socket at .*log\.sock/);
+  assert.match(r.log, /logout .*: org: log subscribe \(1 policy\): failure "the event log is not available: vmmd_log is not running/);
+});

@@ -1,6 +1,6 @@
 /**
- * The remote clients against the real stack: vmmd (fake tender), vmmd_console and the TLS
- * endpoint vmmd_tls on loopback; a delegation CA from vmmp_ca, one-shot commands from
+ * The remote clients against the real stack: vmmd (fake tender), vmmd_console, vmmd_log and
+ * the TLS endpoint vmmd_tls on loopback; a delegation CA from vmmp_ca, one-shot commands from
  * vmmc_bistro and a signed certificate used with vmmc_remote.
  */
 import { test, before, after } from 'node:test';
@@ -9,7 +9,7 @@ import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_proces
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { type RunDir, type VmmdProcess, makeRunDir, startVmmd, until } from './helpers/vmmd.js';
+import { type RunDir, type VmmdProcess, config, create, destroy, makeRunDir, request, startVmmd, until } from './helpers/vmmd.js';
 import { solo5Image } from './helpers/image.js';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli');
@@ -18,6 +18,7 @@ let pki: string;
 let vmmd: VmmdProcess;
 const procs: ChildProcess[] = [];
 let port = 0;
+let logProc: ChildProcess;
 
 interface Out { code: number; stdout: string; stderr: string }
 function run(bin: string, args: string[]): Promise<Out> {
@@ -47,6 +48,9 @@ before(async () => {
   await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
   procs.push(spawn(process.execPath, [path.join(CLI, 'vmmd_stats.js'), '--tmpdir', d.tmpdir, '--interval-ms', '100'], { stdio: 'ignore' }));
   await until('stat.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'stat.sock')));
+  logProc = spawn(process.execPath, [path.join(CLI, 'vmmd_log.js'), '--tmpdir', d.tmpdir, '--logfile', path.join(d.root, 'albatross.log')], { stdio: 'ignore' });
+  procs.push(logProc);
+  await until('log.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'log.sock')));
   vmmd = await startVmmd(d);
   sync('vmmp_ca', ['generate', 'ca', 'db']);
   sync('vmmp_request', ['add-policy', 'team', '2', '--mem', '128', '--cpu', '0', '--size', '8']);
@@ -254,4 +258,92 @@ test('a revoked certificate reaches vmmc_remote as the refusal of its certificat
   r = await run('vmmc_remote', ['gone.pem', 'gone.key', '-d', `127.0.0.1:${crlPort}`]);
   assert.equal(r.code, 119, r.stderr);
   assert.equal(r.stderr, 'vmmc_remote: the server refused our certificate (CERT_REVOKED (certificate 0, CN "gone", is in the CRL of CN "team"))\n');
+});
+
+test('status and log leaves through vmmd_tls (vmmc_bistro, vmmp_request + vmmc_remote): team sees its own unikernels and events, never :team, teamx:web or other:web', async () => {
+  const vmmdSock = path.join(d.tmpdir, 'util', 'vmmd.sock');
+  // beside team, made directly at vmmd: the root-level :team, teamx:web, other:web
+  const beside = [':team', 'teamx:web', 'other:web'];
+  for (const n of beside) {
+    const ws = await request(vmmdSock, n, create(config(['--sleep'])));
+    assert.equal(ws[0].payload.kind, 'reply', n);
+  }
+  fs.writeFileSync(path.join(pki, 'st.spt'), solo5Image());
+  let r = await bistro(['create', 'st', 'st.spt', '--arg=--solo5:quiet', '--arg=--sleep']);
+  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n'], r.stderr);
+  r = await bistro(['create', 'loop', 'st.spt', '--arg=--solo5:quiet', '--arg=--exit=3', '--restart-on-fail', '--exit-code', '3']);
+  assert.deepEqual([r.code, r.stdout], [0, 'created unikernel\n'], r.stderr);
+  try {
+    // status of the CA's path: names relative to team:, as vmmc_local's
+    let text = '';
+    await until('loop restarting', async () => {
+      r = await bistro(['status']);
+      text = r.stdout;
+      return r.code === 0 && /^:loop +restarting after \d+ failures?, next start /m.test(text);
+    }, 20_000);
+    assert.match(text, /^NAME +STATE\n/);
+    assert.match(text, /^:st +running pid \d+, up \d+s\n/m);
+    assert.deepEqual(text.split('\n').slice(1).filter((l) => l !== '').map((l) => l.split(/ +/)[0]), [':loop', ':st']);
+    r = await bistro(['status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { unikernels: { name: string; state: string; pid?: number; since?: string; failures: number; next_start?: string }[] };
+    assert.deepEqual(doc.unikernels.map((u) => u.name), [':loop', ':st']);
+    assert.equal(doc.unikernels[1].state, 'running');
+    assert.equal(typeof doc.unikernels[1].pid, 'number');
+    const loop = doc.unikernels[0];
+    if (loop.state === 'restarting') assert.match(loop.next_start as string, /^\d{4}-/);
+    else assert.equal(loop.state, 'running', 'a crash loop runs for a moment between its waits');
+    assert.ok(loop.failures >= 1, JSON.stringify(loop));
+    r = await bistro(['status', '-n', 'st']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^team:st +running pid \d+/m);
+    // a name that is another tenant's is read below team: (`-n :team` is team:team): nothing
+    r = await bistro(['status', '-n', ':team']);
+    assert.deepEqual([r.code, r.stdout], [0, 'no unikernels\n'], r.stderr);
+
+    // vmmc_local status on the host (the root): everything, in the same table
+    r = await run('vmmc_local', ['status', '--tmpdir', d.tmpdir]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const n of [':team', 'teamx:web', 'other:web', 'team:st']) assert.match(r.stdout, new RegExp(`^${n} +running pid \\d+`, 'm'), n);
+    // (a crash loop runs for a moment between its waits)
+    assert.match(r.stdout, /^team:loop +(restarting after |running pid )/m);
+
+    // the event log: history of team's names only
+    r = await bistro(['log', '--no-follow', '--count', '200']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, / start team:st pid \d+/);
+    for (const n of beside) assert.ok(!r.stdout.includes(` ${n} `), `${n} in ${r.stdout}`);
+    r = await bistro(['log', '--no-follow', '--count', '200', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const names = new Set(r.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { name?: string }).name));
+    assert.ok(names.has('team:st') && names.has('team:loop'), r.stdout);
+    for (const n of names) assert.match(String(n), /^team:/, `team's log shows ${String(n)}`);
+    r = await bistro(['log', '-n', 'st', '--no-follow', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const entries = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { name?: string });
+    assert.ok(entries.length > 0 && entries.every((e) => e.name === 'team:st'), r.stdout);
+
+    // a signed request for the CA's own path: status.key and status.req, then vmmc_remote
+    r = await run('vmmp_request', ['status']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /wrote status\.req: status for CN=\.$/m);
+    sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'status.req']);
+    r = await run('vmmc_remote', ['status.pem', 'status.key', '-d', `127.0.0.1:${port}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^:st +running pid \d+/m);
+    sync('vmmp_request', ['log', '-n', 'st', '--count', '5']);
+    sync('vmmp_ca', ['sign', 'team.pem', 'db', 'team.key', 'st.req']);
+    r = await run('vmmc_remote', ['st.pem', 'st.key', '-d', `127.0.0.1:${port}`, '--no-follow']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, / team:st /);
+  } finally {
+    for (const n of ['st', 'loop']) await bistro(['destroy', n]);
+    for (const n of beside) await request(vmmdSock, n, destroy);
+  }
+  // vmmd_log gone: a failure saying so
+  logProc.kill();
+  await new Promise((res) => (logProc.exitCode !== null ? res(undefined) : logProc.once('exit', res)));
+  r = await bistro(['log', '--no-follow']);
+  assert.equal(r.code, 117, r.stdout);
+  assert.match(r.stderr, /^vmmc_bistro: failure: the event log is not available: vmmd_log is not running \(/m);
 });

@@ -188,7 +188,7 @@ test('bad input: one line on stderr, a non-zero exit, never a stack trace', () =
     ['vmmp_request', ['destroy', 'a:b'], 123, /non-empty path/],
     ['vmmp_request', ['policy'], 123, /invalid path/],
     ['vmmp_request', ['destroy', 'x', '--key-type', 'dsa'], 124, /unknown key type "dsa"/],
-    ['vmmp_request', ['log'], 124, /log cannot be requested/],
+    ['vmmp_request', ['inspect-dump'], 124, /inspect-dump cannot be requested/],
     ['vmmp_request', ['destory', 'x'], 124, /^vmmp_request: unknown subcommand "destory" \(did you mean destroy\?\)/],
   ];
   for (const [bin, args, code, re] of cases) {

@@ -1,7 +1,8 @@
 /**
- * vmmd_web with remote instances: the real vmmd (fake tender) and vmmd_console behind the TLS
- * endpoint vmmd_tls, reached with one leaf certificate per command signed by a delegation CA
- * (vmmp_ca), next to the local instance and to hosts that are down.
+ * vmmd_web with remote instances: the real vmmd (fake tender), vmmd_console and vmmd_log behind
+ * the TLS endpoint vmmd_tls, reached with one leaf certificate per command signed by a delegation
+ * CA (vmmp_ca), next to the local instance, to hosts that are down and to an endpoint that
+ * relays upstream's commands only.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,10 +10,17 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { type RunDir, type VmmdProcess, makeRunDir, startVmmd, until } from './helpers/vmmd.js';
 import { type WebProcess, call, startWeb } from './helpers/web.js';
 import { solo5Image } from './helpers/image.js';
 import { REMOTE_CONNECT_TIMEOUT_MS } from '../src/web/remote.js';
+import { readEvents } from './helpers/web.js';
+import { request } from './helpers/vmmd.js';
+import { certFacts } from '../src/core/x509.js';
+import { ALBATROSS_OID, decodeCertExtension, encodeWire, failure } from '../src/core/wire/wire.js';
+import { WIRE_VERSION } from '../src/core/wire/common.js';
+import { frame } from '../src/core/frame.js';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli');
 let d: RunDir;
@@ -24,6 +32,13 @@ let carol: string;
 let alice: string;
 const procs: ChildProcess[] = [];
 let silent: net.Server;
+/**
+ * An endpoint as upstream's (or ours before the status and log leaves): commands of upstream's
+ * grammar run at vmmd (at `team:` + the CN), any other certificate is closed without an answer,
+ * or, with `oldRefusal`, refused as an albatross-ts endpoint without them refuses it.
+ */
+let older: tls.Server;
+let oldRefusal = false;
 const held: net.Socket[] = [];
 let port = 0;
 
@@ -45,6 +60,8 @@ before(async () => {
   fs.mkdirSync(pki);
   procs.push(spawn(process.execPath, [path.join(CLI, 'vmmd_console.js'), '--tmpdir', d.tmpdir], { stdio: 'ignore' }));
   await until('console.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'console.sock')));
+  procs.push(spawn(process.execPath, [path.join(CLI, 'vmmd_log.js'), '--tmpdir', d.tmpdir, '--logfile', path.join(d.root, 'albatross.log')], { stdio: 'ignore' }));
+  await until('log.sock', () => fs.existsSync(path.join(d.tmpdir, 'util', 'log.sock')));
   vmmd = await startVmmd(d);
   sync('vmmp_ca', ['generate', 'ca', 'db']);
   sync('vmmp_request', ['add-policy', 'team', '2', '--mem', '128', '--cpu', '0', '--size', '8']);
@@ -61,6 +78,23 @@ before(async () => {
   // a host that accepts connections and never answers: only the connect timeout ends a try
   silent = net.createServer((c) => held.push(c)).listen(0, '127.0.0.1');
   await new Promise((r) => silent.once('listening', r));
+  older = tls.createServer({
+    cert: fs.readFileSync(path.join(pki, 'server.pem')), key: fs.readFileSync(path.join(pki, 'server.key')), ca: fs.readFileSync(path.join(pki, 'cacert.pem')),
+    requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3',
+  }, (s) => {
+    s.on('error', () => {});
+    const leaf = certFacts(new Uint8Array(s.getPeerCertificate().raw));
+    const ext = leaf.ok ? leaf.value.extensions.find((e) => e.oid === ALBATROSS_OID) : undefined;
+    const c = ext === undefined ? undefined : decodeCertExtension(ext.value);
+    if (c === undefined || !c.ok) {
+      if (oldRefusal) s.end(Buffer.from(frame(encodeWire(failure({ version: WIRE_VERSION, sequence: 0n, name: { path: [] } }, `refused: ${c?.ok === false ? c.error : 'no extension'}`)))));
+      else s.end();
+      return;
+    }
+    const cn = leaf.ok ? leaf.value.subjectCN : undefined;
+    void request(path.join(d.tmpdir, 'util', 'vmmd.sock'), cn === undefined || cn === '.' ? 'team:' : `team:${cn}`, c.value.command).then((ws) => s.end(Buffer.from(frame(encodeWire(ws[0])))));
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => older.once('listening', r));
   web = await startWeb(d.tmpdir, path.join(d.root, 'web.json'));
   admin = (await api('POST', '/tokens', { json: { user: 'admin', password: web.adminPassword } })).json.token;
   for (const [name, p] of [['carol', 'team'], ['alice', 'acme']]) {
@@ -74,6 +108,7 @@ after(async () => {
   await web?.stop();
   for (const c of held) c.destroy();
   silent?.close();
+  older?.close();
   for (const p of procs) p.kill();
   await vmmd?.stop();
   d?.remove();
@@ -162,10 +197,81 @@ test('a user bound to acme here and to team on far: each instance enforces the u
   assert.equal((await api('DELETE', '/instances/far/unikernels/team:dweb', { token: carol })).status, 200);
 });
 
-test('the event log of a remote instance: not available over the TLS endpoint (501), said so', async () => {
-  for (const p of ['/instances/far/log', '/instances/far/log/events']) {
-    const r = await api('GET', p, { token: carol });
-    assert.deepEqual([r.status, r.json.error], [501, 'far: the event log is only available for local instances'], p);
+type U = { name: string; state: { kind: string; failures?: number; nextStart?: string; pid?: number; since?: string } | null; stateError?: string; type?: string };
+
+test('a remote instance shows the unikernel state (status leaf) and the event log (log leaf) through vmmd_tls, confined to its path', async () => {
+  // beside team, names a team leaf must never see: the root-level :team, teamx:web, other:web
+  for (const n of [':team', 'teamx:web', 'other:web']) {
+    const r = await api('POST', `/instances/local/unikernels/${n}?arg=--solo5:quiet&arg=--sleep`, { token: admin, body: solo5Image() });
+    assert.equal(r.status, 201, `${n}: ${r.body.toString()}`);
+  }
+  let r = await api('POST', '/instances/far/unikernels/team:up?arg=--solo5:quiet&arg=--sleep', { token: carol, body: solo5Image() });
+  assert.equal(r.status, 201, r.body.toString());
+  r = await api('POST', '/instances/far/unikernels/team:loop?arg=--solo5:quiet&arg=--exit=3&restart-on-fail=true&exit-code=3', { token: carol, body: solo5Image() });
+  assert.equal(r.status, 201, r.body.toString());
+  let list: U[] = [];
+  await until('team:loop restarting on far', async () => {
+    list = (await api('GET', '/instances/far/unikernels', { token: carol })).json;
+    return list.find((u) => u.name === 'team:loop')?.state?.kind === 'restarting';
+  }, 20_000);
+  assert.deepEqual(list.map((u) => u.name), ['team:loop', 'team:up']);
+  const loop = list[0];
+  assert.ok((loop.state?.failures as number) >= 1, JSON.stringify(loop));
+  assert.match(loop.state?.nextStart as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const up = list[1];
+  assert.equal(up.state?.kind, 'running');
+  assert.equal(typeof up.state?.pid, 'number');
+  assert.match(up.state?.since as string, /^\d{4}-\d\d-\d\dT/);
+  assert.equal(up.stateError, undefined);
+  // one unikernel's page: its own status leaf (CN = its label)
+  r = await api('GET', '/instances/far/unikernels/team:up', { token: carol });
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(r.json.state.kind, 'running');
+  assert.equal(r.json.state.pid, up.state?.pid);
+  // the administrator (root) sees them all here, so the names exist: far shows team's only
+  const all = (await api('GET', '/instances/local/unikernels', { token: admin })).json.map((u: U) => u.name);
+  for (const n of [':team', 'teamx:web', 'other:web', 'team:up']) assert.ok(all.includes(n), n);
+
+  // the event log of far: team's entries only, history and live
+  r = await api('GET', '/instances/far/log?count=200', { token: carol });
+  assert.equal(r.status, 200, r.body.toString());
+  const events = r.json.events as { event: string; name: string | null; text: string }[];
+  const names = new Set(events.map((e) => e.name));
+  assert.ok(names.has('team:up') && names.has('team:loop'), JSON.stringify([...names]));
+  for (const n of names) assert.match(String(n), /^team:/, `far's log shows ${String(n)}`);
+  assert.ok(events.some((e) => e.name === 'team:loop' && e.event === 'unikernel_stop'), 'the crash loop is in the log');
+  const live = await readEvents(web.url, '/api/v1/instances/far/log/events?count=3&name=team:up', carol, (e) => e.some((x) => x.event === 'event'));
+  assert.equal(live[0].event, 'subscribed');
+  assert.ok(live.filter((x) => x.event === 'event').every((x) => x.data.name === 'team:up'), JSON.stringify(live));
+
+  for (const n of ['team:up', 'team:loop']) assert.equal((await api('DELETE', `/instances/far/unikernels/${n}`, { token: carol })).status, 200);
+  for (const n of [':team', 'teamx:web', 'other:web']) assert.equal((await api('DELETE', `/instances/local/unikernels/${n}`, { token: admin })).status, 200);
+});
+
+test('an endpoint without the status and log leaves (upstream\'s, or ours before them): the page says so instead of failing', async () => {
+  const port2 = (older.address() as net.AddressInfo).port;
+  let r = await api('POST', '/instances', { token: admin, json: remote('old', `127.0.0.1:${port2}`) });
+  assert.equal(r.status, 201, r.body.toString());
+  r = await api('POST', '/instances/far/unikernels/team:web?arg=--solo5:quiet&arg=--sleep', { token: carol, body: solo5Image() });
+  assert.equal(r.status, 201, r.body.toString());
+  try {
+    for (const refusal of [false, true]) {
+      oldRefusal = refusal;
+      const why = refusal ? /^the endpoint does not relay the status query \(refused: .*unknown Command \[16\]\)$/ : /^the endpoint does not relay the status query \(it closed the connection without an answer/;
+      r = await api('GET', '/instances/old/unikernels', { token: carol });
+      assert.equal(r.status, 200, r.body.toString());
+      assert.deepEqual(r.json.map((u: U) => [u.name, u.state]), [['team:web', null]]);
+      assert.match(r.json[0].stateError, why);
+      r = await api('GET', '/instances/old/log', { token: carol });
+      assert.equal(r.status, 501, r.body.toString());
+      assert.match(r.json.error, refusal ? /^old: the endpoint does not relay the event log \(refused: .*unknown Command \[17\]\)$/ : /^old: the endpoint does not relay the event log \(it closed the connection without an answer/);
+      const live = await readEvents(web.url, '/api/v1/instances/old/log/events', carol, (e) => e.some((x) => x.event === 'error' || x.event === 'end'));
+      assert.match(live.find((x) => x.event === 'error')?.data.error, /^old: the endpoint does not relay the event log/);
+    }
+  } finally {
+    oldRefusal = false;
+    assert.equal((await api('DELETE', '/instances/far/unikernels/team:web', { token: carol })).status, 200);
+    assert.equal((await api('DELETE', '/instances/old', { token: admin })).status, 200);
   }
 });
 

@@ -104,10 +104,11 @@ function forEachInstance(f) {
 
 /**
  * A unikernel's state from vmmd's status (local instances): running since (and how often it
- * failed before), or waiting to restart after N failures with the next start. Remote: running since.
+ * failed before), or waiting to restart after N failures with the next start. Unknown (an
+ * endpoint that does not relay the status query): running since, and why the state is unknown.
  */
-function stateText(st, started) {
-  if (!st) return started ? `running since ${fmtTime(started)}` : 'running';
+function stateText(st, started, why) {
+  if (!st) return `${started ? `running since ${fmtTime(started)}` : 'running'}${why ? ` (state unknown: ${why})` : ''}`;
   if (st.kind === 'restarting') {
     const secs = Math.max(0, Math.round((Date.parse(st.nextStart) - Date.now()) / 1000));
     return `crash loop: restarting after ${st.failures} failure${st.failures === 1 ? '' : 's'}, next start ${fmtTime(st.nextStart)} (in ${secs} s)`;
@@ -116,8 +117,8 @@ function stateText(st, started) {
   return `running${st.pid ? ` (pid ${st.pid})` : ''}${since ? ` since ${fmtTime(since)}` : ''}${st.failures ? `, ${st.failures} failure${st.failures === 1 ? '' : 's'} before` : ''}`;
 }
 
-function stateCell(st, started) {
-  return h('span', { class: `state ${st && (st.kind === 'restarting' || st.failures) ? 'down' : ''}` }, stateText(st, started));
+function stateCell(st, started, why) {
+  return h('span', { class: `state ${st && (st.kind === 'restarting' || st.failures) ? 'down' : ''}` }, stateText(st, started, why));
 }
 
 // ------------------------------------------------------------------ pages
@@ -133,7 +134,7 @@ async function pageList() {
         h('td', {}, h('a', { href: `#/u/${enc(inst.name)}/${enc(u.name)}` }, u.name)),
         h('td', {}, u.type), h('td', {}, u.cpuids.join(',')), h('td', {}, `${u.memory} MB`),
         h('td', {}, u.blocks.map((b) => b.name).join(', ') || '–'), h('td', {}, u.bridges.map((b) => `${b.name}→${b.bridge}`).join(', ') || '–'),
-        h('td', {}, stateCell(u.state, u.started)), h('td', {}, h('code', {}, (u.arguments || []).join(' ')))));
+        h('td', {}, stateCell(u.state, u.started, u.stateError)), h('td', {}, h('code', {}, (u.arguments || []).join(' ')))));
     return h('section', {},
       h('h2', {}, `${inst.name} `, h('span', { class: 'muted' }, inst.where)),
       us.length === 0 ? h('p', { class: 'muted' }, 'No unikernels.') :
@@ -206,7 +207,7 @@ async function pageUnikernel(instName, name) {
     location.hash = '#/';
     return r;
   });
-  const state = ['State', stateCell(u.state, u.started)];
+  const state = ['State', stateCell(u.state, u.started, u.stateError)];
   const details = h('table', { class: 'details' }, u.type === undefined
     // waiting to restart: vmmd's info does not list it, so only its state is known
     ? [['Instance', instName], state].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', { id: k === 'State' ? 'state' : undefined }, v)))
@@ -406,12 +407,9 @@ async function pagePolicies() {
 }
 
 async function pageLog() {
-  // the TLS endpoint relays vmmd, console and statistics commands only: no event log there
-  const inst = h('select', { name: 'instance', id: 'log-instance' }, instances.map((i) => h('option', { value: i.name, disabled: i.kind !== 'local' },
-    i.kind === 'local' ? i.name : `${i.name} (not available for remote instances)`)));
-  const remote = instances.filter((i) => i.kind !== 'local').map((i) => i.name);
-  const note = remote.length === 0 ? null : h('p', { class: 'muted', id: 'log-remote' },
-    `The event log is not available for remote instances (${remote.join(', ')}): their TLS endpoint relays only vmmd, console and statistics commands, not vmmd_log's.`);
+  // remote instances: through their TLS endpoint; one that does not relay the event log is said so in the error
+  const inst = h('select', { name: 'instance', id: 'log-instance' }, instances.map((i) => h('option', { value: i.name }, i.name)));
+  const note = null;
   const name = h('input', { name: 'name', placeholder: 'all names at or below your path' });
   const body = h('tbody', { id: 'log-rows' });
   const state = h('span', { class: 'muted' });

@@ -35,7 +35,7 @@ _albatross_vmmc_local() {
         -n|--name|-p|--path|--mem|--cpu|--block|--size|--bridge|--network|--net|--arg|--startup|--compression-level|--exit-code|--cpus|--linux-boot|--since|--count|--vmmdev) :; return ;;
         --typ) COMPREPLY=($(compgen -W "solo5 bhyve" -- "$cur")); return ;;
     esac
-    _albatross_find_sub "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log inspect-dump extract-dump"
+    _albatross_find_sub "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log status inspect-dump extract-dump"
     if [[ $cur == -* ]]; then
         case $_albatross_sub in
             info) opts="--name --tmpdir --socket --json --json=wire --color --help" ;;
@@ -58,13 +58,14 @@ _albatross_vmmc_local() {
             dump-block) opts="--compression-level --output --tmpdir --socket --json --json=wire --color --help" ;;
             destroy-block) opts="--tmpdir --socket --json --json=wire --color --help" ;;
             log) opts="--name --since --count --no-follow --tmpdir --socket --json --json=wire --color --help" ;;
+            status) opts="--name --tmpdir --socket --json --json=wire --color --help" ;;
             inspect-dump) opts="--file --dbdir --tmpdir --socket --json --json=wire --color --help" ;;
             extract-dump) opts="--file --output --dbdir --tmpdir --socket --json --json=wire --color --help" ;;
             *) opts="--tmpdir --socket --json --json=wire -o --output --dbdir --color -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ -f --force --startup --no-add-name --compression-level --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --data --since --count --no-follow --vmmdev --file --help --version" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [[ -z $_albatross_sub ]]; then
-        COMPREPLY=($(compgen -W "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log inspect-dump extract-dump" -- "$cur"))
+        COMPREPLY=($(compgen -W "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log status inspect-dump extract-dump" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
@@ -99,7 +100,7 @@ _albatross_vmmc_bistro() {
         --key-type) COMPREPLY=($(compgen -W "ed25519 rsa2048 rsa4096 p256 p384 p521" -- "$cur")); return ;;
         --typ) COMPREPLY=($(compgen -W "solo5 bhyve" -- "$cur")); return ;;
     esac
-    _albatross_find_sub "info get create destroy restart console inactive-consoles stats policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block"
+    _albatross_find_sub "info get create destroy restart console inactive-consoles stats policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log status"
     if [[ $cur == -* ]]; then
         case $_albatross_sub in
             info) opts="--name --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
@@ -119,11 +120,13 @@ _albatross_vmmc_bistro() {
             set-block) opts="--compression-level --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
             dump-block) opts="--compression-level --output --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
             destroy-block) opts="--remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            log) opts="--name --since --count --no-follow --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
+            status) opts="--name --remote --destination --ca --ca-key --server-ca --key-type --json --json=wire --timeout --help" ;;
             *) opts="-r --remote -d --destination --ca --ca-key --server-ca --key-type --json --json=wire -o --output --timeout -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ -f --force --startup --no-add-name --compression-level --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --data --since --count --no-follow --vmmdev --help --version" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [[ -z $_albatross_sub ]]; then
-        COMPREPLY=($(compgen -W "info get create destroy restart console inactive-consoles stats policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block" -- "$cur"))
+        COMPREPLY=($(compgen -W "info get create destroy restart console inactive-consoles stats policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log status" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
@@ -140,7 +143,7 @@ _albatross_vmmp_request() {
         --typ) COMPREPLY=($(compgen -W "solo5 bhyve" -- "$cur")); return ;;
         --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
-    _albatross_find_sub "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block"
+    _albatross_find_sub "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log status"
     if [[ $cur == -* ]]; then
         case $_albatross_sub in
             info) opts="--name --key-type --new-key --help" ;;
@@ -162,11 +165,13 @@ _albatross_vmmp_request() {
             set-block) opts="--compression-level --key-type --new-key --help" ;;
             dump-block) opts="--compression-level --key-type --new-key --help" ;;
             destroy-block) opts="--key-type --new-key --help" ;;
+            log) opts="--name --since --count --key-type --new-key --help" ;;
+            status) opts="--name --key-type --new-key --help" ;;
             *) opts="--key-type --new-key --image-later -n --name -p --path --mem --cpu --block --size --bridge --network --net --arg --typ -f --force --startup --no-add-name --compression-level --restart-on-fail --restart --exit-code --cpus --linux-boot --replace-arguments --data --since --count --vmmdev --help --version" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [[ -z $_albatross_sub ]]; then
-        COMPREPLY=($(compgen -W "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block" -- "$cur"))
+        COMPREPLY=($(compgen -W "info get create destroy restart console inactive-consoles stats stats-add stats-remove policy add-policy replace-policy remove-policy block create-block set-block dump-block destroy-block log status" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -- "$cur"))
     fi

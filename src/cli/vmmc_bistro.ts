@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import { type CliSpec, EXIT, JSON_OPTION, jsonMode, REMOTE_EXIT_STATUS, UsageError, die, parseCli, readTextOrDie, runMain, useColour } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, subcommandSpecs, certificateCn, commandSubcommands, fixAddName } from '../client/commands.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, type Step, buildRequest, subcommandSpecs, certificateCn, fixAddName, leafSubcommands, observeCn } from '../client/commands.js';
+import type { OwnLeafCommand } from '../core/wire/leaf.js';
 import { type SessionOptions, checkReadable, runStep } from '../client/session.js';
 import { classifyReadError, connectTls, parseDestination, validateOwnChain } from '../client/remote.js';
 import { oneShotCertificate } from '../client/oneshot.js';
@@ -15,7 +16,8 @@ import { parseCertificates } from '../provision/certs.js';
 
 const BINARY = 'vmmc_bistro';
 // stats-add and stats-remove are vmmd's own commands to vmmd_stats: no endpoint runs them from a leaf
-const subs = commandSubcommands().filter((s) => s !== 'stats-add' && s !== 'stats-remove');
+// status and log: leaf-only commands of albatross-ts endpoints (WIRE.md §8.3)
+const subs = leafSubcommands().filter((s) => s !== 'stats-add' && s !== 'stats-remove');
 
 const spec: CliSpec = {
   binary: BINARY,
@@ -89,7 +91,9 @@ async function main(): Promise<number> {
     if (req.error.kind === 'usage') throw new UsageError(req.error.message);
     fail(EXIT.other, req.error.message);
   }
-  if (req.value.kind !== 'commands') fail(EXIT.other, `${sub} cannot run remotely`);
+  if (req.value.kind !== 'commands' && req.value.kind !== 'observe') fail(EXIT.other, `${sub} cannot run remotely`);
+  const observe = req.value.kind === 'observe' ? req.value : undefined;
+  const steps: (Step | { name: Step['name']; command: OwnLeafCommand; upload?: undefined })[] = req.value.kind === 'commands' ? req.value.steps : [req.value];
 
   const caFile = String(o.ca);
   const caText = read(caFile, 'CA certificate');
@@ -99,7 +103,7 @@ async function main(): Promise<number> {
   if (!caKey.ok) fail(EXIT.other, caKey.error);
   process.stderr.write(`${BINARY}: warning: the CA key ${String(o['ca-key'])} is on this machine; whoever can read it can act as the CA\n`);
   const serverCa = dest === undefined ? '' : read(String(o['server-ca']), 'server CA');
-  for (const s of req.value.steps) {
+  for (const s of steps) {
     if (s.upload !== undefined) {
       const e = checkReadable(s.upload.file);
       if (e !== undefined) fail(EXIT.other, e);
@@ -111,8 +115,8 @@ async function main(): Promise<number> {
     progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
     endpoint: true, classify: classifyReadError, follow: o.follow !== false,
   };
-  for (const step of req.value.steps) {
-    const cn = certificateCn(step.name, step.command);
+  for (const step of steps) {
+    const cn = observe !== undefined ? { ok: true as const, value: observeCn(observe.name) } : certificateCn(step.name, step.command as Step['command']);
     if (!cn.ok) fail(EXIT.other, `couldn't generate certificate chain: ${cn.error}`);
     const leaf = await oneShotCertificate(caChain.value[0], caKey.value, cn.value, step.command, kt.value);
     if (!leaf.ok) fail(EXIT.other, `couldn't generate certificate chain: ${leaf.error}`);
@@ -125,7 +129,9 @@ async function main(): Promise<number> {
     if (!v.ok) fail(EXIT.chainInvalid, `TLS validation error of provided certificate chain: ${v.error}`);
     const conn = await connectTls(dest.value.host, dest.value.port, chainPem, leaf.value.keyPem, serverCa, (o.timeout as number) * 1000);
     if (!conn.ok) fail(conn.error.code, conn.error.message);
-    const code = await runStep(conn.value, step, session, false);
+    const code = observe !== undefined
+      ? await (await import('../client/observe.js')).runObserve(conn.value, observe.name, observe.command, session)
+      : await runStep(conn.value, step as Step, session, false);
     conn.value.close();
     if (code !== EXIT.ok) return code;
   }

@@ -221,6 +221,25 @@ async function main(): Promise<number> {
         }
       }
     }
+    case 'observe': {
+      // status: vmmd's status query on its own (WIRE.md §8.2), printed as the remote one is
+      const msg = encodeStatusWire({ header: makeHeader(req.name), payload: { kind: 'command', value: { kind: 'status', value: null } } });
+      if (socketOpt === '-') {
+        process.stdout.write(hexdump(msg));
+        return EXIT.ok;
+      }
+      const c = await connectUnix(socketOpt ?? path.join(util, SOCKET.vmmd));
+      if (!c.ok) die(BINARY, EXIT.connect, connectHint(c.error, socketOpt));
+      try {
+        await c.value.write(msg);
+      } catch (e) {
+        die(BINARY, EXIT.communication, `communication failure: ${(e as Error).message}`);
+      }
+      const { runObserve } = await import('../client/observe.js');
+      const code = await runObserve(c.value, req.name, req.command, { binary: BINARY, style, json, jsonWire, stdout: process.stdout, stderr: process.stderr, progress: false, downloadDir: '/tmp' });
+      c.value.close();
+      return code;
+    }
     case 'commands':
       break;
     default: {

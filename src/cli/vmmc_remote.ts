@@ -8,8 +8,9 @@ import { configKey, namedRemote } from './remotes.js';
 import type { Step } from '../client/commands.js';
 import { classifyReadError, connectTls, keyMatches, parseDestination, validateOwnChain } from '../client/remote.js';
 import { certFacts, pemBlocksStrict, toPem } from '../core/x509.js';
-import { ALBATROSS_OID, decodeCertExtension, describeCommand } from '../core/wire/wire.js';
-import { parseLabel } from '../core/name.js';
+import { ALBATROSS_OID, describeCommand } from '../core/wire/wire.js';
+import { decodeLeafExtension, isWireCommand } from '../core/wire/leaf.js';
+import { parseLabel, parseName, root } from '../core/name.js';
 
 const BINARY = 'vmmc_remote';
 
@@ -36,7 +37,7 @@ const spec: CliSpec = {
     JSON_OPTION,
     { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'get, block dump: write the data to FILE instead of $TMPDIR/<name>.<time>.' },
     { name: 'timeout', type: 'number', arg: 'SECONDS', default: 30, help: 'time allowed for connecting and the TLS handshake.' },
-    { name: 'follow', type: 'boolean', default: true, help: 'console, stats: keep printing what arrives (--no-follow: print what is there and exit).' },
+    { name: 'follow', type: 'boolean', default: true, help: 'console, stats, log: keep printing what arrives (--no-follow: print what is there and exit).' },
   ],
   examples: [`${BINARY} hello.pem hello.key --server-ca cacert.pem -d albatross.example.org:1025`],
   more: REMOTE_EXIT_STATUS,
@@ -81,10 +82,28 @@ async function main(): Promise<number> {
   if (!leaf.ok) fail(EXIT.other, `${certFile}: ${leaf.error}`);
   const ext = leaf.value.extensions.find((e) => e.oid === ALBATROSS_OID);
   if (ext === undefined) fail(EXIT.other, `${certFile}: the leaf certificate does not contain an albatross extension`);
-  const ce = decodeCertExtension(ext.value);
+  const ce = decodeLeafExtension(ext.value);
   if (!ce.ok) fail(EXIT.other, `${certFile}: albatross extension: ${ce.error}`);
-  const cmd = ce.value.command;
+  const leafCmd = ce.value.command;
   const cn = leaf.value.subjectCN;
+  const session: SessionOptions = {
+    binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
+    progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
+    endpoint: true, classify: classifyReadError, follow: !process.argv.slice(2).includes('--no-follow'),
+  };
+  if (!isWireCommand(leafCmd)) {
+    // status or log (WIRE.md §8.3): the CN is a name below the chain's path
+    if (o.data !== undefined) throw new UsageError(`--data does not apply to ${leafCmd.kind}`);
+    const n = cn === undefined || cn === '' || cn === '.' || cn === ':' ? undefined : parseName(cn);
+    const name = n?.ok ? n.value : root;
+    const conn = await connectTls(dest.value.host, dest.value.port, chainPem, keyPem, caPem, (o.timeout as number) * 1000);
+    if (!conn.ok) fail(conn.error.code, conn.error.message);
+    const { runObserve } = await import('../client/observe.js');
+    const code = await runObserve(conn.value, name, leafCmd, session);
+    conn.value.close();
+    return code;
+  }
+  const cmd = leafCmd;
   const label = cn === undefined || cn === '.' || cn === ':' ? undefined : parseLabel(cn);
   const step: Step = { name: label?.ok ? { path: [], label: label.value } : { path: [] }, command: cmd };
 
@@ -108,11 +127,6 @@ async function main(): Promise<number> {
 
   const conn = await connectTls(dest.value.host, dest.value.port, chainPem, keyPem, caPem, (o.timeout as number) * 1000);
   if (!conn.ok) fail(conn.error.code, conn.error.message);
-  const session: SessionOptions = {
-    binary: BINARY, style: { colour: useColour(process.stdout) }, json: jsonMode(o) !== 'none', jsonWire: jsonMode(o) === 'wire', stdout: process.stdout, stderr: process.stderr,
-    progress: process.stderr.isTTY === true, outputFile: o.output as string | undefined, downloadDir: process.env.TMPDIR || '/tmp',
-    endpoint: true, classify: classifyReadError, follow: !process.argv.slice(2).includes('--no-follow'),
-  };
   const code = await runStep(conn.value, step, session, false);
   conn.value.close();
   return code;

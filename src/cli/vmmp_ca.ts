@@ -111,8 +111,10 @@ async function sign(caFile: string, db: string, keyFile: string, csrFile: string
   if (cn === '' || cn.includes('/')) fail(`error while signing: ${JSON.stringify(cn)} cannot name the certificate file`);
   need(appendLine(db, `${serialHex(cert)} ${cn}`));
   const chain = isSelfSigned(ca.cert) ? [cert] : [cert, ca.cert];
-  need(writeDurable(`${cn}.pem`, chain.map((c) => c.toString('pem')).join('\n') + '\n'));
-  process.stdout.write(`signed ${what} for CN=${cn}, serial ${serialHex(cert)}, until ${cert.notAfter.toISOString()}: wrote ${cn}.pem\n`);
+  // the CN "." (the CA's own path: status, log) would make a hidden "..pem": named after the request instead
+  const file = cn === '.' ? csrFile.replace(/^.*\//, '').replace(/\.req$/, '') : cn;
+  need(writeDurable(`${file}.pem`, chain.map((c) => c.toString('pem')).join('\n') + '\n'));
+  process.stdout.write(`signed ${what} for CN=${cn}, serial ${serialHex(cert)}, until ${cert.notAfter.toISOString()}: wrote ${file}.pem\n`);
 }
 
 /** The revocation list beside DB: one line `<serial hex> <ISO time>` per revoked certificate. */

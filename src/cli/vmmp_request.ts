@@ -3,14 +3,16 @@
  * `albatross-client SUBCOMMAND ... --csr`, CERTS.md §7.3).
  */
 import { type CliSpec, EXIT, UsageError, die, parseCli, runMain } from './common.js';
-import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, commandSubcommands, fixAddName, subcommandSpecs } from '../client/commands.js';
+import { COMMAND_OPTIONS, SUBCOMMANDS, buildRequest, certificateCn, fixAddName, leafSubcommands, observeCn, subcommandSpecs } from '../client/commands.js';
 import { parseKeyType } from '../provision/keys.js';
 import { makeCsr } from '../provision/certs.js';
 import { loadOrCreateKey, readBytes, writeDurable } from '../provision/files.js';
-import { describeCommand } from '../core/wire/wire.js';
+import { type LeafCommand, describeLeafCommand } from '../core/wire/leaf.js';
+import type { Name } from '../core/name.js';
 
 const BINARY = 'vmmp_request';
-const subs = commandSubcommands();
+// status and log: leaf-only commands of albatross-ts endpoints (WIRE.md §8.3)
+const subs = leafSubcommands();
 
 const spec: CliSpec = {
   binary: BINARY,
@@ -61,25 +63,27 @@ async function main(): Promise<number> {
     if (req.error.kind === 'usage') throw new UsageError(req.error.message);
     die(BINARY, EXIT.other, req.error.message);
   }
-  if (req.value.kind !== 'commands') die(BINARY, EXIT.other, `${sub} cannot be requested`);
-  const step = req.value.steps[0];
+  if (req.value.kind !== 'commands' && req.value.kind !== 'observe') die(BINARY, EXIT.other, `${sub} cannot be requested`);
+  const step: { name: Name; command: LeafCommand } = req.value.kind === 'observe' ? req.value : req.value.steps[0];
   if (o['image-later'] === true) {
     const c = step.command;
     if (c.kind !== 'unikernel' || (c.value.kind !== 'create' && c.value.kind !== 'force_create')) throw new UsageError('--image-later applies to create only');
     c.value.value = { ...c.value.value, image: new Uint8Array(0) };
   }
-  const cn = certificateCn(step.name, step.command);
+  const cn = step.command.kind === 'status' || step.command.kind === 'log' ? { ok: true as const, value: observeCn(step.name) } : certificateCn(step.name, step.command);
   if (!cn.ok) die(BINARY, EXIT.other, `error while creating CSR: ${cn.error}`);
   if (cn.value === '') die(BINARY, EXIT.other, 'error while creating CSR: "": invalid path (a request for the root path has no name)');
-  if (cn.value === '.') die(BINARY, EXIT.other, 'error while creating CSR: the root name "." cannot name the key and request files; use vmmc_bistro');
-  const keyFile = `${cn.value}.key`;
+  // status and log of the CA's own path (CN "."): the files are named after the subcommand
+  const base = cn.value === '.' && (step.command.kind === 'status' || step.command.kind === 'log') ? step.command.kind : cn.value;
+  if (base === '.') die(BINARY, EXIT.other, 'error while creating CSR: the root name "." cannot name the key and request files; use vmmc_bistro');
+  const keyFile = `${base}.key`;
   const key = await loadOrCreateKey(keyFile, kt.value, o['new-key'] === true);
   if (!key.ok) die(BINARY, EXIT.other, `error while creating CSR: ${key.error}`);
   const csr = await makeCsr(cn.value, key.value.key, step.command);
-  const w = writeDurable(`${cn.value}.req`, csr.toString('pem') + '\n');
+  const w = writeDurable(`${base}.req`, csr.toString('pem') + '\n');
   if (!w.ok) die(BINARY, EXIT.other, `error while creating CSR: ${w.error}`);
   process.stdout.write(
-    `${key.value.created ? 'created' : 'reused'} ${keyFile} (${key.value.key.type}); wrote ${cn.value}.req: ${describeCommand(step.command)} for CN=${cn.value}\n`,
+    `${key.value.created ? 'created' : 'reused'} ${keyFile} (${key.value.key.type}); wrote ${base}.req: ${describeLeafCommand(step.command)} for CN=${cn.value}\n`,
   );
   return EXIT.ok;
 }

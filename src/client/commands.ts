@@ -9,6 +9,7 @@ import { type Name, type Path, parseName, parsePath, root } from '../core/name.j
 import { type Result, ok, err } from '../core/result.js';
 import type { BlockDevice, FailBehaviour, NetDevice, Policy, UnikernelArgs, UnikernelConfig } from '../core/wire/common.js';
 import type { Command } from '../core/wire/wire.js';
+import type { OwnLeafCommand } from '../core/wire/leaf.js';
 import type { SinceCount } from '../core/wire/console.js';
 import type { StatsNetwork } from '../core/wire/stats.js';
 import { parseMac } from '../core/unikernel.js';
@@ -27,6 +28,8 @@ export interface Step {
 export type Request =
   | { kind: 'commands'; steps: Step[] }
   | { kind: 'log'; name: Name; since: SinceCount }
+  /** vmmd's status query, or (remote) a log subscription: a leaf-only command at the endpoint (WIRE.md §8.3). */
+  | { kind: 'observe'; name: Name; command: OwnLeafCommand }
   | { kind: 'inspect-dump'; file?: string }
   | { kind: 'extract-dump'; name: Name; file?: string };
 
@@ -40,7 +43,7 @@ const invalid = (message: string): { ok: false; error: BuildError } => err({ kin
 
 /** Options of the command subcommands (parseCli declarations); defaults are applied per subcommand. */
 export const COMMAND_OPTIONS: OptionSpec[] = [
-  { name: 'name', alias: 'n', type: 'string', arg: 'NAME', help: 'info, block, stats, stats-add, stats-remove, log: the name (root if absent); a trailing ":" makes it a path.' },
+  { name: 'name', alias: 'n', type: 'string', arg: 'NAME', help: 'info, status, block, stats, stats-add, stats-remove, log: the name (root if absent); a trailing ":" makes it a path.' },
   { name: 'path', alias: 'p', type: 'string', arg: 'PATH', help: 'policy, remove-policy, inactive-consoles: the path (root if absent).' },
   { name: 'mem', type: 'number', arg: 'MB', help: 'create, restart: memory (32); add-policy: memory allowed (512).' },
   { name: 'cpu', type: 'numbers', arg: 'ID', help: 'create, restart: CPU id to pin to; add-policy: CPU id allowed (0).' },
@@ -92,6 +95,7 @@ export const SUBCOMMANDS: Record<string, { args: string[]; opts: string[]; help:
   'dump-block': { args: ['NAME'], opts: ['compression-level'], help: 'download the content of a block device' },
   'destroy-block': { args: ['NAME'], opts: [], help: 'destroy a block device' },
   log: { args: [], opts: ['name', 'since', 'count', 'follow'], help: 'event log (vmmd_log)' },
+  status: { args: [], opts: ['name'], help: 'state of unikernels (running: pid, since; restarting: failures, next start)' },
   'inspect-dump': { args: [], opts: ['file'], help: 'print the state file of vmmd' },
   'extract-dump': { args: ['NAME'], opts: ['file'], help: 'write the image of one unikernel from the state file' },
 };
@@ -118,6 +122,7 @@ export const SUBCOMMAND_EXAMPLES: Record<string, string[]> = {
   'dump-block': ['dump-block storage --output disk.img'],
   'destroy-block': ['destroy-block storage'],
   log: ['log --count 50', 'log -n hello --since 2024-01-31'],
+  status: ['status', 'status -n hello --json'],
   'inspect-dump': ['inspect-dump', 'inspect-dump --file state.bak'],
   'extract-dump': ['extract-dump hello --output hello.hvt'],
 };
@@ -147,8 +152,11 @@ export function subcommandArgs(sub: string, dest: Destination): string[] {
   return dest === 'csr' && sub === 'set-block' ? a.filter((x) => x !== 'FILE') : a;
 }
 
-/** Subcommands that send a command (not the state-file tools, not log). */
-export const commandSubcommands = (): string[] => Object.keys(SUBCOMMANDS).filter((s) => !['inspect-dump', 'extract-dump', 'log'].includes(s));
+/** Subcommands that send a command (not the state-file tools, not log, not status). */
+export const commandSubcommands = (): string[] => Object.keys(SUBCOMMANDS).filter((s) => !['inspect-dump', 'extract-dump', 'log', 'status'].includes(s));
+
+/** Subcommands a certificate may carry: the commands, and status and log (leaf-only, WIRE.md §8.3). */
+export const leafSubcommands = (): string[] => Object.keys(SUBCOMMANDS).filter((s) => !['inspect-dump', 'extract-dump'].includes(s));
 
 export type Opts = Record<string, unknown>;
 
@@ -513,7 +521,13 @@ export function buildRequest(i: BuildInput): Result<Request, BuildError> {
       const n = optName(o);
       if (!n.ok) return n;
       const s = sinceCount(o);
-      return s.ok ? ok({ kind: 'log', name: n.value, since: s.value }) : s;
+      if (!s.ok) return s;
+      if (dest === 'local') return ok({ kind: 'log', name: n.value, since: s.value });
+      return ok({ kind: 'observe', name: n.value, command: { kind: 'log', value: { kind: 'subscribe', value: s.value } } });
+    }
+    case 'status': {
+      const n = optName(o);
+      return n.ok ? ok({ kind: 'observe', name: n.value, command: { kind: 'status', value: { kind: 'status', value: null } } }) : n;
     }
     case 'inspect-dump': {
       const f = str(o, 'file');
@@ -540,6 +554,15 @@ export function certificateCn(name: Name, cmd: Command): Result<string> {
   if (cmd.kind === 'console' && cmd.value.kind === 'list_inactive') return ok(name.path.length === 0 ? '.' : name.path.join(':'));
   if (name.path.length > 0) return err('non-empty path');
   return ok(name.label ?? '.');
+}
+
+/**
+ * The subject CN of a status or log certificate (WIRE.md §8.3): the name below the CA's path,
+ * `.` for the path itself, `hello` for a unikernel, `dev:` for a path, `dev:hello`.
+ */
+export function observeCn(name: Name): string {
+  if (name.path.length === 0) return name.label ?? '.';
+  return `${name.path.join(':')}:${name.label ?? ''}`;
 }
 
 /**

@@ -3,7 +3,7 @@
  */
 import type * as x509 from '@peculiar/x509';
 import { type Result, ok, err } from '../core/result.js';
-import type { Command } from '../core/wire/wire.js';
+import type { LeafCommand } from '../core/wire/leaf.js';
 import { type KeyPair, type KeyType, generateKey, privateKeyPem } from '../provision/keys.js';
 import { ONE_SHOT_SECONDS, checkAgainstCa, issue, keyMatchesCert, policyOfCert } from '../provision/certs.js';
 
@@ -12,7 +12,7 @@ import { ONE_SHOT_SECONDS, checkAgainstCa, issue, keyMatchesCert, policyOfCert }
  * policy, a fresh key, 5 minutes, leaf extensions and key ids, signed by the CA.
  */
 export async function oneShotCertificate(
-  caCert: x509.X509Certificate, caKey: KeyPair, cn: string, cmd: Command, keyType: KeyType,
+  caCert: x509.X509Certificate, caKey: KeyPair, cn: string, cmd: LeafCommand, keyType: KeyType,
 ): Promise<Result<{ certPem: string; keyPem: string }>> {
   if (!(await keyMatchesCert(caKey, caCert))) return err("Public key of certificate doesn't match private key");
   const p = policyOfCert(caCert);

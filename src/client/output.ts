@@ -148,6 +148,12 @@ export function statusJson(status: InfoStatus): string {
   })}\n`;
 }
 
+/** vmmd's status on its own (`status`, WIRE.md §8.2): the state of each unikernel, as info's STATE column shows it. */
+export function statusText(s: Style, status: InfoStatus): string {
+  if (status.list.length === 0) return 'no unikernels\n';
+  return table(s, ['NAME', 'STATE'], status.list.map((x) => [nameToString(x.name), stateText(x.state, status.now)]));
+}
+
 function blockText(s: Style, xs: BlockDeviceInfo[]): string {
   if (xs.length === 0) return 'no block devices\n';
   return table(s, ['NAME', 'SIZE(MB)', 'IN USE'], xs.map((b) => [nameToString(b.name), `${b.size}`, b.active ? 'yes' : 'no']));
@@ -339,6 +345,11 @@ function stateDoc(st: UnikernelStatus['state']): { [k: string]: Doc } {
     ? { state: 'running', pid: st.value.pid, since: rfc3339(st.value.started), failures: st.value.failures }
     : { state: 'restarting', failures: st.value.failures, next_start: rfc3339(st.value.due) };
 }
+
+/** `{"unikernels":[{name, state, ...}]}`: vmmd's status on its own (`status --json`). */
+export const statusDoc = (status: InfoStatus): Doc => ({
+  unikernels: status.list.map((x) => ({ name: nameToString(x.name), ...stateDoc(x.state) })),
+});
 
 /** One unikernel of an info reply, with its state folded in when vmmd's status is known. */
 function unikernelDoc({ name, info: i }: NamedInfo, st: UnikernelStatus['state'] | undefined): { [k: string]: Doc | undefined } {

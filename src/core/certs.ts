@@ -14,11 +14,12 @@
  * delegation is refused with a clear reason before any daemon sees it.
  */
 import { type Result, ok, err } from './result.js';
-import { type Name, type Path, LABEL_ERROR, parseLabel, parsePath, pathToString, nameToString } from './name.js';
+import { type Name, type Path, LABEL_ERROR, appendName, parseLabel, parseName, parsePath, pathToString, nameToString, root } from './name.js';
 import { OID_BASIC_CONSTRAINTS, OPENSSL_CRITICAL_EXTENSIONS, certFacts, type CertFacts } from './x509.js';
 import { limits } from './limits.js';
 import { type Policy, isSubPolicy } from './policy.js';
-import { ALBATROSS_OID, type Command, decodeCertExtension, describeCommand } from './wire/wire.js';
+import { ALBATROSS_OID } from './wire/wire.js';
+import { type LeafCommand, decodeLeafExtension, describeLeafCommand } from './wire/leaf.js';
 
 export interface Delegation {
   /** The path the policy is installed at (`org:team`). */
@@ -35,7 +36,8 @@ export interface ChainCommand {
   policies: Delegation[];
   /** The wire version of the leaf's extension (always 5). */
   version: number;
-  command: Command;
+  /** Upstream's Command, or our `status` / `log` (leaf.ts), which no intermediate may carry. */
+  command: LeafCommand;
 }
 
 export interface ChainOptions {
@@ -48,13 +50,24 @@ export interface ChainOptions {
  * §3.1 step 5)? Its leaf CN is then a path below the chain's path, `""`, `.` or `:` the
  * chain's path itself.
  */
-export function pathCommand(cmd: Command): boolean {
+export function pathCommand(cmd: LeafCommand): boolean {
   return cmd.kind === 'policy' || (cmd.kind === 'console' && cmd.value.kind === 'list_inactive');
 }
 
+/**
+ * Does the command read state below a name (status, log subscribe; CERTS.md §3.3)? Its leaf
+ * CN is then a name below the chain's path: `hello` the unikernel `org:team:hello`, `dev:`
+ * the path `org:team:dev`, absent, `""`, `.` or `:` the chain's path itself.
+ */
+export const observerCommand = (cmd: LeafCommand): boolean => cmd.kind === 'status' || cmd.kind === 'log';
+
 /** May a leaf certificate carry this command (CERTS.md §3.3)? */
-export function leafCommandAllowed(cmd: Command): boolean {
+export function leafCommandAllowed(cmd: LeafCommand): boolean {
   switch (cmd.kind) {
+    case 'status':
+    case 'log':
+      // albatross-ts: they only read, at or below the chain's path (the name is built below it)
+      return true;
     case 'console':
       return cmd.value.kind === 'subscribe' || cmd.value.kind === 'list_inactive';
     case 'stats':
@@ -74,7 +87,7 @@ export function leafCommandAllowed(cmd: Command): boolean {
 }
 
 /** The error for a leaf without a name (CN absent, `.` or `:`) whose command needs one, if any. */
-function emptyNameError(cmd: Command): string | undefined {
+function emptyNameError(cmd: LeafCommand): string | undefined {
   if (cmd.kind === 'policy' && (cmd.value.kind === 'add' || cmd.value.kind === 'remove')) {
     return 'policy add|remove may not have an empty name';
   }
@@ -127,12 +140,12 @@ function checkValidity(f: CertFacts, now: number, which: string): Result<void> {
   return ok(undefined);
 }
 
-type Ext = { present: false } | { present: true; decoded: Result<{ version: number; command: Command }> };
+type Ext = { present: false } | { present: true; decoded: Result<{ version: number; command: LeafCommand }> };
 
 function albatrossExtension(f: CertFacts): Ext {
   const e = f.extensions.find((x) => x.oid === ALBATROSS_OID);
   if (e === undefined) return { present: false };
-  return { present: true, decoded: decodeCertExtension(e.value) };
+  return { present: true, decoded: decodeLeafExtension(e.value) };
 }
 
 /**
@@ -189,14 +202,20 @@ export function commandOfChain(chain: readonly Uint8Array[], opts: ChainOptions 
       path.push(l.value);
       policies.unshift({ path: [...path], policy: cmd.value.value });
     } else {
-      return err(`unexpected wire ${describeCommand(cmd)}`);
+      return err(`unexpected wire ${describeLeafCommand(cmd)}`);
     }
   }
   const leafExt = albatrossExtension(leaf);
   const cn = leaf.subjectCN;
   let name: Name;
   const leafCommand = leafExt.present && leafExt.decoded.ok ? leafExt.decoded.value.command : undefined;
-  if (leafCommand !== undefined && pathCommand(leafCommand)) {
+  if (leafCommand !== undefined && observerCommand(leafCommand)) {
+    // albatross-ts: a name (label, path, or path and label) below the chain's path, never
+    // above or beside it, so that a tenant sees its own unikernels and events only
+    const below = cn === undefined || cn === '' || cn === '.' || cn === ':' ? ok(root) : parseName(cn);
+    if (!below.ok) return err(`${below.error}: leaf CN ${JSON.stringify(cn)}`);
+    name = appendName(path, below.value);
+  } else if (leafCommand !== undefined && pathCommand(leafCommand)) {
     // beyond upstream, which reads the CN as a label and so addresses the chain's path
     // whatever it says (vmmd ignores the label of a policy command), or refuses the path
     // upstream's own client writes there (`org:team`, or "" for the root)
@@ -221,7 +240,7 @@ export function commandOfChain(chain: readonly Uint8Array[], opts: ChainOptions 
   if (!leafExt.present) return err('leaf certificate does not contain an albatross extension');
   if (!leafExt.decoded.ok) return err(leafExt.decoded.error);
   const { version, command } = leafExt.decoded.value;
-  if (!leafCommandAllowed(command)) return err(`unexpected command (${describeCommand(command)} is not allowed in a leaf certificate)`);
+  if (!leafCommandAllowed(command)) return err(`unexpected command (${describeLeafCommand(command)} is not allowed in a leaf certificate)`);
   const d = checkDelegations(policies);
   if (!d.ok) return d;
   return ok({ name, path: [...path], policies, version, command });
@@ -230,5 +249,5 @@ export function commandOfChain(chain: readonly Uint8Array[], opts: ChainOptions 
 /** One line for logs: `org:team:hello unikernel create (2 policies)`. */
 export function describeChainCommand(c: ChainCommand): string {
   const p = c.policies.length;
-  return `${nameToString(c.name)} ${describeCommand(c.command)}${p === 0 ? '' : ` (${p} ${p === 1 ? 'policy' : 'policies'})`}`;
+  return `${nameToString(c.name)} ${describeLeafCommand(c.command)}${p === 0 ? '' : ` (${p} ${p === 1 ? 'policy' : 'policies'})`}`;
 }

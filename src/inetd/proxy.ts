@@ -16,7 +16,10 @@ import {
   type Command, type Header, type Payload, type Wire, WIRE_VERSION, commandEndpoint, decodeWire, describeCommand, encodeWire,
 } from '../core/wire/wire.js';
 import { type UnikernelConfig } from '../core/wire/common.js';
-import type { LogEvent } from '../core/wire/log.js';
+import { type LogEvent, decodeLogWire, encodeLogWire, logMessage } from '../core/wire/log.js';
+import { decodeStatusWire, encodeStatusWire } from '../core/wire/status.js';
+import { type LeafCommand, type OwnLeafCommand, describeLeafCommand, isWireCommand } from '../core/wire/leaf.js';
+import type { Result } from '../core/result.js';
 import { LogSender, logSocketPath } from '../log/client.js';
 import { type FramedConn, connectUnix } from '../transport/conn.js';
 import { frame } from '../core/frame.js';
@@ -29,7 +32,8 @@ export interface ProxyRequest {
   policies: readonly Delegation[];
   /** Wire version of the final reply and of forwarded messages. */
   version: number;
-  command: Command;
+  /** Upstream's Command, or our status query / log subscription (a leaf certificate's, leaf.ts). */
+  command: LeafCommand;
 }
 
 export interface ProxyOptions {
@@ -102,7 +106,8 @@ function configOfCreate(cmd: Command): UnikernelConfig | undefined {
  * stream), or an upload that follows the handshake? Its login event is sent at once; the
  * others' login travels with their logout, once the client has its answer.
  */
-export function lastingCommand(cmd: Command): boolean {
+export function lastingCommand(cmd: LeafCommand): boolean {
+  if (!isWireCommand(cmd)) return cmd.kind === 'log';
   const config = configOfCreate(cmd);
   return commandEndpoint(cmd).mode !== 'single' || (config !== undefined && config.image.length === 0) || blockUploadFollows(cmd);
 }
@@ -168,7 +173,7 @@ interface Held {
 export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: ProxyOptions): Promise<ProxyOutcome> {
   const maxUpload = opts.maxUploadBytes ?? limits.maxUploadBytes;
   const chunkTimeout = opts.commandTimeoutMs ?? limits.commandTimeoutMs;
-  let command = req.command;
+  const leaf = req.command;
 
   const finalReply = async (payload: Payload): Promise<ProxyOutcome> => {
     const w: Wire = { header: hdr(req.version, req.name, 0n), payload };
@@ -181,6 +186,8 @@ export async function proxyCommand(client: FramedConn, req: ProxyRequest, opts: 
     }
   };
   const fail = (msg: string): Promise<ProxyOutcome> => finalReply({ kind: 'failure', value: msg });
+  if (!isWireCommand(leaf)) return observe(client, req, leaf, opts, finalReply, fail);
+  let command: Command = leaf;
 
   // 2. bulk image upload, into a temporary file; the command carries a placeholder
   // that is replaced by the file's octets on the way to vmmd
@@ -291,7 +298,7 @@ async function routeAndRelay(
  */
 async function relayStream(
   client: FramedConn, conn: FramedConn, req: ProxyRequest, idle: number | undefined,
-  finalReply: (p: Payload) => Promise<ProxyOutcome>,
+  finalReply: (p: Payload) => Promise<ProxyOutcome>, relayed: (body: Uint8Array) => Relayed = relayedWire(req.version),
 ): Promise<ProxyOutcome> {
   let clientGone: string | undefined;
   let wake: (() => void) | undefined;
@@ -313,18 +320,88 @@ async function relayStream(
     const r = await conn.read(idle);
     if (clientGone !== undefined) return { replied: false, ok: true, result: `${clientGone} after ${forwarded} messages` };
     if (r.kind !== 'frame') return finalReply({ kind: 'failure', value: 'exception while reading from fd' });
-    const w = decodeWire(r.body);
-    if (!w.ok) return finalReply({ kind: 'failure', value: 'exception while reading from fd' });
-    if (w.value.payload.kind === 'data' && w.value.payload.value.kind === 'block' && w.value.payload.value.value.kind === 'eof') {
-      return finalReply(w.value.payload);
-    }
+    const x = relayed(r.body);
+    if (x.kind === 'bad') return finalReply({ kind: 'failure', value: 'exception while reading from fd' });
+    if (x.kind === 'final') return finalReply(x.payload);
     try {
-      // the certificate's version is 5, as is every message decodeWire accepts: forward the octets
-      await client.write(w.value.header.version === req.version ? r.body : encodeWire({ ...w.value, header: { ...w.value.header, version: req.version } }));
+      await client.write(x.bytes);
       forwarded++;
     } catch {
       return { replied: false, ok: false, result: 'failure "exception" (writing to the client failed)' };
     }
+  }
+}
+
+/** What becomes of one daemon message in a stream: forwarded, the final reply, or undecodable. */
+type Relayed = { kind: 'forward'; bytes: Uint8Array } | { kind: 'final'; payload: Payload } | { kind: 'bad' };
+
+/** Wire messages of a subscription or dump; the block end marker is the final reply. */
+const relayedWire = (version: number) => (body: Uint8Array): Relayed => {
+  const w = decodeWire(body);
+  if (!w.ok) return { kind: 'bad' };
+  if (w.value.payload.kind === 'data' && w.value.payload.value.kind === 'block' && w.value.payload.value.value.kind === 'eof') {
+    return { kind: 'final', payload: w.value.payload };
+  }
+  // the certificate's version is 5, as is every message decodeWire accepts: forward the octets
+  return { kind: 'forward', bytes: w.value.header.version === version ? body : encodeWire({ ...w.value, header: { ...w.value.header, version } }) };
+};
+
+/** Log messages of a subscription (WIRE.md §8.1): checked, forwarded as they are (version 5 only). */
+const relayedLog = (body: Uint8Array): Relayed => (decodeLogWire(body).ok ? { kind: 'forward', bytes: body } : { kind: 'bad' });
+
+// ------------------------------------------------------------------ status and event log
+
+/** The reason given when vmmd closes on the status query: it does not know it. */
+export const STATUS_UNKNOWN = 'vmmd closed the connection without answering the status query (a vmmd without it: upstream, or albatross-ts before it)';
+
+/**
+ * The leaf-only commands (WIRE.md §8.3): vmmd's status query, one answer relayed as a status
+ * message; a vmmd_log subscription, relayed as a stream like console subscribe (no idle
+ * deadline, the connection's total deadline). Nothing is installed: they only read, at or
+ * below the name the chain gave them.
+ */
+async function observe(
+  client: FramedConn, req: ProxyRequest, cmd: OwnLeafCommand, opts: ProxyOptions,
+  finalReply: (p: Payload) => Promise<ProxyOutcome>, fail: (msg: string) => Promise<ProxyOutcome>,
+): Promise<ProxyOutcome> {
+  const isLog = cmd.kind === 'log';
+  const socket = isLog ? logSocketPath(opts.tmpdir) : join(opts.tmpdir, 'util', SOCKET_OF_DAEMON.vmmd);
+  const c: Result<FramedConn> = await connectUnix(socket);
+  if (!c.ok) {
+    if (isLog) return await fail(`the event log is not available: vmmd_log is not running (${c.error})`);
+    const o = await fail("couldn't reach service");
+    return { ...o, result: `${o.result} (${c.error})` };
+  }
+  const conn = c.value;
+  const abort = (): void => conn.close();
+  opts.signal?.addEventListener('abort', abort);
+  if (opts.signal?.aborted) conn.close();
+  try {
+    const h = hdr(WIRE_VERSION, req.name, nextSequence());
+    try {
+      await conn.write(cmd.kind === 'log' ? encodeLogWire(logMessage.subscribe(h, cmd.value.value)) : encodeStatusWire({ header: h, payload: { kind: 'command', value: cmd.value } }));
+    } catch {
+      return await fail(isLog ? "couldn't write the subscription to vmmd_log" : "couldn't write the status query to VMMD");
+    }
+    if (isLog) return await relayStream(client, conn, req, undefined, finalReply, relayedLog);
+    const idle = opts.idleTimeoutMs === 0 ? undefined : (opts.idleTimeoutMs ?? limits.idleTimeoutMs);
+    const a = await conn.read(idle);
+    if (a.kind === 'end') return await fail(STATUS_UNKNOWN);
+    if (a.kind === 'error') return await fail('error reading from fd');
+    const m = decodeStatusWire(a.body);
+    if (!m.ok) return await fail(`vmmd's answer to the status query does not decode: ${m.error}`);
+    const p = m.value.payload;
+    if (p.kind === 'failure') return await fail(p.value);
+    if (p.kind !== 'reply') return await fail('vmmd answered the status query with a command');
+    try {
+      await client.write(encodeStatusWire({ header: hdr(req.version, req.name, 0n), payload: p }));
+      return { replied: true, ok: true, result: `status reply (${p.value.length} unikernels)` };
+    } catch (e) {
+      return { replied: false, ok: false, result: `could not write the reply to the client: ${(e as Error).message}` };
+    }
+  } finally {
+    opts.signal?.removeEventListener('abort', abort);
+    conn.close();
   }
 }
 
@@ -369,4 +446,4 @@ export class EventLog {
   }
 }
 
-export const describeRequest = (req: ProxyRequest): string => `${nameToString(req.name)} ${describeCommand(req.command)}`;
+export const describeRequest = (req: ProxyRequest): string => `${nameToString(req.name)} ${describeLeafCommand(req.command)}`;

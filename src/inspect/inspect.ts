@@ -12,7 +12,8 @@ import { policy, type UnikernelConfig } from '../core/wire/common.js';
 import { decodeLogWire, logWire } from '../core/wire/log.js';
 import { type StateVersion, decodeState } from '../core/wire/state.js';
 import { unikernelConfig } from '../core/wire/unikernel.js';
-import { ALBATROSS_OID, certExtension, decodeCertExtension, decodeWire, wire } from '../core/wire/wire.js';
+import { ALBATROSS_OID, decodeWire, wire } from '../core/wire/wire.js';
+import { decodeLeafExtension, leafExtension } from '../core/wire/leaf.js';
 import { certFacts, csrFacts, pemBlocks } from '../core/x509.js';
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -199,9 +200,10 @@ const when = (t: number | undefined): string => (t === undefined || !Number.isFi
 function extensionLines(exts: { oid: string; value: Uint8Array }[], images: boolean): Result<string[]> {
   const ext = exts.find((e) => e.oid === ALBATROSS_OID);
   if (ext === undefined) return ok(['  no albatross extension']);
-  const r = decodeCertExtension(ext.value);
+  // upstream's commands and our status and log leaves (WIRE.md §8.3)
+  const r = decodeLeafExtension(ext.value);
   if (!r.ok) return err(`albatross extension ${hexOf(ext.value).slice(0, 64)}: ${r.error}`);
-  const j = certExtension.toJson(r.value) as { version: Json; command: Json };
+  const j = leafExtension.toJson(r.value) as { version: Json; command: Json };
   const cmd = images ? j.command : summariseImages(j.command);
   return ok([`  albatross extension: version ${String(j.version)}`, `  command: ${JSON.stringify(cmd)}`]);
 }

@@ -8,7 +8,8 @@ import * as crypto from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as x509 from '@peculiar/x509';
 import { type Result, ok, err } from '../core/result.js';
-import { type Command, ALBATROSS_OID, decodeCertExtension, describeCommand, encodeCertExtension } from '../core/wire/wire.js';
+import { ALBATROSS_OID } from '../core/wire/wire.js';
+import { type LeafCommand, decodeLeafExtension, describeLeafCommand, encodeLeafExtension } from '../core/wire/leaf.js';
 import type { Policy, UnikernelConfig } from '../core/wire/common.js';
 import { checkUsable, cpuidSet, cpuidsNotIn, formatList, isSubPolicy, stringSet, stringsNotIn } from '../core/policy.js';
 import { type CryptoKey, type KeyPair, spkiOf } from './keys.js';
@@ -21,8 +22,8 @@ export const ONE_SHOT_SECONDS = 300;
 
 // ------------------------------------------------------------------ extensions
 
-export const albatrossExtension = (cmd: Command): x509.Extension =>
-  new x509.Extension(ALBATROSS_OID, false, encodeCertExtension(cmd));
+export const albatrossExtension = (cmd: LeafCommand): x509.Extension =>
+  new x509.Extension(ALBATROSS_OID, false, encodeLeafExtension(cmd));
 
 export type ExtensionSet = 'leaf' | 'ca' | 'server';
 
@@ -97,10 +98,10 @@ export function commonName(n: x509.Name): string | undefined {
 }
 
 /** The command in a certificate's or request's Albatross extension (undefined: none). */
-export function commandOfExtensions(exts: readonly x509.Extension[]): Result<Command | undefined> {
+export function commandOfExtensions(exts: readonly x509.Extension[]): Result<LeafCommand | undefined> {
   const e = exts.find((x) => x.type === ALBATROSS_OID);
   if (e === undefined) return ok(undefined);
-  const d = decodeCertExtension(new Uint8Array(e.value));
+  const d = decodeLeafExtension(new Uint8Array(e.value));
   return d.ok ? ok(d.value.command) : err(`albatross extension: ${d.error}`);
 }
 
@@ -124,7 +125,7 @@ export function configFitsPolicy(p: Policy, c: UnikernelConfig): Result<void> {
 }
 
 /** A command checked against the policy of the CA that will sign it; the extension set it gets. */
-export function checkAgainstCa(cmd: Command, caPolicy: Policy | undefined): Result<{ set: ExtensionSet; days: number }> {
+export function checkAgainstCa(cmd: LeafCommand, caPolicy: Policy | undefined): Result<{ set: ExtensionSet; days: number }> {
   if (cmd.kind === 'policy' && cmd.value.kind === 'add') {
     const p = cmd.value.value;
     const u = checkUsable(p);
@@ -144,7 +145,7 @@ export function checkAgainstCa(cmd: Command, caPolicy: Policy | undefined): Resu
 
 // ------------------------------------------------------------------ building
 
-export async function makeCsr(cn: string, kp: KeyPair, cmd?: Command): Promise<x509.Pkcs10CertificateRequest> {
+export async function makeCsr(cn: string, kp: KeyPair, cmd?: LeafCommand): Promise<x509.Pkcs10CertificateRequest> {
   return x509.Pkcs10CertificateRequestGenerator.create({
     name: cnName(cn),
     keys: kp.keys,
@@ -159,7 +160,7 @@ export interface IssueParams {
   issuer: x509.Name | x509.JsonName;
   signer: KeyPair;
   set: ExtensionSet;
-  cmd?: Command;
+  cmd?: LeafCommand;
   /** Add SubjectKeyIdentifier and AuthorityKeyIdentifier. */
   keyIds: boolean;
   validitySeconds: number;
@@ -226,7 +227,7 @@ export async function signCsr(
     subject: csr.subjectName, subjectKey, issuer: caCert.subjectName, signer: caKey, set, cmd: cmd.value, keyIds: true,
     validitySeconds: (days ?? defaultDays) * 86400,
   });
-  const what = cmd.value === undefined ? 'server certificate' : describeCommand(cmd.value);
+  const what = cmd.value === undefined ? 'server certificate' : describeLeafCommand(cmd.value);
   return ok({ cert, cn, what });
 }
 

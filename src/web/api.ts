@@ -25,6 +25,7 @@ import { EventStream, HttpError, badField, readBody, readJson, sendError, sendJs
 import { type Held, type HeldBody, bodyToFile, imageMark, parseHeldMultipart, readHeld, sparseImage } from './upload.js';
 import { type Registry, INSTANCE_NAME_RE } from './registry.js';
 import { parseDestination } from '../client/remote.js';
+import { endpointRefusal, notRelayed } from './remote.js';
 import { checkWithin, nameWithin, parseTargetName, pathStrictlyBelow, showPath } from './access.js';
 
 /** How long a recent-lines read waits for more history before answering. */
@@ -402,13 +403,15 @@ export class Api {
     }
     const st = status === undefined ? undefined : await status;
     // the entries of a path are named relative to it, the one of a unikernel by its own name
+    // why the state is unknown (state null), e.g. an endpoint that does not relay the status query
+    const stateError = st !== undefined && !st.ok ? { stateError: st.error } : {};
     const states = st?.ok === true ? new Map(st.value.map((x) => [nameToString(single ?? appendName(base, x.name)), x.state])) : undefined;
     const out: Record<string, unknown>[] = [];
     for (const x of p.value.value) {
       const abs = single ?? appendName(base, x.name);
       if (abs.label === undefined || !nameWithin(abs, a.path)) continue;
       const key = nameToString(abs);
-      out.push({ ...unikernelJson(inst.name, abs, x.info), state: states === undefined ? null : stateJson(states.get(key)) });
+      out.push({ ...unikernelJson(inst.name, abs, x.info), state: states === undefined ? null : stateJson(states.get(key)), ...stateError });
       states?.delete(key);
     }
     // those waiting out a restart back-off: not in info, only their name and state are known
@@ -561,7 +564,7 @@ export class Api {
   }
 
   private async eventLog(req: http.IncomingMessage, res: http.ServerResponse, a: Auth, inst: Instance, q: URLSearchParams, live: boolean): Promise<void> {
-    if (inst.openLog === undefined) throw new HttpError(501, `${inst.name}: the event log is only available for local instances`);
+    if (inst.openLog === undefined) throw new HttpError(501, `${inst.name}: the event log is not available for this instance`);
     let sub: Name = { path: a.path };
     const nameParam = q.get('name');
     if (nameParam !== null && nameParam !== '') sub = this.target(a, nameParam);
@@ -578,6 +581,8 @@ export class Api {
     }
     const conn = c.value;
     stream?.onClose(() => conn.close());
+    // a remote endpoint that cannot relay the subscription closes or refuses before vmmd_log's reply
+    let answered = false;
     const visible = (m: LogWire): boolean => {
       if (m.payload.kind !== 'data') return false;
       const n = logEventName(m.payload.value.event);
@@ -587,8 +592,16 @@ export class Api {
     };
     const events = await collectOrStream(conn, stream, 'event', limits.logHistoryEntries, async (waitMs): Promise<Next<Record<string, unknown>>> => {
       const r = await readLog(conn, waitMs);
-      if (r.kind !== 'message') return { end: r.kind === 'error' ? r.error : 'the log daemon ended the subscription' };
-      if (r.msg.payload.kind === 'failure') throw new HttpError(409, r.msg.payload.value);
+      if (r.kind !== 'message') {
+        if (!answered && inst.kind === 'remote' && r.kind === 'end') throw new HttpError(501, `${inst.name}: ${notRelayed('log')}`);
+        return { end: r.kind === 'error' ? r.error : 'the log daemon ended the subscription' };
+      }
+      if (r.msg.payload.kind === 'failure') {
+        const f = r.msg.payload.value;
+        if (!answered && endpointRefusal(f)) throw new HttpError(501, `${inst.name}: ${notRelayed('log', f)}`);
+        throw new HttpError(409, f);
+      }
+      answered = true;
       if (r.msg.payload.kind === 'reply') stream?.send('subscribed', { instance: inst.name, name: nameToString(sub) });
       if (!visible(r.msg)) return undefined;
       const j = logJson(r.msg);

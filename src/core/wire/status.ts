@@ -38,11 +38,15 @@ export const unikernelStatus = seq('UnikernelStatus', {
 });
 export type UnikernelStatus = TypeOf<typeof unikernelStatus>;
 
+/** StatusCmd ::= CHOICE { status [0] NULL } (also the certificate's `[16] status`, leaf.ts). */
+export const statusCmd = choice('StatusCmd', { status: tagNull(0) });
+export type StatusCmd = TypeOf<typeof statusCmd>;
+
 export const statusPayload = choice(
   'StatusPayload',
   {
     failure: explicit(2, utf8),
-    command: explicit(6, choice('StatusCmd', { status: tagNull(0) })),
+    command: explicit(6, statusCmd),
     reply: explicit(7, seqOf(unikernelStatus)),
   },
   {
