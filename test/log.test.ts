@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { unwrap } from '../src/core/result.js';
+import { limits } from '../src/core/limits.js';
 import { parseName, nameToString } from '../src/core/name.js';
 import { type LogEntry, type LogEvent, encodeLogRecord } from '../src/core/wire/log.js';
 import { frame } from '../src/core/frame.js';
@@ -43,9 +44,52 @@ test('subscriptions: a path sees the names inside it, a name what is at or below
 });
 
 test('History keeps the last entries only (limits.logHistoryEntries)', () => {
-  const h = new History(3);
-  for (let i = 0; i < 100; i++) h.push({ seq: BigInt(i), entry: { timestamp: i, event: { kind: 'startup', value: null } } });
+  const h = new History(3, 1e9);
+  for (let i = 0; i < 100; i++) h.push({ seq: BigInt(i), entry: { timestamp: i, event: { kind: 'startup', value: null } } }, 10);
   assert.deepEqual(h.all().map((x) => x.seq), [97n, 98n, 99n]);
+  assert.equal(h.bytes, 30);
+});
+
+test('History holds at most maxBytes of records (limits.logHistoryBytes), always the newest entry', () => {
+  const h = new History(1000, 100);
+  const e = (i: number): SequencedEntry => ({ seq: BigInt(i), entry: { timestamp: i, event: { kind: 'startup', value: null } } });
+  for (let i = 0; i < 10; i++) h.push(e(i), 30);
+  assert.deepEqual(h.all().map((x) => x.seq), [7n, 8n, 9n], 'three records of 30 octets fit in 100, four do not');
+  assert.equal(h.bytes, 90);
+  h.push(e(10), 500);
+  assert.deepEqual(h.all().map((x) => x.seq), [10n], 'an entry larger than the whole budget is kept alone');
+  h.push(e(11), 1);
+  assert.deepEqual(h.all().map((x) => x.seq), [11n]);
+  assert.equal(h.bytes, 1);
+});
+
+test('vmmd_log: the history in memory is bounded by octets (limits.logHistoryBytes): exec events with 1 MB command lines', async () => {
+  const dir = tempDir('alb-log-');
+  const logfile = join(dir, 'log', 'albatross');
+  fs.mkdirSync(join(dir, 'log'));
+  const sock = join(dir, 'util', 'log.sock');
+  const d = await startDaemon('vmmd_log', ['--tmpdir', dir, '--logfile', logfile], sock);
+  try {
+    const sender = new LogSender(dir);
+    const big = 'x'.repeat(1_000_000);
+    const exec = action('t:web', { kind: 'exec', value: { pid: 1, argv: ['solo5-hvt', big], taps: [] } });
+    const record = encodeLogRecord({ timestamp: Date.now(), event: exec }).length;
+    const fit = Math.floor(limits.logHistoryBytes / record);
+    assert.ok(fit >= 4 && fit < 40, `${fit} records of ${record} octets fit`);
+    for (let i = 0; i < fit + 4; i++) assert.deepEqual(await sender.send(exec), { ok: true, value: undefined });
+    const got: { seq: bigint; entry: LogEntry }[] = [];
+    const s = unwrap(await subscribeLog(dir, nm(':'), { kind: 'count', value: -1 }, (entry, seq) => got.push({ seq, entry })));
+    assert.ok((await sender.send(start('t:marker', 2))).ok);
+    await waitFor('the live marker', () => got.some((x) => x.entry.event.kind === 'unikernel_start'));
+    s.close();
+    sender.close();
+    const history = got.filter((x) => x.entry.event.kind !== 'unikernel_start');
+    assert.equal(history.length, fit, `the history holds ${fit} records, not all ${fit + 5} events (startup and ${fit + 4} execs)`);
+    assert.equal(history[history.length - 1].seq, BigInt(fit + 4), 'the newest are kept');
+    assert.ok(history.every((x) => x.entry.event.kind === 'action'));
+  } finally {
+    await d.stop();
+  }
 });
 
 test('recoverLog: a torn last record is reported with the valid length', () => {

@@ -23,6 +23,8 @@ export const limits = {
   subscriberStallMs: 1000,
   /** Log: entries kept in memory for the history of new subscribers (older ones stay on disk). */
   logHistoryEntries: 4096,
+  /** Log: octets of those entries' records held at most (an exec event carries a command line of up to a frame). */
+  logHistoryBytes: 16 * 1024 * 1024,
   /** Stats: unikernels known at once (vmmd's are bounded by policies; clients may add too). */
   statsMaxUnikernels: 100_000,
   /** Influx: bytes of line protocol queued per sink while the target is away (oldest dropped). */

@@ -32,12 +32,23 @@ export interface LogDaemonOptions {
   maxSize: number;
   log: Logger;
   historyEntries?: number;
+  /** Octets of records kept in memory for that history (default limits.logHistoryBytes). */
+  historyBytes?: number;
 }
 
 interface Subscriber {
   conn: FramedConn;
   name: Name;
   closed: boolean;
+  /**
+   * The history not yet written, then the live events that came meanwhile (kept in order
+   * behind it); undefined once it is written. It is written as the subscriber reads, so
+   * a history larger than what one subscriber may leave unread is not a reason to drop it.
+   */
+  backlog?: SequencedEntry[];
+  next: number;
+  /** Octets of the live events waiting in the backlog (dropped beyond subscriberBufferBytes). */
+  liveBytes: number;
 }
 
 interface Pending {
@@ -104,7 +115,7 @@ export class LogDaemon {
   private flushing = false;
 
   constructor(readonly o: LogDaemonOptions) {
-    this.history = new History(o.historyEntries ?? limits.logHistoryEntries);
+    this.history = new History(o.historyEntries ?? limits.logHistoryEntries, o.historyBytes ?? limits.logHistoryBytes);
   }
 
   /** Opens the log, cutting off a torn last record, and appends the startup event. */
@@ -125,7 +136,7 @@ export class LogDaemon {
     }
     this.base = loaded.base;
     this.nextSeq = loaded.nextSeq;
-    for (const x of loaded.entries) this.history.push(x);
+    for (const x of loaded.entries) this.history.push(x, encodeLogRecord(x.entry).length);
     const r = await this.append({ timestamp: Date.now(), event: { kind: 'startup', value: null } });
     return r.ok ? ok(undefined) : r;
   }
@@ -186,13 +197,13 @@ export class LogDaemon {
             // nothing better to do; the next start cuts a torn record
           }
         }
-        for (const p of batch) {
+        for (const [i, p] of batch.entries()) {
           if (failed !== undefined) {
             p.done(err(`log file not written: ${failed}`));
             continue;
           }
           const x: SequencedEntry = { seq: this.nextSeq++, entry: p.entry };
-          this.history.push(x);
+          this.history.push(x, records[i].length);
           this.broadcast(x);
           p.done(ok(x.seq));
         }
@@ -220,17 +231,37 @@ export class LogDaemon {
     return Buffer.from(frame(encodeLogWire(logMessage.data(h, x.entry.timestamp, x.entry.event))));
   }
 
+  /** Writes the backlog while the subscriber's unread octets stay below half its limit, then waits for it to drain. */
+  private pump(s: Subscriber): void {
+    const backlog = s.backlog;
+    if (backlog === undefined || s.closed) return;
+    const stream = s.conn.stream;
+    while (s.next < backlog.length) {
+      if (stream.destroyed) return;
+      if (stream.writableLength > limits.subscriberBufferBytes / 2) {
+        stream.once('drain', () => this.pump(s));
+        return;
+      }
+      this.send(s, this.dataMessage(backlog[s.next++]));
+      if (s.closed) return;
+    }
+    s.backlog = undefined;
+  }
+
   private send(s: Subscriber, bytes: Buffer): void {
     if (s.closed) return;
     const stream = s.conn.stream;
     if (stream.destroyed) return;
     stream.write(bytes);
-    if (stream.writableLength > limits.subscriberBufferBytes) {
-      this.o.log('warning', `dropping a subscriber of ${nameToString(s.name)}: more than ${limits.subscriberBufferBytes} bytes unread`);
-      s.closed = true;
-      this.subscribers.delete(s);
-      s.conn.close();
-    }
+    if (stream.writableLength > limits.subscriberBufferBytes) this.drop(s);
+  }
+
+  private drop(s: Subscriber): void {
+    this.o.log('warning', `dropping a subscriber of ${nameToString(s.name)}: more than ${limits.subscriberBufferBytes} bytes unread`);
+    s.closed = true;
+    s.backlog = undefined;
+    this.subscribers.delete(s);
+    s.conn.close();
   }
 
   private broadcast(x: SequencedEntry): void {
@@ -238,6 +269,12 @@ export class LogDaemon {
     for (const s of this.subscribers) {
       if (!subscriptionMatches(s.name, x.entry.event)) continue;
       bytes ??= this.dataMessage(x);
+      if (s.backlog !== undefined) {
+        s.backlog.push(x);
+        s.liveBytes += bytes.length;
+        if (s.liveBytes > limits.subscriberBufferBytes) this.drop(s);
+        continue;
+      }
       this.send(s, bytes);
     }
   }
@@ -277,14 +314,16 @@ export class LogDaemon {
   }
 
   private async subscribe(conn: FramedConn, h: Header, since: SinceCount): Promise<void> {
-    const s: Subscriber = { conn, name: h.name, closed: false };
+    const s: Subscriber = { conn, name: h.name, closed: false, next: 0, liveBytes: 0 };
     if (!(await this.reply(conn, logMessage.replyEmpty(h)))) return;
-    for (const x of selectHistory(this.history.all(), h.name, since)) this.send(s, this.dataMessage(x));
-    if (s.closed) return;
+    s.backlog = selectHistory(this.history.all(), h.name, since);
     this.subscribers.add(s);
+    this.pump(s);
+    if (s.closed) return;
     // clients send nothing more: anything readable ends the subscription
     await conn.read();
     s.closed = true;
+    s.backlog = undefined;
     this.subscribers.delete(s);
   }
 

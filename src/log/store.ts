@@ -40,16 +40,36 @@ export function selectHistory(entries: readonly SequencedEntry[], sub: Name, sin
   return matching.filter((x) => x.entry.timestamp >= t);
 }
 
-/** Keeps the last `max` entries. */
+/**
+ * Keeps the last `max` entries, and of those no more than `maxBytes` octets of records
+ * (each entry counted by its record's size as given to push): an entry's exec event carries
+ * the tender's command line, with the unikernel's arguments of up to a frame in size, so a
+ * count alone would let a tenant's create/destroy loop grow the history to gigabytes. The
+ * newest entry is always kept.
+ */
 export class History {
-  private items: SequencedEntry[] = [];
-  constructor(readonly max: number) {}
-  push(x: SequencedEntry): void {
-    this.items.push(x);
-    if (this.items.length > this.max * 2) this.items = this.items.slice(this.items.length - this.max);
+  private items: { x: SequencedEntry; bytes: number }[] = [];
+  private first = 0;
+  private held = 0;
+  constructor(readonly max: number, readonly maxBytes: number) {}
+  push(x: SequencedEntry, bytes: number): void {
+    this.items.push({ x, bytes });
+    this.held += bytes;
+    while (this.items.length - this.first > 1 && (this.items.length - this.first > this.max || this.held > this.maxBytes)) {
+      this.held -= this.items[this.first].bytes;
+      this.first++;
+    }
+    if (this.first > this.max) {
+      this.items = this.items.slice(this.first);
+      this.first = 0;
+    }
+  }
+  /** Octets of the records kept. */
+  get bytes(): number {
+    return this.held;
   }
   all(): SequencedEntry[] {
-    return this.items.length > this.max ? this.items.slice(this.items.length - this.max) : this.items;
+    return this.items.slice(this.first).map((i) => i.x);
   }
 }
 
