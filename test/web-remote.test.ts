@@ -296,6 +296,40 @@ test('hosts that are down are shown as down, probed at once, without holding up 
   assert.equal((await slow).status, 502);
 });
 
+test('one instance\'s status on its own (GET /instances/NAME?status=1): the list\'s entry, refused for an unknown instance', async () => {
+  const list = async (token: string) => Object.fromEntries((await api('GET', '/instances?status=1', { token })).json.map((i: { name: string }) => [i.name, i]));
+  const one = async (token: string, name: string, query = '?status=1') => {
+    const r = await api('GET', `/instances/${name}${query}`, { token });
+    assert.equal(r.status, 200, r.body.toString());
+    return r.json;
+  };
+  // the same entry as the list's, for each user's own path there
+  for (const token of [admin, carol]) {
+    const all = await list(token);
+    for (const name of ['local', 'far']) assert.deepEqual(await one(token, name), all[name]);
+  }
+  assert.deepEqual(Object.keys(await one(carol, 'far')), ['name', 'kind', 'where', 'path', 'up', 'unikernels']);
+  // a tenant with nothing there: as in the list, the instance with the refusal as its error
+  const far = await one(alice, 'far');
+  assert.deepEqual(far, (await list(alice)).far);
+  assert.equal(far.up, true);
+  assert.match(far.error, /^alice has nothing on instance far, which serves /);
+  // hosts that are down: only their own connect timeout or refusal
+  const silent = await one(admin, 'silent');
+  assert.equal(silent.up, false);
+  assert.match(silent.error, new RegExp(`^silent: .*no TLS handshake within ${REMOTE_CONNECT_TIMEOUT_MS / 1000} s`));
+  const closed = await one(admin, 'closed');
+  assert.equal(closed.up, false);
+  assert.match(closed.error, /refused/i);
+  // without status: the entry alone, no connection made
+  assert.deepEqual(await one(carol, 'silent', ''), { name: 'silent', kind: 'remote', where: silent.where, path: 'team' });
+  // refused: an unknown instance, no credentials
+  let r = await api('GET', '/instances/nosuch?status=1', { token: carol });
+  assert.deepEqual([r.status, r.json.field, r.json.error], [404, 'instance', 'no instance "nosuch" (see GET /api/v1/instances)']);
+  r = await api('GET', '/instances/far?status=1');
+  assert.equal(r.status, 401);
+});
+
 test('the administrator removes a remote instance', async () => {
   let r = await api('DELETE', '/instances/closed', { token: admin });
   assert.equal(r.status, 200);

@@ -269,6 +269,9 @@ t('administrator: add remote instances with the connection test shown, reset a u
   };
   assert.match(await add('far', `127.0.0.1:${port}`), new RegExp(`^Added far \\(127\\.0\\.0\\.1:${port} \\(team\\)\\)\\. Connection test: connected, 0 unikernels there$`));
   assert.match(await add('gone', `127.0.0.1:${closed}`), /^Added gone .*Connection test: failed: gone: .*refused/i);
+  // each row's status is filled in when its answer comes
+  await page.waitForSelector('tr[data-instance="far"] .ok');
+  await page.waitForSelector('tr[data-instance="gone"] .down');
   assert.match(await page.textContent('tr[data-instance="far"]'), /up, 0 unikernels/);
   assert.match(await page.textContent('tr[data-instance="gone"]'), /down: /);
   await shot('11-instances');
@@ -373,7 +376,7 @@ t('administrator: a user\'s path on one instance is shown, set and cleared on th
   assert.equal(r.status, 200, r.body.toString());
 });
 
-t('unikernels page: a host that is down is shown as down without holding up the rows of the others', async () => {
+t('unikernels and instances pages: a host that is down is shown as down without holding up the rows of the others', async () => {
   // a host that accepts connections and never answers: only the connect timeout ends a try
   const held: net.Socket[] = [];
   const silent = net.createServer((c) => held.push(c)).listen(0, '127.0.0.1');
@@ -395,6 +398,15 @@ t('unikernels page: a host that is down is shown as down without holding up the 
     await page.waitForSelector('section[data-instance="silent"] .down', { timeout: 3 * REMOTE_CONNECT_TIMEOUT_MS });
     assert.equal(await page.textContent('section[data-instance="silent"] .down'), 'down');
     assert.match(await page.textContent('section[data-instance="silent"] .error'), new RegExp(`^silent: .*no TLS handshake within ${REMOTE_CONNECT_TIMEOUT_MS / 1000} s`));
+    // the Instances page: listed at once, the local status shown while the silent host is still tried, then down
+    await page.goto(new URL('/#/instances', web.url).href);
+    await page.waitForSelector('tr[data-instance="local"] .ok', { timeout: 3 * REMOTE_CONNECT_TIMEOUT_MS });
+    assert.match(await page.textContent('tr[data-instance="local"] .ok'), /^up, \d+ unikernels?$/);
+    assert.match(await page.textContent('tr[data-instance="silent"]'), /loading…/);
+    assert.equal(await page.getAttribute('tr[data-instance="silent"] td.status', 'class'), 'status loading');
+    await page.waitForSelector('tr[data-instance="silent"] .down', { timeout: 3 * REMOTE_CONNECT_TIMEOUT_MS });
+    assert.equal(await page.getAttribute('tr[data-instance="silent"] td.status', 'class'), 'status');
+    assert.match(await page.textContent('tr[data-instance="silent"] .down'), new RegExp(`^down: silent: .*no TLS handshake within ${REMOTE_CONNECT_TIMEOUT_MS / 1000} s`));
     await page.click('#logout button');
     await page.waitForURL(/\/login$/);
   } finally {

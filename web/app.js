@@ -459,15 +459,28 @@ async function pageTokens() {
     h('h2', {}, 'New token'), form, out);
 }
 
-/** Instances with their status (probed at once); the administrator adds and removes remote ones. */
+/**
+ * Instances, listed at once, each with its status asked on its own and filled in when it comes
+ * (`loading…` until then): a host that is down holds up only its own row, for its connect timeout.
+ * The administrator adds and removes remote ones.
+ */
 async function pageInstances() {
-  const list = await api('GET', '/instances?status=1');
+  const list = await api('GET', '/instances');
   const statusOf = (i) => i.up === false
     ? h('span', { class: 'down' }, `down: ${i.error}`)
     : i.error ? h('span', { class: 'error' }, i.error) : h('span', { class: 'ok' }, `up, ${i.unikernels} unikernel${i.unikernels === 1 ? '' : 's'}`);
+  const statusCell = (i) => {
+    const cell = h('td', { class: 'status loading' }, h('span', { class: 'muted' }, 'loading…'));
+    api('GET', `/instances/${enc(i.name)}?status=1`).then((s) => statusOf(s), (e) => h('span', { class: 'error' }, e.message))
+      .then((node) => {
+        cell.className = 'status';
+        cell.replaceChildren(node);
+      });
+    return cell;
+  };
   const table = h('table', { id: 'instances' }, h('tr', {}, ['Name', 'Kind', 'Where', 'Your path', 'Status', ''].map((x) => h('th', {}, x))),
     list.map((i) => h('tr', { 'data-instance': i.name }, h('td', {}, i.name), h('td', {}, i.kind), h('td', {}, i.where), h('td', {}, i.path || '(root)'),
-      h('td', {}, statusOf(i)),
+      statusCell(i),
       h('td', {}, session.admin && i.kind === 'remote' ? h('button', { class: 'danger', onclick: async () => {
         if (!confirm(`Remove instance ${i.name}? (Its unikernels keep running there.)`)) return;
         await api('DELETE', `/instances/${enc(i.name)}`);

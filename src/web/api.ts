@@ -383,6 +383,23 @@ export class Api {
     return 'success';
   }
 
+  /**
+   * An instance as GET /instances lists it; with `status`, probed by a listing at the user's path
+   * there: `up` and the number of the user's unikernels, or the error (`up` false when the host
+   * cannot be reached, true with `error` for any other refusal, e.g. nothing of the user there).
+   */
+  private async instanceEntry(req: http.IncomingMessage, a: Auth, i: Instance, status: boolean): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path };
+    if (!status) return out;
+    try {
+      const us = await this.unikernels(req, on(a, i), i);
+      return { ...out, up: true, unikernels: us.length };
+    } catch (e) {
+      const he = e instanceof HttpError ? e : new HttpError(500, String(e));
+      return { ...out, up: he.status !== 502, error: he.message };
+    }
+  }
+
   /** Where the user's listings are made on an instance (403 if the user has nothing there). */
   private scope(a: Auth, inst: Instance): Path {
     if (inst.scope === undefined) return a.path;
@@ -775,20 +792,12 @@ export class Api {
       return sendJson(res, 200, { user: r[1], ...(generated === undefined ? {} : { password: generated }) });
     }
     if (is('GET', 'instances')) {
-      const list = this.o.instances();
-      if (q.get('status') === null) return sendJson(res, 200, list.map((i) => ({ name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path })));
       // probed all at once: a host that is down costs its connect timeout, not the others'
-      return sendJson(res, 200, await Promise.all(list.map(async (i) => {
-        const out: Record<string, unknown> = { name: i.name, kind: i.kind, where: i.where, path: a.user.paths?.[i.name] ?? a.user.path };
-        try {
-          const us = await this.unikernels(req, on(a, i), i);
-          return { ...out, up: true, unikernels: us.length };
-        } catch (e) {
-          const he = e instanceof HttpError ? e : new HttpError(500, String(e));
-          return { ...out, up: he.status !== 502, error: he.message };
-        }
-      })));
+      const status = q.get('status') !== null;
+      return sendJson(res, 200, await Promise.all(this.o.instances().map((i) => this.instanceEntry(req, a, i, status))));
     }
+    // one instance's entry of the list above (the same fields), so a page asks each on its own
+    if (is('GET', 'instances', null)) return sendJson(res, 200, await this.instanceEntry(req, a, this.instance(r[1]), q.get('status') !== null));
     if (is('POST', 'instances')) {
       admin();
       if (this.o.registry === undefined) throw new HttpError(501, 'remote instances are not enabled');
