@@ -149,10 +149,12 @@ test('create, list, console and destroy on the remote instance, one signed leaf 
   r = await api('POST', '/instances/far/unikernels/team:fat?mem=512', { token: carol, body: solo5Image() });
   assert.equal(r.status, 409, 'refused before connecting');
   assert.match(r.json.error, /^refused before connecting: the CA's policy does not allow it: .*maximum allowed memory \(128\) would be exceeded/);
-  // someone at another path has nothing there
+  // someone at another path has nothing there, and does not see the instance at all: not in
+  // the list, and as unknown as one that does not exist (its address and path are carol's business)
   r = await api('GET', '/instances/far/unikernels', { token: alice });
-  assert.equal(r.status, 403);
-  assert.equal(r.json.field, 'instance');
+  assert.deepEqual([r.status, r.json.field, r.json.error], [404, 'instance', 'no instance "far" (see GET /api/v1/instances)']);
+  assert.ok(!(await api('GET', '/instances', { token: alice })).json.some((i: { name: string }) => i.name === 'far'), 'far is not listed for alice');
+  assert.ok((await api('GET', '/instances', { token: admin })).json.some((i: { name: string }) => i.name === 'far'), 'the administrator sees every instance');
   r = await api('DELETE', '/instances/far/unikernels/team:web', { token: carol });
   assert.equal(r.status, 200, r.body.toString());
   r = await api('GET', '/instances/far/unikernels', { token: carol });
@@ -189,7 +191,7 @@ test('a user bound to acme here and to team on far: each instance enforces the u
   r = await api('PUT', '/users/dave', { token: admin, json: { paths: { far: 'acme' } } });
   assert.equal(r.status, 200, r.body.toString());
   r = await api('GET', '/instances/far/unikernels', { token: dave });
-  assert.deepEqual([r.status, r.json.field], [403, 'instance'], 'at acme dave has nothing on far');
+  assert.deepEqual([r.status, r.json.field], [404, 'instance'], 'at acme dave has nothing on far, which he no longer sees');
   r = await api('PUT', '/users/dave', { token: admin, json: { paths: {} } });
   assert.deepEqual(r.json.paths, {});
   const saved = JSON.parse(fs.readFileSync(path.join(d.root, 'web.json'), 'utf8')) as { users: { name: string; paths?: unknown }[] };
@@ -309,11 +311,10 @@ test('one instance\'s status on its own (GET /instances/NAME?status=1): the list
     for (const name of ['local', 'far']) assert.deepEqual(await one(token, name), all[name]);
   }
   assert.deepEqual(Object.keys(await one(carol, 'far')), ['name', 'kind', 'where', 'path', 'up', 'unikernels']);
-  // a tenant with nothing there: as in the list, the instance with the refusal as its error
-  const far = await one(alice, 'far');
-  assert.deepEqual(far, (await list(alice)).far);
-  assert.equal(far.up, true);
-  assert.match(far.error, /^alice has nothing on instance far, which serves /);
+  // a tenant with nothing there sees neither the instance in the list nor on its own
+  assert.equal((await list(alice)).far, undefined);
+  const far = await api('GET', '/instances/far?status=1', { token: alice });
+  assert.deepEqual([far.status, far.json.field], [404, 'instance']);
   // hosts that are down: only their own connect timeout or refusal
   const silent = await one(admin, 'silent');
   assert.equal(silent.up, false);

@@ -346,8 +346,18 @@ export class Api {
     throw new HttpError(401, 'no credentials: send "Authorization: Bearer TOKEN"');
   }
 
-  private instance(name: string): Instance {
-    const i = this.o.instances().find((x) => x.name === name);
+  /**
+   * The instances a user sees: all for an administrator; for others those where the user's
+   * path there is served (a remote instance stands for one path, and its name, address and
+   * path are no business of another tenant's).
+   */
+  private visible(a: Auth): Instance[] {
+    return this.o.instances().filter((i) => a.user.admin || i.scope === undefined || i.scope(pathOf(a.user, i.name)) !== undefined);
+  }
+
+  /** A visible instance by name; an instance the user does not see is as unknown as one that does not exist (404). */
+  private instance(a: Auth, name: string): Instance {
+    const i = this.visible(a).find((x) => x.name === name);
     if (i === undefined) throw new HttpError(404, `no instance ${JSON.stringify(name)} (see GET /api/v1/instances)`, 'instance');
     return i;
   }
@@ -794,10 +804,10 @@ export class Api {
     if (is('GET', 'instances')) {
       // probed all at once: a host that is down costs its connect timeout, not the others'
       const status = q.get('status') !== null;
-      return sendJson(res, 200, await Promise.all(this.o.instances().map((i) => this.instanceEntry(req, a, i, status))));
+      return sendJson(res, 200, await Promise.all(this.visible(a).map((i) => this.instanceEntry(req, a, i, status))));
     }
     // one instance's entry of the list above (the same fields), so a page asks each on its own
-    if (is('GET', 'instances', null)) return sendJson(res, 200, await this.instanceEntry(req, a, this.instance(r[1]), q.get('status') !== null));
+    if (is('GET', 'instances', null)) return sendJson(res, 200, await this.instanceEntry(req, a, this.instance(a, r[1]), q.get('status') !== null));
     if (is('POST', 'instances')) {
       admin();
       if (this.o.registry === undefined) throw new HttpError(501, 'remote instances are not enabled');
@@ -836,7 +846,7 @@ export class Api {
     }
 
     if (r[0] !== 'instances' || r.length < 3) throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
-    const inst = this.instance(r[1]);
+    const inst = this.instance(a, r[1]);
     // from here on the user's path is the one on this instance
     a = on(a, inst);
     const rest = r.slice(2);
