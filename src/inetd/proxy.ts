@@ -139,6 +139,29 @@ const describePayload = (p: Payload): string => {
   }
 };
 
+/**
+ * A connection to a daemon's socket that aborting the request closes; `release` closes it
+ * and forgets the abort signal.
+ */
+async function connectDaemon(socket: string, signal: AbortSignal | undefined): Promise<Result<{ conn: FramedConn; release: () => void }>> {
+  const c = await connectUnix(socket);
+  if (!c.ok) return c;
+  const conn = c.value;
+  const abort = (): void => conn.close();
+  signal?.addEventListener('abort', abort);
+  if (signal?.aborted) conn.close();
+  return {
+    ok: true,
+    value: {
+      conn,
+      release: () => {
+        signal?.removeEventListener('abort', abort);
+        conn.close();
+      },
+    },
+  };
+}
+
 /** Copies raw chunks from the client to the daemon until the end marker or EOF, then writes the marker. */
 async function relayBlockData(client: FramedConn, daemon: FramedConn, timeoutMs: number | undefined): Promise<string | undefined> {
   for (;;) {
@@ -223,15 +246,12 @@ async function routeAndRelay(
   // 3. route
   const { daemon, mode } = commandEndpoint(command);
   const socket = join(opts.tmpdir, 'util', SOCKET_OF_DAEMON[daemon]);
-  const c = await connectUnix(socket);
+  const c = await connectDaemon(socket, opts.signal);
   if (!c.ok) {
     const o = await fail("couldn't reach service");
     return { ...o, result: `${o.result} (${c.error})` };
   }
-  const conn = c.value;
-  const abort = (): void => conn.close();
-  opts.signal?.addEventListener('abort', abort);
-  if (opts.signal?.aborted) conn.close();
+  const { conn, release } = c.value;
   try {
     // 4.-5. the policies, deepest first, and the command, on the same connection and in
     // one write (one wake-up of vmmd): vmmd reads and answers them in order, and closes the
@@ -287,8 +307,7 @@ async function routeAndRelay(
       }
     }
   } finally {
-    opts.signal?.removeEventListener('abort', abort);
-    conn.close();
+    release();
   }
 }
 
@@ -366,16 +385,13 @@ async function observe(
 ): Promise<ProxyOutcome> {
   const isLog = cmd.kind === 'log';
   const socket = isLog ? logSocketPath(opts.tmpdir) : join(opts.tmpdir, 'util', SOCKET_OF_DAEMON.vmmd);
-  const c: Result<FramedConn> = await connectUnix(socket);
+  const c = await connectDaemon(socket, opts.signal);
   if (!c.ok) {
     if (isLog) return await fail(`the event log is not available: vmmd_log is not running (${c.error})`);
     const o = await fail("couldn't reach service");
     return { ...o, result: `${o.result} (${c.error})` };
   }
-  const conn = c.value;
-  const abort = (): void => conn.close();
-  opts.signal?.addEventListener('abort', abort);
-  if (opts.signal?.aborted) conn.close();
+  const { conn, release } = c.value;
   try {
     const h = hdr(WIRE_VERSION, req.name, nextSequence());
     try {
@@ -400,8 +416,7 @@ async function observe(
       return { replied: false, ok: false, result: `could not write the reply to the client: ${(e as Error).message}` };
     }
   } finally {
-    opts.signal?.removeEventListener('abort', abort);
-    conn.close();
+    release();
   }
 }
 
