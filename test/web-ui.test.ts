@@ -116,6 +116,46 @@ t('a malformed field is refused and marked in the form', async () => {
   assert.equal(await page.getAttribute('#f-block', 'class'), 'invalid');
 });
 
+t('the form\'s more options: every create option of vmmc_local; a bad one opens the group and is marked', async () => {
+  const img = path.join(s.d.root, 'hello.spt');
+  // a new form (the previous test left one filled in on this page)
+  await page.goto(new URL('/#/', web.url).href);
+  await page.goto(new URL('/#/deploy', web.url).href);
+  assert.equal(await page.getAttribute('#f-more', 'open'), null, 'the group starts closed');
+  // the form's fields are the API's create fields, one for one
+  const names: string[] = await page.evaluate(() => [...(globalThis as any).document.querySelectorAll('#deploy [name]')].map((e: any) => e.name));
+  for (const f of ['mem', 'cpu', 'block', 'net', 'arg', 'startup', 'add-name', 'restart-on-fail', 'exit-code', 'cpus', 'linux-boot', 'typ', 'force', 'compression-level']) {
+    assert.ok(names.includes(f), `the deploy form has ${f}: ${names.join(' ')}`);
+  }
+  await page.fill('#f-name', 'acme:plain');
+  await page.setInputFiles('#f-image', img);
+  await page.fill('#f-arg', '--solo5:quiet\n--sleep');
+  await page.fill('#f-startup', '7');
+  await page.click('#f-more summary');
+  await page.uncheck('#f-add-name');
+  await page.fill('#f-compression', '12');
+  await page.click('#f-more summary');
+  await page.click('#deploy-button');
+  await page.waitForSelector('#deploy-status .error');
+  assert.equal(await page.textContent('#deploy-status'), 'compression-level: must be between 0 and 9, got 12');
+  assert.equal(await page.getAttribute('#f-compression', 'class'), 'invalid');
+  assert.notEqual(await page.getAttribute('#f-more', 'open'), null, 'the group with the bad field is opened');
+  await page.fill('#f-compression', '9');
+  await shot('02b-deploy-more');
+  // submitted with Enter in the field (a click right after a full-page screenshot of a page
+  // taller than the window can miss in headless Chromium)
+  await page.press('#f-compression', 'Enter');
+  await page.waitForURL(/#\/u\/local\/acme%3Aplain$/);
+  // without --name=plain (add-name off), with the start priority given
+  await page.waitForSelector('#console:has-text("args: --solo5:quiet --sleep")');
+  assert.doesNotMatch(await page.textContent('#console'), /--name=/);
+  assert.match(await page.textContent('#main'), /Start priority\s*7/);
+  const hello = await page.evaluate(() => fetch('/api/v1/instances/local/unikernels/acme:plain').then((r) => r.json()));
+  assert.equal(hello.startup, 7);
+  const alice = (await api('POST', '/tokens', { json: { user: 'alice', password: alicePassword } })).json.token;
+  assert.equal((await api('DELETE', '/instances/local/unikernels/acme:plain', { token: alice })).status, 200);
+});
+
 t('unikernel page: console lines arrive live on restart, the statistics chart fills', async () => {
   await page.goto(new URL('/#/u/local/acme%3Ahello', web.url).href);
   await page.waitForSelector('#console:has-text("line 3")');

@@ -70,7 +70,11 @@ function markField(form, e) {
   for (const i of form.querySelectorAll('.invalid')) i.classList.remove('invalid');
   if (e && e.field) {
     const input = form.querySelector(`[name="${CSS.escape(e.field)}"]`);
-    if (input) input.classList.add('invalid');
+    if (input) {
+      input.classList.add('invalid');
+      const more = input.closest('details');
+      if (more) more.open = true;
+    }
   }
 }
 
@@ -284,6 +288,13 @@ function pageDeploy() {
     ...f('Restart exit codes', h('input', { name: 'exit-code', id: 'f-exit' }), 'comma-separated; empty: any'),
     ...f('Start priority', h('input', { name: 'startup', id: 'f-startup', type: 'number' }), 'lower starts first (default 50)'),
     ...f('Replace an existing one', h('input', { name: 'force', id: 'f-force', type: 'checkbox' })),
+    h('details', { class: 'full', id: 'f-more' }, h('summary', {}, 'More options'),
+      h('div', { class: 'grid' },
+        ...f('Pass its name', h('input', { name: 'add-name', id: 'f-add-name', type: 'checkbox', checked: true }), 'boot argument --name=<label>'),
+        ...f('Type', h('select', { name: 'typ', id: 'f-typ' }, h('option', { value: 'solo5' }, 'solo5'), h('option', { value: 'bhyve' }, 'bhyve')), 'solo5 (hvt or spt), or a bhyve virtual machine'),
+        ...f('vCPUs', h('input', { name: 'cpus', id: 'f-cpus', type: 'number', min: 1 }), 'bhyve only (default 1)'),
+        ...f('Linux boot partition', h('input', { name: 'linux-boot', id: 'f-linux-boot' }), 'bhyve only'),
+        ...f('Compression level', h('input', { name: 'compression-level', id: 'f-compression', type: 'number', min: 0 }), 'zlib 0-9 for the image on its way (default 0 locally, 9 remote)'))),
     h('div', { class: 'full' }, h('button', { class: 'primary', type: 'submit', id: 'deploy-button' }, 'Deploy'), ' ', progress),
     h('div', { class: 'full' }, status),
   );
@@ -302,6 +313,9 @@ function pageDeploy() {
     for (const c of v('exit-code').split(',').map((x) => x.trim()).filter((x) => x)) fd.append('exit-code', c);
     if (v('startup')) fd.append('startup', v('startup'));
     if (form.elements.force.checked) fd.append('force', 'true');
+    if (!form.elements['add-name'].checked) fd.append('add-name', 'false');
+    if (v('typ') !== 'solo5') fd.append('typ', v('typ'));
+    for (const n of ['cpus', 'linux-boot', 'compression-level']) if (v(n)) fd.append(n, v(n));
     const file = form.elements.image.files[0];
     if (file) fd.append('image', file, file.name);
     const inst = v('instance');
