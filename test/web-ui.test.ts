@@ -303,8 +303,18 @@ t('administrator: add remote instances with the connection test shown, reset a u
     for (const [k, v] of [['name', name], ['destination', destination], ['ca', path.join(pki, 'team.pem')], ['caKey', path.join(pki, 'team.key')], ['serverCa', path.join(pki, 'cacert.pem')], ['path', 'team']]) {
       await page.fill(`#i-${k}`, v);
     }
+    // the connection test is the POST's: the list shows its result, it does not ask again
+    const asked: string[] = [];
+    const onRequest = (r: { url(): string }): void => {
+      const u = new URL(r.url());
+      if (u.pathname === `/api/v1/instances/${name}` && u.searchParams.has('status')) asked.push(u.href);
+    };
+    page.on('request', onRequest);
     await page.click('#instance-add-button');
     await page.waitForSelector('#instance-test');
+    await page.waitForSelector(`tr[data-instance="${name}"] td.status:not(.loading)`);
+    page.off('request', onRequest);
+    assert.deepEqual(asked, [], `${name}: the connection test ran once`);
     return page.textContent('#instance-test');
   };
   assert.match(await add('far', `127.0.0.1:${port}`), new RegExp(`^Added far \\(127\\.0\\.0\\.1:${port} \\(team\\)\\)\\. Connection test: connected, 0 unikernels there$`));

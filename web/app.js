@@ -476,14 +476,16 @@ async function pageTokens() {
 /**
  * Instances, listed at once, each with its status asked on its own and filled in when it comes
  * (`loading…` until then): a host that is down holds up only its own row, for its connect timeout.
- * The administrator adds and removes remote ones.
+ * The administrator adds and removes remote ones. `known`: statuses already measured, by
+ * instance name (one just added, with its connection test), shown without asking again.
  */
-async function pageInstances() {
+async function pageInstances(known = {}) {
   const list = await api('GET', '/instances');
   const statusOf = (i) => i.up === false
     ? h('span', { class: 'down' }, `down: ${i.error}`)
     : i.error ? h('span', { class: 'error' }, i.error) : h('span', { class: 'ok' }, `up, ${i.unikernels} unikernel${i.unikernels === 1 ? '' : 's'}`);
   const statusCell = (i) => {
+    if (Object.hasOwn(known, i.name)) return h('td', { class: 'status' }, statusOf(known[i.name]));
     const cell = h('td', { class: 'status loading' }, h('span', { class: 'muted' }, 'loading…'));
     api('GET', `/instances/${enc(i.name)}?status=1`).then((s) => statusOf(s), (e) => h('span', { class: 'error' }, e.message))
       .then((node) => {
@@ -522,8 +524,8 @@ async function pageInstances() {
     try {
       const r = await api('POST', '/instances', body);
       instances = await api('GET', '/instances');
-      await pageInstances();
       const t = r.test;
+      await pageInstances({ [r.name]: t });
       document.getElementById('instance-status').replaceChildren(h('p', { id: 'instance-test' }, `Added ${r.name} (${r.where}). Connection test: `,
         t.up && !t.error ? h('span', { class: 'ok' }, `connected, ${t.unikernels} unikernel${t.unikernels === 1 ? '' : 's'} there`) : h('span', { class: 'error' }, `failed: ${t.error}`)));
     } catch (e) {
