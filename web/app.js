@@ -476,11 +476,12 @@ async function pageTokens() {
 /**
  * Instances, listed at once, each with its status asked on its own and filled in when it comes
  * (`loading…` until then): a host that is down holds up only its own row, for its connect timeout.
- * The administrator adds and removes remote ones. `known`: statuses already measured, by
- * instance name (one just added, with its connection test), shown without asking again.
+ * The list it shows becomes the app's `instances` (after an add or a removal too). The
+ * administrator adds and removes remote ones. `known`: statuses already measured, by instance
+ * name (one just added, with its connection test), shown without asking again.
  */
 async function pageInstances(known = {}) {
-  const list = await api('GET', '/instances');
+  const list = instances = await api('GET', '/instances');
   const statusOf = (i) => i.up === false
     ? h('span', { class: 'down' }, `down: ${i.error}`)
     : i.error ? h('span', { class: 'error' }, i.error) : h('span', { class: 'ok' }, `up, ${i.unikernels} unikernel${i.unikernels === 1 ? '' : 's'}`);
@@ -500,7 +501,6 @@ async function pageInstances(known = {}) {
       h('td', {}, session.admin && i.kind === 'remote' ? h('button', { class: 'danger', onclick: async () => {
         if (!confirm(`Remove instance ${i.name}? (Its unikernels keep running there.)`)) return;
         await api('DELETE', `/instances/${enc(i.name)}`);
-        instances = await api('GET', '/instances');
         route();
       } }, 'Remove') : ''))));
   if (!session.admin) return show(h('h1', {}, 'Instances'), table);
@@ -523,7 +523,6 @@ async function pageInstances(known = {}) {
     for (const k of ['name', 'destination', 'ca', 'caKey', 'serverCa', 'path']) body[k] = form.elements[k].value.trim();
     try {
       const r = await api('POST', '/instances', body);
-      instances = await api('GET', '/instances');
       const t = r.test;
       await pageInstances({ [r.name]: t });
       document.getElementById('instance-status').replaceChildren(h('p', { id: 'instance-test' }, `Added ${r.name} (${r.where}). Connection test: `,
